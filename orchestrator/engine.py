@@ -1,0 +1,954 @@
+"""The engine: load a thread's row, fire a trigger, store it, then do what the machine says.
+
+Lifecycle events (a message, RUN_STARTED, RUN_FINISHED, RUN_ERROR, a lost stream, an interrupt,
+an answer, a retry) fire triggers and are stored. Text, tool and step deltas only change the run's
+in-memory view, which the publisher renders on its throttle. Each thread is serialised by a lock in
+this process and by the row's version across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ag_ui.core import (
+    BaseEvent,
+    CustomEvent,
+    EventType,
+    RunAgentInput,
+    RunErrorEvent,
+    RunFinishedEvent,
+    StepFinishedEvent,
+    StepStartedEvent,
+    TextMessageContentEvent,
+    ToolCallArgsEvent,
+    ToolCallEndEvent,
+    ToolCallResultEvent,
+    ToolCallStartEvent,
+)
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from orchestrator import approvals, metrics
+from orchestrator.agent_client import AgentClient
+from orchestrator.agent_errors import AgentError
+from orchestrator.agents import AgentResolver, AgentTarget
+from orchestrator.config import Settings
+from orchestrator.conversation import RunRecorder, user_message
+from orchestrator.ids import conversation_id
+from orchestrator.logs import escape
+from orchestrator.machine import Fired, InvalidTrigger, ThreadMachine
+from orchestrator.publisher import Publisher, PublishError
+from orchestrator.view import ErrorView, StepView, ThreadView, ToolCallView
+from persistence.models import Interrupt, QueuedMessage, Thread
+from persistence.store import (
+    Also,
+    StaleThread,
+    Store,
+    append_op,
+    dequeue_op,
+    enqueue_op,
+    replace_op,
+)
+from renderers import get_renderer
+from renderers.forms import read_form_values
+
+log = logging.getLogger("orchestrator.engine")
+
+QUEUE_LIMIT = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message for the agent, as the Slack app hands it over."""
+
+    team_id: str
+    channel_id: str
+    thread_ts: str
+    ts: str
+    user: str
+    text: str
+    is_bot: bool = False
+    display_name: str | None = None
+
+
+@dataclass(slots=True)
+class Context:
+    """What an effect needs beyond the thread row."""
+
+    actor: str | None = None
+    inbound: Inbound | None = None
+    message: dict[str, Any] | None = None
+    dequeue_id: int | None = None
+    resume: approvals.Resume | None = None
+    notice: str | None = None
+
+
+@dataclass(slots=True)
+class RunResult:
+    """How a run ended: the trigger to fire and what to store with it."""
+
+    trigger: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    error: ErrorView | None = None
+    interrupts: list[Interrupt] = field(default_factory=list)
+
+
+Effect = Callable[[Thread, Context], Awaitable[None]]
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        machine: ThreadMachine,
+        agent_client: AgentClient,
+        slack: AsyncWebClient,
+        agents: AgentResolver,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.machine = machine
+        self.client = agent_client
+        self.slack = slack
+        self.agents = agents
+        self.settings = settings
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._effects: dict[str, Effect] = {
+            "start_run": self._start_run,
+            "queue_message": self._queue_notice,
+            "point_to_form": self._point_to_form,
+            "run_next_queued": self._run_next_queued,
+            "post_forms": self._post_forms,
+            "resume_run": self._resume_run,
+        }
+
+    # --- entry points ------------------------------------------------------------------
+
+    def conversation_id(self, team_id: str, channel_id: str, thread_ts: str) -> str:
+        return conversation_id(
+            team_id, channel_id, thread_ts, self.settings.conversation_key, self._namespace()
+        )
+
+    def _namespace(self) -> uuid.UUID:
+        from orchestrator.ids import NAMESPACE
+
+        ns = self.settings.conversation_namespace
+        return uuid.UUID(ns) if ns else NAMESPACE
+
+    async def handle_message(self, inbound: Inbound) -> None:
+        """A person (or an allowed bot) wrote to the agent in a thread."""
+        thread_id = self.conversation_id(inbound.team_id, inbound.channel_id, inbound.thread_ts)
+        await self.store.get_or_create_thread(
+            thread_id,
+            team_id=inbound.team_id,
+            channel_id=inbound.channel_id,
+            thread_ts=inbound.thread_ts,
+            state=self.machine.definition.initial,
+        )
+        message = user_message(inbound.text, name=inbound.display_name or inbound.user)
+        context = Context(actor=inbound.user, inbound=inbound, message=message)
+        await self.fire(thread_id, "user_message", context, detail={"ts": inbound.ts})
+
+    async def retry(self, thread_id: str, actor: str) -> str | None:
+        """The Retry button. Returns a note for the clicker when there is nothing to retry."""
+        thread = await self.store.get_thread(thread_id)
+        if thread is None:
+            return "This conversation is no longer known to the bot."
+        if not self.machine.allows(thread.state, "retry"):
+            return "This conversation is not in an error state any more; nothing to retry."
+        fired = await self.fire(thread_id, "retry", Context(actor=actor))
+        return None if fired else "Someone else already retried this."
+
+    async def answer(
+        self,
+        *,
+        interrupt_key: str,
+        user: str,
+        decision: str,
+        state_values: dict[str, Any],
+        channel: str,
+        message_ts: str,
+    ) -> str | None:
+        """A click on Approve or Reject. Returns an ephemeral note for the clicker, if any.
+
+        The answer is claimed with a compare-and-set in the store before anything is sent, so
+        the backend receives exactly one resume per interrupt whatever Slack and people do.
+        """
+        row = await self.store.get_interrupt(interrupt_key)
+        thread = await self.store.get_thread(row.thread_id) if row else None
+        if row is None or thread is None:
+            return "This approval request is no longer known to the bot."
+        if thread.channel_id != channel or (
+            row.form_ts and message_ts and row.form_ts != message_ts
+        ):
+            log.warning(
+                "click on a form of another thread", extra={"conversation": thread.id, "user": user}
+            )
+            return "This button does not belong to this conversation."
+        allowed = await self._approvers(row)
+        if user not in allowed:
+            await self.store.record(
+                thread, "approval_refused", user, {"interrupt": row.interrupt_id}
+            )
+            return f"Only {_people(allowed)} can answer this request."
+        if row.status != "pending":
+            return _already(row)
+        values: dict[str, Any] = {}
+        if decision == "resolved":
+            values, errors = read_form_values(state_values, approvals.form_fields(row))
+            if errors:
+                await self._refresh_form(thread, row, error="; ".join(errors))
+                return None
+        claimed = await self.store.cas_interrupt(
+            row.id,
+            "pending",
+            status="claimed",
+            answered_by=user,
+            answered_at=time.time(),
+            answer=values,
+            decision=decision,
+        )
+        if not claimed:
+            return _already(await self.store.get_interrupt(row.id) or row)
+        return await self._after_claim(thread, row.id, user, decision)
+
+    async def _after_claim(self, thread: Thread, key: str, user: str, decision: str) -> str | None:
+        row = await self.store.get_interrupt(key)
+        assert row is not None
+        await self._refresh_form(thread, row)
+        resume = await self._resume_of(thread, row.run_id)
+        trigger = "approval_submitted" if decision == "resolved" else "approval_rejected"
+        fired = await self.fire(
+            thread.id,
+            trigger,
+            Context(actor=user, resume=resume),
+            detail={"interrupt": row.interrupt_id, "decision": decision, "values": row.answer},
+            expect_state="awaiting_approval",
+        )
+        if fired is None:
+            await self._release([key])
+            return "This conversation has moved on; your answer was not sent."
+        return None
+
+    async def _resume_of(self, thread: Thread, run_id: str | None) -> approvals.Resume:
+        rows = await self.store.interrupts_of(thread.id, run_id)
+        return approvals.resume_for([r for r in rows if r.status in ("claimed", "expired")])
+
+    async def expire(self, row: Interrupt) -> None:
+        """The deadline passed: the form says so and the backend is told `cancelled`."""
+        expired = await self.store.cas_interrupt(
+            row.id, "pending", status="expired", decision="cancelled", answered_at=time.time()
+        )
+        thread = await self.store.get_thread(row.thread_id)
+        if not expired or thread is None:
+            return
+        fresh = await self.store.get_interrupt(row.id)
+        assert fresh is not None
+        await self._refresh_form(thread, fresh)
+        resume = await self._resume_of(thread, row.run_id)
+        await self.fire(
+            thread.id,
+            "approval_expired",
+            Context(actor="scheduler", resume=resume),
+            detail={"interrupt": row.interrupt_id},
+            expect_state="awaiting_approval",
+        )
+
+    async def remind(self, row: Interrupt) -> None:
+        """Nudge the people who can answer before the deadline passes (once)."""
+        if not await self.store.cas_interrupt(row.id, "pending", remind_at=None):
+            return
+        thread = await self.store.get_thread(row.thread_id)
+        if thread is None:
+            return
+        link = await self._permalink(thread.channel_id, row.form_ts)
+        form = f"<{link}|This approval>" if link else "The approval above"
+        who = _people(await self._approvers(row))
+        when = approvals.moment(row.expires_at)
+        await self._say(
+            thread, f"{who}: {form} is still waiting for an answer; it expires at {when}."
+        )
+
+    async def recover(self) -> None:
+        """After a restart: runs that died with the old process end visibly; queues go on."""
+        for thread in await self.store.threads_in("streaming"):
+            await self._reconcile_stream(thread)
+        for thread_id in await self.store.threads_with_queue():
+            thread = await self.store.get_thread(thread_id)
+            if thread is not None and thread.state in ("idle", "done", "errored"):
+                await self._run_next_queued(thread, Context())
+
+    async def _reconcile_stream(self, thread: Thread) -> None:
+        error = ErrorView(
+            kind="restart",
+            title="Interrupted by a restart",
+            detail="The bot restarted while this answer was being written. You can retry it.",
+        )
+        fired = await self.fire(
+            thread.id,
+            "stream_lost",
+            Context(actor="recovery"),
+            detail={"reason": "restart"},
+            fields={"error_kind": error.kind, "error_text": error.title},
+            expect_state="streaming",
+        )
+        if fired is None:
+            return
+        view = ThreadView(conversation_id=thread.id, state=fired.dest, error=error)
+        view.interrupted = error.title
+        publisher = Publisher(self.slack, thread.channel_id, thread.thread_ts)
+        with contextlib.suppress(PublishError):
+            await publisher.close(self._render(view))
+
+    async def _approvers(self, row: Interrupt) -> set[str]:
+        allowed: set[str] = set()
+        for who in row.approvers or ["requester"]:
+            if who == "requester":
+                allowed.add(row.requester or "")
+            elif who.startswith("S"):
+                allowed |= await self._group_members(who)
+            else:
+                allowed.add(who)
+        return allowed
+
+    async def _group_members(self, group: str) -> set[str]:
+        try:
+            response = await self.slack.usergroups_users_list(usergroup=group)
+        except SlackApiError as exc:
+            log.warning("user group not readable", extra={"group": group, "error": str(exc)})
+            return set()
+        return set(response.get("users") or [])
+
+    async def _release(self, keys: Sequence[str]) -> None:
+        """Put claimed answers back to pending: the resume was not delivered."""
+        for key in keys:
+            await self.store.cas_interrupt(
+                key,
+                "claimed",
+                status="pending",
+                answered_by=None,
+                answered_at=None,
+                answer=None,
+                decision=None,
+            )
+
+    async def _settle(self, thread: Thread, keys: Sequence[str]) -> None:
+        """The backend accepted the resume: claimed answers become final records."""
+        for key in keys:
+            row = await self.store.get_interrupt(key)
+            if row is None:
+                continue
+            final = "approved" if row.decision == "resolved" else "rejected"
+            if await self.store.cas_interrupt(key, "claimed", status=final):
+                row.status = final
+                await self._refresh_form(thread, row)
+
+    async def _refresh_form(self, thread: Thread, row: Interrupt, error: str | None = None) -> None:
+        if not row.form_ts:
+            return
+        message = self._form_message(thread, row, error)
+        try:
+            await self.slack.chat_update(
+                channel=thread.channel_id, ts=row.form_ts, text=message.text, blocks=message.blocks
+            )
+        except SlackApiError as exc:
+            log.warning("form not updated", extra={"conversation": thread.id, "error": str(exc)})
+
+    def _form_message(self, thread: Thread, row: Interrupt, error: str | None = None) -> Any:
+        view = ThreadView(
+            conversation_id=thread.id,
+            state="awaiting_approval",
+            requester=thread.requester,
+            interrupts=[approvals.view_of(row, error)],
+        )
+        return self._render(view)[-1]
+
+    @property
+    def busy(self) -> bool:
+        """True while a run or an effect started here is still going."""
+        return bool(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait until every run and effect started by this engine has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.drain()
+
+    # --- firing ------------------------------------------------------------------------
+
+    def _lock(self, thread_id: str) -> asyncio.Lock:
+        lock = self._locks.get(thread_id)
+        if lock is None:
+            lock = self._locks[thread_id] = asyncio.Lock()
+        return lock
+
+    async def fire(
+        self,
+        thread_id: str,
+        trigger: str,
+        context: Context | None = None,
+        *,
+        detail: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
+        also: Sequence[Also] = (),
+        expect_state: str | None = None,
+    ) -> Fired | None:
+        """Fire `trigger` on the stored thread, store the result, then perform its effects.
+
+        Returns None when the trigger does not apply (any more) to the thread's state.
+        """
+        context = context or Context()
+        async with self._lock(thread_id):
+            fired, thread = await self._fire_locked(
+                thread_id, trigger, context, detail, fields or {}, also, expect_state
+            )
+        if fired is None:
+            return None
+        for effect in fired.effects:
+            await self._effects[effect](thread, context)
+        return fired
+
+    async def _fire_locked(
+        self,
+        thread_id: str,
+        trigger: str,
+        context: Context,
+        detail: dict[str, Any] | None,
+        fields: dict[str, Any],
+        also: Sequence[Also],
+        expect_state: str | None,
+    ) -> tuple[Fired | None, Thread]:
+        for _ in range(5):
+            thread = await self.store.get_thread(thread_id)
+            if thread is None:
+                raise LookupError(f"unknown thread {thread_id}")
+            if expect_state is not None and thread.state != expect_state:
+                return None, thread
+            try:
+                fired = self.machine.fire(thread.state, trigger, await self._facts(thread))
+            except InvalidTrigger:
+                log.info(
+                    "trigger refused",
+                    extra={"conversation": thread_id, "trigger": trigger, "state": thread.state},
+                )
+                return None, thread
+            writes = [*also, *self._writes_for(thread, fired, context)]
+            try:
+                await self.store.transition(
+                    thread,
+                    to_state=fired.dest,
+                    trigger=trigger,
+                    actor=context.actor,
+                    detail=detail,
+                    also=writes,
+                    **fields,
+                )
+            except StaleThread:
+                continue
+            metrics.TRANSITIONS.labels(trigger, fired.source, fired.dest).inc()
+            log.info(
+                "transition",
+                extra={
+                    "conversation": thread.id,
+                    "trigger": trigger,
+                    "from": fired.source,
+                    "to": fired.dest,
+                },
+            )
+            return fired, thread
+        raise StaleThread(thread_id)
+
+    async def _facts(self, thread: Thread) -> dict[str, Any]:
+        if thread.state != "awaiting_approval":
+            return {}
+        rows = await self.store.interrupts_of(thread.id, thread.run_id)
+        return {"pending_interrupts": sum(1 for r in rows if r.status == "pending")}
+
+    def _writes_for(self, thread: Thread, fired: Fired, context: Context) -> list[Also]:
+        writes: list[Also] = []
+        if "start_run" in fired.effects and context.message is not None:
+            writes.append(append_op(thread.id, [context.message]))
+        if "queue_message" in fired.effects and context.inbound is not None:
+            writes.append(self._enqueue(thread, context))
+        if context.dequeue_id is not None:
+            writes.append(dequeue_op(context.dequeue_id))
+        return writes
+
+    def _enqueue(self, thread: Thread, context: Context) -> Also:
+        inbound = context.inbound
+        assert inbound is not None and context.message is not None
+        row = QueuedMessage(
+            thread_id=thread.id,
+            ts=inbound.ts,
+            user=inbound.user,
+            is_bot=inbound.is_bot,
+            message=context.message,
+            created_at=time.time(),
+        )
+        enqueue = enqueue_op(row)
+
+        async def bounded(session: Any) -> None:
+            if len(await self.store.queued(thread.id)) >= QUEUE_LIMIT:
+                context.notice = "full"
+                return
+            await enqueue(session)
+
+        return bounded
+
+    # --- effects -----------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _start_run(self, thread: Thread, context: Context) -> None:
+        is_bot = bool(context.inbound and context.inbound.is_bot)
+        if context.inbound is not None:
+            await self.store.update_thread(
+                thread.id, requester=context.inbound.user, requester_is_bot=is_bot
+            )
+            thread.requester, thread.requester_is_bot = context.inbound.user, is_bot
+        self._spawn(self._run(thread))
+
+    async def _resume_run(self, thread: Thread, context: Context) -> None:
+        self._spawn(self._run(thread, resume=context.resume))
+
+    async def _queue_notice(self, thread: Thread, context: Context) -> None:
+        if context.notice == "full":
+            text = (
+                f"I'm still answering, and {QUEUE_LIMIT} messages are already waiting. "
+                "Please send this again once I'm done."
+            )
+        else:
+            text = "I'm still answering the previous message; I'll pick this up right after."
+        await self._say(thread, text)
+
+    async def _point_to_form(self, thread: Thread, context: Context) -> None:
+        rows = [r for r in await self.store.interrupts_of(thread.id, thread.run_id) if r.form_ts]
+        link = await self._permalink(thread.channel_id, rows[0].form_ts) if rows else None
+        where = f"<{link}|the approval above>" if link else "the approval above"
+        await self._say(
+            thread,
+            f"I'm waiting for {where} before I go on, so I haven't passed this message to the "
+            "agent. Answer the form, then write again.",
+        )
+
+    async def _run_next_queued(self, thread: Thread, context: Context) -> None:
+        queued = await self.store.queued(thread.id)
+        if not queued:
+            return
+        head = queued[0]
+        inbound = Inbound(
+            team_id=thread.team_id,
+            channel_id=thread.channel_id,
+            thread_ts=thread.thread_ts,
+            ts=head.ts,
+            user=head.user,
+            text=str(head.message.get("content", "")),
+            is_bot=head.is_bot,
+        )
+        next_context = Context(
+            actor=head.user, inbound=inbound, message=head.message, dequeue_id=head.id
+        )
+        self._spawn(self._fire_detached(thread.id, "user_message", next_context, {"ts": head.ts}))
+
+    async def _fire_detached(
+        self, thread_id: str, trigger: str, context: Context, detail: dict[str, Any]
+    ) -> None:
+        try:
+            await self.fire(thread_id, trigger, context, detail=detail)
+        except Exception:
+            log.exception("background trigger failed", extra={"conversation": thread_id})
+
+    async def _post_forms(self, thread: Thread, context: Context) -> None:
+        """Forms are posted by the run's final sync, after their records are stored."""
+
+    # --- a run -------------------------------------------------------------------------
+
+    async def _run(self, thread: Thread, *, resume: approvals.Resume | None = None) -> None:
+        metrics.LIVE_RUNS.inc()
+        started = time.monotonic()
+        try:
+            await self._run_inner(thread, resume)
+        except Exception:
+            log.exception("run crashed", extra={"conversation": thread.id})
+            await self._fail_crashed(thread)
+        finally:
+            metrics.LIVE_RUNS.dec()
+            metrics.RUN_SECONDS.observe(time.monotonic() - started)
+
+    async def _run_inner(self, thread: Thread, resume: approvals.Resume | None) -> None:
+        target = self.agents(thread.channel_id)
+        run_id = str(uuid.uuid4())
+        view = ThreadView(conversation_id=thread.id, state="streaming", requester=thread.requester)
+        publisher = Publisher(
+            self.slack,
+            thread.channel_id,
+            thread.thread_ts,
+            interval=self.settings.update_interval,
+            final_only=thread.requester_is_bot,
+        )
+        try:
+            await publisher.open(self._render(view))
+        except PublishError as exc:
+            log.error(
+                "cannot post in the thread",
+                extra={"conversation": thread.id, "channel": thread.channel_id, "error": exc.error},
+            )
+            metrics.SLACK_ERRORS.labels(exc.error).inc()
+        await self.store.update_thread(thread.id, run_id=run_id, message_ts=publisher.ts)
+        thread.run_id = run_id
+
+        recorder = RunRecorder()
+        result = await self._consume(thread, target, run_id, resume, view, publisher, recorder)
+        await self._finish(thread, target, view, publisher, recorder, result, resume)
+
+    async def _consume(
+        self,
+        thread: Thread,
+        target: AgentTarget,
+        run_id: str,
+        resume: approvals.Resume | None,
+        view: ThreadView,
+        publisher: Publisher,
+        recorder: RunRecorder,
+    ) -> RunResult:
+        run_input = await self._run_input(thread, target, run_id, resume)
+        render = lambda: self._render(view)  # noqa: E731 - the throttle calls it when due
+        legacy: CustomEvent | None = None
+        awaiting_first = resume is not None
+        try:
+            async for event in self.client.stream(
+                target.url, run_input, headers=await target.request_headers()
+            ):
+                if awaiting_first:
+                    awaiting_first = False
+                    assert resume is not None
+                    await self._settle(thread, resume.interrupt_keys)
+                kind = event.type
+                apply = _DELTAS.get(kind)
+                if apply is not None:
+                    apply(view, event)
+                    recorder.observe(event)
+                    publisher.changed(render)
+                elif kind == EventType.RUN_STARTED:
+                    await self.fire(thread.id, "run_started", detail={"run_id": run_id})
+                elif kind == EventType.MESSAGES_SNAPSHOT:
+                    recorder.observe(event)
+                elif kind == EventType.CUSTOM:
+                    assert isinstance(event, CustomEvent)
+                    if approvals.is_legacy_interrupt(event):
+                        legacy = event
+                elif kind == EventType.RUN_ERROR:
+                    assert isinstance(event, RunErrorEvent)
+                    return _run_error(event)
+                elif kind == EventType.RUN_FINISHED:
+                    assert isinstance(event, RunFinishedEvent)
+                    return self._finished(thread, run_id, event, legacy, recorder)
+        except AgentError as exc:
+            if awaiting_first:
+                assert resume is not None
+                return _resume_failure(exc, resume)
+            return _agent_failure(exc, target)
+        return _agent_failure(
+            AgentError("the stream ended without a result", url=target.url), target
+        )
+
+    def _finished(
+        self,
+        thread: Thread,
+        run_id: str,
+        event: RunFinishedEvent,
+        legacy: CustomEvent | None,
+        recorder: RunRecorder,
+    ) -> RunResult:
+        rows = approvals.interrupts_of_run(
+            thread=thread,
+            run_id=run_id,
+            finished=event,
+            legacy=legacy,
+            recorder=recorder,
+            approval_timeout=self.settings.approval_timeout,
+        )
+        reminder = self.settings.approval_reminder
+        for row in rows:
+            if reminder and row.expires_at and row.expires_at - reminder > time.time():
+                row.remind_at = row.expires_at - reminder
+        if rows:
+            return RunResult(
+                "interrupt", {"interrupts": [r.interrupt_id for r in rows]}, None, rows
+            )
+        return RunResult("run_finished")
+
+    async def _run_input(
+        self,
+        thread: Thread,
+        target: AgentTarget,
+        run_id: str,
+        resume: approvals.Resume | None,
+    ) -> RunAgentInput:
+        if target.history == "server":
+            messages = await self.store.unsent_messages(thread.id)
+        else:
+            messages = await self.store.messages(thread.id)
+        forwarded: dict[str, Any] = {
+            "source": "slack",
+            "slack": {"channel": thread.channel_id, "threadTs": thread.thread_ts},
+        }
+        payload: dict[str, Any] = {
+            "threadId": thread.id,
+            "runId": run_id,
+            "messages": messages,
+            "tools": [],
+            "context": [],
+            "state": None,
+            "forwardedProps": forwarded,
+        }
+        if resume is not None:
+            resume.apply(payload)
+        return RunAgentInput.model_validate(payload)
+
+    async def _finish(
+        self,
+        thread: Thread,
+        target: AgentTarget,
+        view: ThreadView,
+        publisher: Publisher,
+        recorder: RunRecorder,
+        result: RunResult,
+        resume: approvals.Resume | None = None,
+    ) -> None:
+        for call in view.tool_calls.values():
+            if call.status == "running" and result.trigger != "interrupt":
+                call.status = "done"
+        also: list[Also] = []
+        if result.trigger in ("run_finished", "interrupt"):
+            if resume is not None and resume.tool_messages:
+                also.append(append_op(thread.id, resume.tool_messages))
+            also.append(self._history_write(thread, recorder))
+        if result.trigger == "resume_failed" and resume is not None:
+            await self._release(resume.interrupt_keys)
+        if result.interrupts:
+            also.append(approvals.insert_op(result.interrupts))
+        fields: dict[str, Any] = {"message_ts": publisher.ts}
+        if result.error is not None:
+            fields |= {"error_kind": result.error.kind, "error_text": result.error.title}
+            view.error = result.error
+            if view.text:
+                view.interrupted = result.error.title
+        fired = await self.fire(
+            thread.id,
+            result.trigger,
+            Context(actor="agent"),
+            detail=result.detail,
+            fields=fields,
+            also=also,
+            expect_state="streaming",
+        )
+        metrics.RUNS.labels(result.trigger).inc()
+        if result.error is not None:
+            log.warning(
+                "run failed",
+                extra={
+                    "conversation": thread.id,
+                    "agent": target.name,
+                    "kind": result.error.kind,
+                    "detail": escape(result.error.detail),
+                },
+            )
+        view.state = fired.dest if fired else (await self._state(thread.id))
+        if result.trigger == "resume_failed":
+            view.state = "errored"  # this run's message says why; the original form reopens
+        messages = self._render(view)
+        forms = await self._open_forms(thread) if result.trigger == "interrupt" else []
+        try:
+            await publisher.close(messages + [self._form_message(thread, r) for r in forms])
+        except PublishError as exc:
+            metrics.SLACK_ERRORS.labels(exc.error).inc()
+            log.error("final answer not delivered", extra={"conversation": thread.id, "error": exc.error})
+        await self.store.update_thread(thread.id, message_ts=publisher.ts)
+        form_ts = publisher.ts[len(messages) :]
+        for row, ts in zip(forms, form_ts, strict=False):
+            await self.store.set_interrupt(row.id, form_ts=ts)
+        if result.trigger == "resume_failed" and resume is not None:
+            for key in resume.interrupt_keys:
+                row = await self.store.get_interrupt(key)
+                if row is not None:
+                    await self._refresh_form(thread, row)
+
+    async def _open_forms(self, thread: Thread) -> list[Interrupt]:
+        rows = await self.store.interrupts_of(thread.id, thread.run_id)
+        return [r for r in rows if r.status in ("pending", "claimed")]
+
+    def _history_write(self, thread: Thread, recorder: RunRecorder) -> Also:
+        if recorder.snapshot is not None:
+            return replace_op(thread.id, recorder.snapshot)
+        return append_op(thread.id, recorder.messages())
+
+    async def _state(self, thread_id: str) -> str:
+        thread = await self.store.get_thread(thread_id)
+        return thread.state if thread else "errored"
+
+    async def _fail_crashed(self, thread: Thread) -> None:
+        with contextlib.suppress(Exception):
+            await self.fire(
+                thread.id,
+                "stream_lost",
+                Context(actor="engine"),
+                detail={"reason": "internal error"},
+                fields={"error_kind": "internal", "error_text": "Something went wrong in the bot"},
+                expect_state="streaming",
+            )
+            await self._say(
+                thread, "Something went wrong on my side while answering. Please retry."
+            )
+
+    # --- Slack helpers -----------------------------------------------------------------
+
+    def _render(self, view: ThreadView) -> list[Any]:
+        return get_renderer(self.machine.definition.renderer_of(view.state))(view)
+
+    async def _say(self, thread: Thread, text: str) -> None:
+        try:
+            await self.slack.chat_postMessage(
+                channel=thread.channel_id, thread_ts=thread.thread_ts, text=text
+            )
+        except SlackApiError as exc:
+            log.warning("notice not delivered", extra={"conversation": thread.id, "error": str(exc)})
+
+    async def _permalink(self, channel: str, ts: str | None) -> str | None:
+        if not ts:
+            return None
+        try:
+            response = await self.slack.chat_getPermalink(channel=channel, message_ts=ts)
+        except SlackApiError:
+            return None
+        return response.get("permalink")
+
+
+# --- deltas: the per-event hot path, no I/O -------------------------------------------
+
+
+def _text(view: ThreadView, event: BaseEvent) -> None:
+    view.chunks.append(event.delta)  # type: ignore[attr-defined]
+
+
+def _text_start(view: ThreadView, _event: BaseEvent) -> None:
+    if view.chunks and not view.text.endswith("\n\n"):
+        view.chunks.append("\n\n")
+
+
+def _tool_start(view: ThreadView, event: BaseEvent) -> None:
+    assert isinstance(event, ToolCallStartEvent)
+    view.tool_calls[event.tool_call_id] = ToolCallView(event.tool_call_id, event.tool_call_name)
+
+
+def _tool_args(view: ThreadView, event: BaseEvent) -> None:
+    assert isinstance(event, ToolCallArgsEvent)
+    call = view.tool_calls.get(event.tool_call_id)
+    if call is not None:
+        call.args += event.delta
+
+
+def _tool_end(view: ThreadView, event: BaseEvent) -> None:
+    assert isinstance(event, ToolCallEndEvent)
+
+
+def _tool_result(view: ThreadView, event: BaseEvent) -> None:
+    assert isinstance(event, ToolCallResultEvent)
+    call = view.tool_calls.get(event.tool_call_id)
+    if call is not None:
+        call.status = "done"
+        call.result = event.content if isinstance(event.content, str) else str(event.content)
+
+
+def _step_start(view: ThreadView, event: BaseEvent) -> None:
+    assert isinstance(event, StepStartedEvent)
+    view.steps.append(StepView(event.step_name))
+
+
+def _step_end(view: ThreadView, event: BaseEvent) -> None:
+    assert isinstance(event, StepFinishedEvent)
+    for step in reversed(view.steps):
+        if step.name == event.step_name:
+            step.status = "done"
+            return
+
+
+_DELTAS: dict[str, Callable[[ThreadView, BaseEvent], None]] = {
+    EventType.TEXT_MESSAGE_CONTENT: _text,
+    EventType.TEXT_MESSAGE_START: _text_start,
+    EventType.TOOL_CALL_START: _tool_start,
+    EventType.TOOL_CALL_ARGS: _tool_args,
+    EventType.TOOL_CALL_END: _tool_end,
+    EventType.TOOL_CALL_RESULT: _tool_result,
+    EventType.STEP_STARTED: _step_start,
+    EventType.STEP_FINISHED: _step_end,
+}
+assert TextMessageContentEvent  # the typed event _text reads
+
+
+# --- failures as people read them -----------------------------------------------------
+
+
+def _run_error(event: RunErrorEvent) -> RunResult:
+    code = f" ({event.code})" if event.code else ""
+    error = ErrorView(
+        kind="run_error",
+        title="The agent reported an error",
+        detail=f"{event.message}{code}",
+        retryable=True,
+    )
+    return RunResult("run_error", {"message": event.message, "code": event.code}, error)
+
+
+def _agent_failure(exc: AgentError, target: AgentTarget) -> RunResult:
+    detail = exc.detail
+    if exc.kind == "agent_not_found":
+        detail = (
+            f"The agent `{target.name}` is not known to the backend (HTTP 404). "
+            "An admin should check the agent configured for this channel."
+        )
+    elif exc.kind == "agent_auth_failed":
+        detail = f"{exc.detail} An admin should check the agent's credentials."
+    elif exc.retryable:
+        detail = f"{exc.detail} You can try again."
+    error = ErrorView(kind=exc.kind, title=exc.title, detail=detail, retryable=exc.retryable)
+    trigger = "stream_lost" if exc.kind in ("stream_lost", "agent_timeout") else "run_error"
+    return RunResult(trigger, {"error": exc.kind, "detail": exc.detail}, error)
+
+
+def _resume_failure(exc: AgentError, resume: approvals.Resume) -> RunResult:
+    error = ErrorView(
+        kind=exc.kind,
+        title="Your answer could not be delivered to the agent",
+        detail=f"{exc.title}: {exc.detail} The form is open again; please answer once more.",
+        retryable=False,
+    )
+    return RunResult("resume_failed", {"error": exc.kind, "detail": exc.detail}, error)
+
+
+def _already(row: Interrupt) -> str:
+    if row.status in ("expired", "cancelled"):
+        return f"This request has {row.status}; the answer was not sent."
+    who = f"<@{row.answered_by}>" if row.answered_by else "someone"
+    return f"This request was already answered by {who}."
+
+
+def _people(ids: set[str]) -> str:
+    named = sorted(i for i in ids if i)
+    return ", ".join(f"<@{i}>" for i in named) if named else "the configured approvers"

@@ -1,0 +1,151 @@
+"""Keeps a run's Slack messages in step with its view.
+
+The first message is posted at once; after that at most one `chat.update` per message per
+interval, the latest content winning; a final sync when the run ends. Renders happen here, on the
+throttle, never per AG-UI event. Slack 429s are retried by slack_sdk's retry handler on the client.
+Bot senders get `final_only`: nothing is posted until the run ends, then one complete answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from orchestrator.view import SlackMessage
+
+log = logging.getLogger("orchestrator.publisher")
+
+Render = Callable[[], Sequence[SlackMessage]]
+
+
+class PublishError(RuntimeError):
+    """The thread cannot be written to at all (e.g. channel_not_found, not_in_channel)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(f"Slack refused the message: {error}")
+        self.error = error
+
+
+class Publisher:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        *,
+        interval: float = 1.0,
+        final_only: bool = False,
+    ) -> None:
+        self.client = client
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.interval = interval
+        self.final_only = final_only
+        self.ts: list[str] = []
+        self._sent: list[tuple[str, list[dict[str, Any]]]] = []
+        self._render: Render | None = None
+        self._dirty = False
+        self._next_at = 0.0
+        self._loop_task: asyncio.Task[None] | None = None
+        self._inflight: asyncio.Task[None] | None = None
+        self.calls = 0
+
+    async def open(self, messages: Sequence[SlackMessage]) -> None:
+        """Post the run's first message now, so the user sees at once that it started."""
+        if self.final_only:
+            return
+        await self._sync(messages[:1])
+        self._next_at = asyncio.get_running_loop().time() + self.interval
+
+    def changed(self, render: Render) -> None:
+        """The view changed: schedule a render within the interval (latest content wins)."""
+        if self.final_only:
+            return
+        self._render = render
+        self._dirty = True
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._flush_loop())
+
+    async def close(self, messages: Sequence[SlackMessage]) -> None:
+        """The run is over: stop the throttle and write the final content."""
+        self._dirty = False
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        if self._inflight is not None:
+            with contextlib.suppress(Exception):
+                await self._inflight
+        await self._sync(messages)
+
+    async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._dirty:
+                delay = self._next_at - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                self._dirty = False
+                assert self._render is not None
+                messages = self._render()
+                # Shielded: a post that reached Slack must have its ts recorded even if the
+                # run ends meanwhile, or the final sync would post a duplicate continuation.
+                self._inflight = asyncio.ensure_future(self._sync(messages))
+                try:
+                    await asyncio.shield(self._inflight)
+                except PublishError:
+                    log.warning("live update failed", extra={"channel": self.channel})
+                self._next_at = loop.time() + self.interval
+        finally:
+            self._loop_task = None
+
+    async def _sync(self, messages: Sequence[SlackMessage]) -> None:
+        for index, message in enumerate(messages):
+            payload = (message.text, message.blocks)
+            if index < len(self._sent):
+                if self._sent[index] != payload:
+                    await self._update(index, message)
+            else:
+                await self._post(message)
+
+    async def _post(self, message: SlackMessage) -> None:
+        try:
+            response = await self.client.chat_postMessage(
+                channel=self.channel,
+                thread_ts=self.thread_ts,
+                text=message.text,
+                blocks=message.blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            raise PublishError(_error_of(exc)) from exc
+        finally:
+            self.calls += 1
+        self.ts.append(response["ts"])
+        self._sent.append((message.text, message.blocks))
+
+    async def _update(self, index: int, message: SlackMessage) -> None:
+        try:
+            await self.client.chat_update(
+                channel=self.channel, ts=self.ts[index], text=message.text, blocks=message.blocks
+            )
+        except SlackApiError as exc:
+            raise PublishError(_error_of(exc)) from exc
+        finally:
+            self.calls += 1
+        self._sent[index] = (message.text, message.blocks)
+
+
+def _error_of(exc: SlackApiError) -> str:
+    response = exc.response
+    try:
+        return str(response.get("error") or response.status_code)
+    except AttributeError:
+        return str(exc)

@@ -1,0 +1,51 @@
+"""Deadlines read from the store, never held in memory: expiries and reminders of approvals.
+
+Every replica may run it: each expiry is a compare-and-set on the interrupt, so only one wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.engine import Engine
+
+log = logging.getLogger("orchestrator.scheduler")
+
+
+class Scheduler:
+    def __init__(self, engine: Engine, *, interval: float = 5.0) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def tick(self, now: float | None = None) -> None:
+        """Expire and remind whatever is due at `now`."""
+        now = time.time() if now is None else now
+        for row in await self.engine.store.due_reminders(now):
+            await self.engine.remind(row)
+        for row in await self.engine.store.due_interrupts(now):
+            await self.engine.expire(row)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("scheduler tick failed")
+            await asyncio.sleep(self.interval)

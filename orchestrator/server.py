@@ -1,0 +1,150 @@
+"""The running service: store, machine, clients, engine, bolt app and HTTP routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from orchestrator.agent_client import AgentClient
+from orchestrator.agents import AgentResolver, AgentTarget, single_agent
+from orchestrator.config import Settings
+from orchestrator.engine import Engine
+from orchestrator.machine import ThreadMachine, load_machine
+from orchestrator.scheduler import Scheduler
+from orchestrator.slack_app import build_app
+from persistence.store import Store
+
+log = logging.getLogger("orchestrator.server")
+
+
+def slack_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client, with slack_sdk's own retries for 429 (Retry-After), 5xx and resets."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def default_agents(settings: Settings) -> AgentResolver:
+    headers = {}
+    if settings.agent_bearer_token:
+        headers["Authorization"] = f"Bearer {settings.agent_bearer_token.get_secret_value()}"
+    return single_agent(
+        AgentTarget(name=settings.agent_url, url=settings.agent_url, headers=headers)
+    )
+
+
+class Runtime:
+    """Owns every long-lived resource of one process; `start()` then `stop()`."""
+
+    def __init__(self, settings: Settings, *, agents: AgentResolver | None = None) -> None:
+        self.settings = settings
+        self._agents = agents
+        self.store: Store
+        self.engine: Engine
+        self.app: AsyncApp
+        self.scheduler: Scheduler
+        self._http: httpx.AsyncClient | None = None
+
+    async def start(self, *, recover: bool = True) -> None:
+        settings = self.settings
+        machine = ThreadMachine(load_machine(settings.machine_file))
+        self.store = await Store.open(settings.database_url)
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                settings.agent_first_event_timeout, connect=settings.agent_connect_timeout
+            )
+        )
+        client = slack_client(settings)
+        self.engine = Engine(
+            store=self.store,
+            machine=machine,
+            agent_client=AgentClient(
+                self._http,
+                first_event_timeout=settings.agent_first_event_timeout,
+                idle_timeout=settings.agent_idle_timeout,
+            ),
+            slack=client,
+            agents=self._agents or default_agents(settings),
+            settings=settings,
+        )
+        secret = settings.slack_signing_secret
+        self.app = build_app(self.engine, client, secret.get_secret_value() if secret else None)
+        self.scheduler = Scheduler(self.engine, interval=settings.scheduler_interval)
+        if recover:
+            await self.engine.recover()
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+        await self.engine.close()
+        if self._http is not None:
+            await self._http.aclose()
+        await self.store.close()
+
+    def asgi(self) -> Starlette:
+        """`/slack/events` (events and interactivity), `/healthz`, `/readyz`, `/metrics`."""
+        handler = AsyncSlackRequestHandler(self.app)
+
+        async def events(request: Request) -> Response:
+            return await handler.handle(request)
+
+        return Starlette(
+            routes=[
+                Route("/slack/events", events, methods=["POST"]),
+                *self.admin_routes(),
+            ]
+        )
+
+    def admin_routes(self) -> list[Route]:
+        async def healthz(_request: Request) -> Response:
+            return PlainTextResponse("ok")
+
+        async def readyz(_request: Request) -> Response:
+            try:
+                await asyncio.wait_for(self.store.ping(), timeout=2)
+            except Exception as exc:  # any failure means not ready; say which
+                return PlainTextResponse(
+                    f"database not ready: {type(exc).__name__}", status_code=503
+                )
+            return PlainTextResponse("ready")
+
+        async def metrics(_request: Request) -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        return [
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ]
+
+    def admin_asgi(self) -> Starlette:
+        return Starlette(routes=self.admin_routes())
+
+
+async def serve_forever() -> None:
+    """Block until cancelled (Ctrl-C / SIGTERM)."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.Event().wait()

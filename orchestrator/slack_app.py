@@ -1,0 +1,137 @@
+"""Slack listeners (slack-bolt): acknowledge, dedupe, work out who and what, hand to the engine.
+
+Bolt acknowledges first and runs listeners after, so Slack never waits on the agent. Every
+delivery is claimed in the store by its event id and by `(channel, ts)`: a mention arrives both as
+`app_mention` and as `message`, Slack retries, and several replicas may receive the same event.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from orchestrator import metrics
+from orchestrator.engine import Engine, Inbound
+from renderers.common import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
+
+log = logging.getLogger("orchestrator.slack")
+
+# Message subtypes that are someone writing; edits, joins, deletions and the like are not.
+_WRITTEN = {None, "bot_message", "thread_broadcast", "file_share", "me_message"}
+
+
+def build_app(
+    engine: Engine, client: AsyncWebClient, signing_secret: str | None, *, allow_bots: bool = False
+) -> AsyncApp:
+    """The bolt app. `signing_secret` is required in HTTP mode (requests are verified with it)."""
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret,
+        request_verification_enabled=signing_secret is not None,
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
+    listeners = Listeners(engine, allow_bots=allow_bots)
+    app.event("app_mention")(listeners.on_mention)
+    app.event("message")(listeners.on_message)
+    app.action(ACTION_RETRY)(listeners.on_retry)
+    app.action(ACTION_APPROVE)(listeners.on_answer)
+    app.action(ACTION_REJECT)(listeners.on_answer)
+    return app
+
+
+class Listeners:
+    def __init__(self, engine: Engine, *, allow_bots: bool) -> None:
+        self.engine = engine
+        self.allow_bots = allow_bots
+
+    async def on_mention(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        await self._inbound(body, event, context, mentioned=True)
+
+    async def on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        if event.get("subtype") not in _WRITTEN:
+            return
+        if (
+            f"<@{context.bot_user_id}>" in event.get("text", "")
+            and event.get("channel_type") != "im"
+        ):
+            return  # the app_mention delivery of the same message handles it
+        await self._inbound(body, event, context, mentioned=False)
+
+    async def _inbound(
+        self, body: dict[str, Any], event: dict[str, Any], context: Any, *, mentioned: bool
+    ) -> None:
+        is_bot = bool(event.get("bot_id")) or event.get("subtype") == "bot_message"
+        if is_bot and (not self.allow_bots or event.get("bot_id") == context.bot_id):
+            metrics.INBOUND.labels("message", "ignored_bot").inc()
+            return
+        channel, ts = event["channel"], event["ts"]
+        team_id = body.get("team_id") or event.get("team") or context.team_id or ""
+        thread_ts = event.get("thread_ts") or ts
+        if not mentioned and not await self._listening(event, team_id, channel, thread_ts):
+            return
+        keys = [f"msg:{channel}:{ts}"]
+        if body.get("event_id"):
+            keys.append(f"event:{body['event_id']}")
+        if not await self.engine.store.claim_inbound(keys):
+            metrics.INBOUND.labels("message", "duplicate").inc()
+            return
+        metrics.INBOUND.labels("message", "accepted").inc()
+        inbound = Inbound(
+            team_id=team_id,
+            channel_id=channel,
+            thread_ts=thread_ts,
+            ts=ts,
+            user=event.get("user") or event.get("bot_id") or "unknown",
+            text=_without_mention(event.get("text", ""), context.bot_user_id),
+            is_bot=is_bot,
+            display_name=event.get("username"),
+        )
+        await self.engine.handle_message(inbound)
+
+    async def _listening(self, event: dict[str, Any], team: str, channel: str, thread: str) -> bool:
+        """Without a mention: direct messages, and follow-ups in threads the bot is part of."""
+        if event.get("channel_type") == "im":
+            return True
+        if "thread_ts" not in event:
+            return False
+        return (
+            await self.engine.store.get_thread(self.engine.conversation_id(team, channel, thread))
+            is not None
+        )
+
+    async def on_retry(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        note = await self.engine.retry(action.get("value", ""), body["user"]["id"])
+        if note:
+            await respond(text=note, response_type="ephemeral", replace_original=False)
+
+    async def on_answer(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        decision = "resolved" if action["action_id"] == ACTION_APPROVE else "cancelled"
+        note = await self.engine.answer(
+            interrupt_key=action.get("value", ""),
+            user=body["user"]["id"],
+            decision=decision,
+            state_values=(body.get("state") or {}).get("values") or {},
+            channel=(body.get("channel") or {}).get("id")
+            or body.get("container", {}).get("channel_id", ""),
+            message_ts=(body.get("container") or {}).get("message_ts", ""),
+        )
+        if note:
+            await respond(text=note, response_type="ephemeral", replace_original=False)
+
+
+def _without_mention(text: str, bot_user_id: str | None) -> str:
+    """Drop the bot's own leading @-mention; everything else is passed through unchanged."""
+    if not bot_user_id:
+        return text
+    return re.sub(rf"^\s*<@{re.escape(bot_user_id)}(\|[^>]*)?>\s*", "", text, count=1)

@@ -1,0 +1,141 @@
+"""SQLAlchemy 2 models: what a restart must keep.
+
+Times are epoch seconds (float) so SQLite and PostgreSQL compare them the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Meta(Base):
+    """One row per setting; `schema_version` tells an upgrade what it is looking at."""
+
+    __tablename__ = "orchestrator_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class Thread(Base):
+    """One Slack thread: its machine state and what the current run needs to go on."""
+
+    __tablename__ = "threads"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the conversation id
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    agent: Mapped[str | None] = mapped_column(String(255), default=None)
+    requester: Mapped[str | None] = mapped_column(String(32), default=None)
+    requester_is_bot: Mapped[bool] = mapped_column(default=False)
+    run_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The Slack messages of the current run (the live message first, then continuations).
+    message_ts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The input of the last run, so Retry can run it again.
+    last_input: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error_kind: Mapped[str | None] = mapped_column(String(64), default=None)
+    error_text: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", "thread_ts"),)
+
+
+class Transition(Base):
+    """The history of a thread: every trigger fired (and refused attempts), by whom, when."""
+
+    __tablename__ = "transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[str] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    trigger: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(64), default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[float] = mapped_column(Float)
+
+
+class ConversationMessage(Base):
+    """The thread's AG-UI message history (the client owns the conversation)."""
+
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    message: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sent: Mapped[bool] = mapped_column(default=False)  # already delivered to the backend
+
+    __table_args__ = (UniqueConstraint("thread_id", "seq"),)
+
+
+class InboundEvent(Base):
+    """Keys of Slack deliveries already taken, so retries and replicas don't answer twice."""
+
+    __tablename__ = "inbound_events"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class Interrupt(Base):
+    """A human-in-the-loop request. Written before its form is posted; claimed before resuming."""
+
+    __tablename__ = "interrupts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # ours; buttons carry it
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    interrupt_id: Mapped[str] = mapped_column(String(255))  # the backend's id
+    run_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    wire_form: Mapped[str] = mapped_column(String(16))  # outcome | legacy | tool
+    message: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    tool_call_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    tool_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    tool_args: Mapped[str | None] = mapped_column(Text, default=None)
+    response_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    fields: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    requester: Mapped[str | None] = mapped_column(String(32), default=None)
+    approvers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    form_ts: Mapped[str | None] = mapped_column(String(32), default=None)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    answered_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    answered_at: Mapped[float | None] = mapped_column(Float, default=None)
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    decision: Mapped[str | None] = mapped_column(String(16), default=None)  # resolved | cancelled
+    expires_at: Mapped[float | None] = mapped_column(Float, default=None)
+    remind_at: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_interrupts_due", "status", "expires_at"),
+        UniqueConstraint("thread_id", "interrupt_id"),
+    )
+
+
+class QueuedMessage(Base):
+    """A message that arrived while the thread was busy; it runs after the current run."""
+
+    __tablename__ = "queued_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    ts: Mapped[str] = mapped_column(String(32))
+    user: Mapped[str] = mapped_column(String(32))
+    is_bot: Mapped[bool] = mapped_column(default=False)
+    message: Mapped[dict[str, Any]] = mapped_column(JSON)  # the AG-UI user message to send
+    created_at: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,402 @@
+"""The store API: every read and write the orchestrator makes, behind one small class.
+
+SQLite (aiosqlite, WAL) by default; PostgreSQL (asyncpg) by URL for several replicas. State
+changes are compare-and-set on `threads.version`, interrupt answers on `interrupts.status`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from persistence.models import (
+    SCHEMA_VERSION,
+    Base,
+    ConversationMessage,
+    InboundEvent,
+    Interrupt,
+    Meta,
+    QueuedMessage,
+    Thread,
+    Transition,
+)
+
+# Extra writes that must commit in the same transaction as a state change.
+Also = Callable[[AsyncSession], Awaitable[None]]
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used; the message says why and what to do."""
+
+
+class StaleThread(RuntimeError):
+    """The thread changed since it was read (another replica or task won the race)."""
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._session = async_sessionmaker(engine, expire_on_commit=False)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Connect, create the schema when new, refuse a schema from another version."""
+        engine = create_async_engine(url, **_engine_options(url))
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        try:
+            await store._prepare()
+        except OperationalError as exc:
+            await engine.dispose()
+            raise StoreError(f"cannot open the database {_safe_url(url)}: {exc.orig}") from exc
+        except StoreError:
+            await engine.dispose()
+            raise
+        return store
+
+    async def _prepare(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+            found = await conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+            if found is None:
+                await conn.execute(
+                    insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION))
+                )
+            elif int(found) != SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database has schema version {found}, this release uses "
+                    f"{SCHEMA_VERSION}; back it up and run the matching upgrade before starting"
+                )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.scalar(select(1))
+
+    # --- threads -----------------------------------------------------------------------
+
+    async def get_thread(self, thread_id: str) -> Thread | None:
+        async with self._session() as s:
+            return await s.get(Thread, thread_id)
+
+    async def get_or_create_thread(
+        self, thread_id: str, *, team_id: str, channel_id: str, thread_ts: str, state: str
+    ) -> Thread:
+        found = await self.get_thread(thread_id)
+        if found is not None:
+            return found
+        now = time.time()
+        row = Thread(
+            id=thread_id,
+            team_id=team_id,
+            channel_id=channel_id,
+            thread_ts=thread_ts,
+            state=state,
+            version=0,
+            message_ts=[],
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with self._session.begin() as s:
+                s.add(row)
+        except IntegrityError:  # created at the same moment elsewhere
+            found = await self.get_thread(thread_id)
+            assert found is not None
+            return found
+        return row
+
+    async def transition(
+        self,
+        thread: Thread,
+        *,
+        to_state: str,
+        trigger: str,
+        actor: str | None = None,
+        detail: dict[str, Any] | None = None,
+        also: Sequence[Also] = (),
+        **fields: Any,
+    ) -> Thread:
+        """Move `thread` to `to_state` if nobody changed it since it was read; log the trigger.
+
+        `also` are writes (queue, history) that must land with the state change or not at all.
+        """
+        now = time.time()
+        values = {**fields, "state": to_state, "version": thread.version + 1, "updated_at": now}
+        async with self._session.begin() as s:
+            result = await s.execute(
+                update(Thread)
+                .where(Thread.id == thread.id, Thread.version == thread.version)
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise StaleThread(thread.id)
+            s.add(
+                Transition(
+                    thread_id=thread.id,
+                    from_state=thread.state,
+                    to_state=to_state,
+                    trigger=trigger,
+                    actor=actor,
+                    detail=detail or {},
+                    at=now,
+                )
+            )
+            for write in also:
+                await write(s)
+        for key, value in values.items():
+            setattr(thread, key, value)
+        return thread
+
+    async def update_thread(self, thread_id: str, **fields: Any) -> None:
+        """Write fields that are not the machine's state (message ts, run id)."""
+        async with self._session.begin() as s:
+            await s.execute(
+                update(Thread)
+                .where(Thread.id == thread_id)
+                .values(**fields, updated_at=time.time())
+            )
+
+    async def record(
+        self, thread: Thread, trigger: str, actor: str | None, detail: dict[str, Any] | None = None
+    ) -> None:
+        """A history entry that changes nothing (e.g. a refused click)."""
+        async with self._session.begin() as s:
+            s.add(
+                Transition(
+                    thread_id=thread.id,
+                    from_state=thread.state,
+                    to_state=thread.state,
+                    trigger=trigger,
+                    actor=actor,
+                    detail=detail or {},
+                    at=time.time(),
+                )
+            )
+
+    async def list_threads(self, state: str | None = None, limit: int = 500) -> list[Thread]:
+        query = select(Thread).order_by(Thread.updated_at.desc()).limit(limit)
+        if state:
+            query = query.where(Thread.state == state)
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+    async def threads_in(self, state: str) -> list[Thread]:
+        async with self._session() as s:
+            return list((await s.scalars(select(Thread).where(Thread.state == state))).all())
+
+    async def history(self, thread_id: str) -> list[Transition]:
+        query = select(Transition).where(Transition.thread_id == thread_id).order_by(Transition.id)
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+    # --- inbound dedupe ----------------------------------------------------------------
+
+    async def claim_inbound(self, keys: Iterable[str]) -> bool:
+        """True for the first delivery carrying any of `keys`; False for a repeat."""
+        now = time.time()
+        try:
+            async with self._session.begin() as s:
+                s.add_all(InboundEvent(key=k[:255], at=now) for k in dict.fromkeys(keys))
+        except IntegrityError:
+            return False
+        return True
+
+    async def prune_inbound(self, older_than: float) -> int:
+        async with self._session.begin() as s:
+            result = await s.execute(delete(InboundEvent).where(InboundEvent.at < older_than))
+            return result.rowcount or 0
+
+    # --- conversation history ----------------------------------------------------------
+
+    async def messages(self, thread_id: str) -> list[dict[str, Any]]:
+        query = (
+            select(ConversationMessage.message)
+            .where(ConversationMessage.thread_id == thread_id)
+            .order_by(ConversationMessage.seq)
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+    async def unsent_messages(self, thread_id: str) -> list[dict[str, Any]]:
+        query = (
+            select(ConversationMessage.message)
+            .where(ConversationMessage.thread_id == thread_id, ConversationMessage.sent.is_(False))
+            .order_by(ConversationMessage.seq)
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+    async def append_messages(
+        self, thread_id: str, messages: Sequence[dict[str, Any]], *, sent: bool = False
+    ) -> None:
+        async with self._session.begin() as s:
+            await append_op(thread_id, messages, sent=sent)(s)
+
+    async def replace_messages(self, thread_id: str, messages: Sequence[dict[str, Any]]) -> None:
+        """Take the server's MESSAGES_SNAPSHOT as the history."""
+        async with self._session.begin() as s:
+            await replace_op(thread_id, messages)(s)
+
+    async def mark_messages_sent(self, thread_id: str) -> None:
+        async with self._session.begin() as s:
+            await s.execute(
+                update(ConversationMessage)
+                .where(ConversationMessage.thread_id == thread_id)
+                .values(sent=True)
+            )
+
+    # --- queued messages -------------------------------------------------------------
+
+    async def queued(self, thread_id: str) -> list[QueuedMessage]:
+        query = (
+            select(QueuedMessage)
+            .where(QueuedMessage.thread_id == thread_id)
+            .order_by(QueuedMessage.id)
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+    async def threads_with_queue(self) -> list[str]:
+        async with self._session() as s:
+            return list((await s.scalars(select(QueuedMessage.thread_id).distinct())).all())
+
+    # --- interrupts --------------------------------------------------------------------
+
+    async def add_interrupts(self, rows: Sequence[Interrupt]) -> None:
+        async with self._session.begin() as s:
+            s.add_all(rows)
+
+    async def get_interrupt(self, interrupt_key: str) -> Interrupt | None:
+        async with self._session() as s:
+            return await s.get(Interrupt, interrupt_key)
+
+    async def interrupts_of(self, thread_id: str, run_id: str | None = None) -> list[Interrupt]:
+        query = select(Interrupt).where(Interrupt.thread_id == thread_id)
+        if run_id is not None:
+            query = query.where(Interrupt.run_id == run_id)
+        async with self._session() as s:
+            return list((await s.scalars(query.order_by(Interrupt.created_at))).all())
+
+    async def set_interrupt(self, interrupt_key: str, **fields: Any) -> None:
+        async with self._session.begin() as s:
+            await s.execute(update(Interrupt).where(Interrupt.id == interrupt_key).values(**fields))
+
+    async def cas_interrupt(
+        self, interrupt_key: str, expected: str | Sequence[str], **fields: Any
+    ) -> bool:
+        """Compare-and-set on the interrupt's status: True only for the one caller that wins."""
+        expected = (expected,) if isinstance(expected, str) else tuple(expected)
+        async with self._session.begin() as s:
+            result = await s.execute(
+                update(Interrupt)
+                .where(Interrupt.id == interrupt_key, Interrupt.status.in_(expected))
+                .values(**fields)
+            )
+            return result.rowcount == 1
+
+    async def due_interrupts(self, now: float) -> list[Interrupt]:
+        query = select(Interrupt).where(
+            Interrupt.status == "pending",
+            Interrupt.expires_at.is_not(None),
+            Interrupt.expires_at <= now,
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+    async def due_reminders(self, now: float) -> list[Interrupt]:
+        query = select(Interrupt).where(
+            Interrupt.status == "pending",
+            Interrupt.remind_at.is_not(None),
+            Interrupt.remind_at <= now,
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+
+def append_op(thread_id: str, messages: Sequence[dict[str, Any]], *, sent: bool = False) -> Also:
+    """Append to the thread's AG-UI history (as part of a larger transaction)."""
+
+    async def write(s: AsyncSession) -> None:
+        if not messages:
+            return
+        last = await s.scalar(
+            select(func.max(ConversationMessage.seq)).where(
+                ConversationMessage.thread_id == thread_id
+            )
+        )
+        start = (last or 0) + 1
+        s.add_all(
+            ConversationMessage(thread_id=thread_id, seq=start + i, message=m, sent=sent)
+            for i, m in enumerate(messages)
+        )
+
+    return write
+
+
+def replace_op(thread_id: str, messages: Sequence[dict[str, Any]]) -> Also:
+    """Replace the thread's history with the server's MESSAGES_SNAPSHOT."""
+
+    async def write(s: AsyncSession) -> None:
+        await s.execute(
+            delete(ConversationMessage).where(ConversationMessage.thread_id == thread_id)
+        )
+        s.add_all(
+            ConversationMessage(thread_id=thread_id, seq=i + 1, message=m, sent=True)
+            for i, m in enumerate(messages)
+        )
+
+    return write
+
+
+def enqueue_op(row: QueuedMessage) -> Also:
+    async def write(s: AsyncSession) -> None:
+        s.add(row)
+
+    return write
+
+
+def dequeue_op(queued_id: int) -> Also:
+    async def write(s: AsyncSession) -> None:
+        await s.execute(delete(QueuedMessage).where(QueuedMessage.id == queued_id))
+
+    return write
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return {"pool_pre_ping": True}
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return {"connect_args": {"timeout": 30}}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)

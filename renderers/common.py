@@ -1,0 +1,194 @@
+"""Pieces every state's renderer shares: answer sections, activity lines, notes, errors, buttons.
+
+The action ids and block ids here are what the Slack app routes on; keep them stable.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from orchestrator.view import ErrorView, StepView, ThreadView, ToolCallView
+from renderers.limits import (
+    MAX_BLOCK_ID,
+    MAX_BUTTON_TEXT,
+    MAX_BUTTON_VALUE,
+    MAX_CONTEXT_ELEMENTS,
+    MAX_SECTION_TEXT,
+    split_text,
+    truncate,
+    truncate_escaped,
+)
+from renderers.markdown import FENCE, defuse_fences, escape, escape_code, to_mrkdwn
+
+Block = dict[str, Any]
+
+ACTION_RETRY = "retry_run"  # value: the conversation id
+ACTION_APPROVE = "approval_submit"  # value: the interrupt id
+ACTION_REJECT = "approval_reject"  # value: the interrupt id
+FIELD_ACTION_ID = "value"  # every form input's action id; its block id says which field
+
+CURSOR = "▌"
+THINKING = "Thinking…"
+MAX_TOOL_ITEMS = MAX_CONTEXT_ELEMENTS - 1  # one element stays free for the plan steps
+
+_TOOL_MARKS = {"running": "⚙️", "done": "✅", "failed": "❌"}
+
+
+def field_block_id(name: str) -> str:
+    return f"field:{name}"[:MAX_BLOCK_ID]
+
+
+def approval_block_id(interrupt_id: str) -> str:
+    return f"approval:{interrupt_id}"[:MAX_BLOCK_ID]
+
+
+# --- text --------------------------------------------------------------------------------------
+
+
+def section(mrkdwn: str) -> Block:
+    """A mrkdwn section; the text is cut to Slack's limit (callers split long text first)."""
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _section_text(mrkdwn)}}
+
+
+def _section_text(mrkdwn: str) -> str:
+    return truncate_escaped(mrkdwn, MAX_SECTION_TEXT) if mrkdwn.strip() else "…"
+
+
+def context(*texts: str) -> Block:
+    """A context line of mrkdwn elements (at most Slack's 10; empty ones dropped)."""
+    elements = [{"type": "mrkdwn", "text": _section_text(t)} for t in texts if t.strip()]
+    return {"type": "context", "elements": elements[:MAX_CONTEXT_ELEMENTS] or [_ellipsis()]}
+
+
+def _ellipsis() -> dict[str, str]:
+    return {"type": "mrkdwn", "text": "…"}
+
+
+def answer_blocks(markdown: str, *, cursor: bool = False) -> list[Block]:
+    """The agent's answer as sections, split to fit; `cursor` marks text still streaming."""
+    limit = MAX_SECTION_TEXT - len(CURSOR) - 1
+    chunks = split_text(to_mrkdwn(markdown).strip(), limit)
+    if cursor and chunks:
+        chunks[-1] = _with_cursor(chunks[-1])
+    return [section(chunk) for chunk in chunks]
+
+
+def _with_cursor(chunk: str) -> str:
+    return chunk + ("\n" if chunk.endswith(FENCE) else " ") + CURSOR
+
+
+def code_section(intro: str, code: str) -> Block:
+    """`intro` (mrkdwn) then `code` in a code block, the code cut with a marker to fit."""
+    opening = f"{intro}\n{FENCE}\n" if intro else f"{FENCE}\n"
+    closing = f"\n{FENCE}"
+    room = MAX_SECTION_TEXT - len(opening) - len(closing)
+    body = defuse_fences(escape_code(code)) or " "
+    return section(opening + truncate_escaped(body, room, "\n… (truncated)") + closing)
+
+
+def mention(user: str) -> str:
+    """`<@U123>` for a Slack user id; anything else is shown as escaped text."""
+    if user.startswith("<@") and user.endswith(">"):
+        return user
+    if user[:1] in ("U", "W") and user.isalnum() and user.isupper():
+        return f"<@{user}>"
+    return escape(user)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def final_answer_groups(view: ThreadView) -> list[list[Block]]:
+    """A finished (or paused) answer: its sections, then the summary line; one group each."""
+    groups: list[list[Block]] = [[block] for block in answer_blocks(view.text)]
+    summary = summary_context(view)
+    if summary:
+        groups.append([summary])
+    return groups
+
+
+# --- activity (tool calls and plan steps) ------------------------------------------------------
+
+
+def activity_context(view: ThreadView) -> Block | None:
+    """One line of what the agent is doing: plan steps, then each tool call with its status."""
+    items = _tool_items(view.tool_calls.values())
+    steps = _steps_text(view.steps)
+    texts = ([steps] if steps else []) + items
+    return context(*texts) if texts else None
+
+
+def summary_context(view: ThreadView) -> Block | None:
+    """A compact line for a finished answer: which tools ran (how often) and the plan steps."""
+    parts = [_tools_summary(view.tool_calls.values()), _steps_text(view.steps)]
+    texts = [part for part in parts if part]
+    return context(*texts) if texts else None
+
+
+def _tool_items(calls: Iterable[ToolCallView]) -> list[str]:
+    items = [_tool_text(call) for call in calls]
+    if len(items) <= MAX_TOOL_ITEMS:
+        return items
+    hidden = len(items) - MAX_TOOL_ITEMS + 1
+    return [f"+{hidden} earlier", *items[-(MAX_TOOL_ITEMS - 1) :]]
+
+
+def _tool_text(call: ToolCallView) -> str:
+    mark = _TOOL_MARKS.get(call.status, "⚙️")
+    name = escape(truncate(call.name or "tool", 80))
+    return f"{mark} {name}" if call.status == "done" else f"{mark} {name} — {call.status}"
+
+
+def _tools_summary(calls: Iterable[ToolCallView]) -> str:
+    calls = list(calls)
+    if not calls:
+        return ""
+    counts = Counter(escape(truncate(call.name or "tool", 80)) for call in calls)
+    used = ", ".join(name if n == 1 else f"{name} x{n}" for name, n in counts.items())
+    failed = sum(call.status == "failed" for call in calls)
+    note = f" ({failed} failed)" if failed else ""
+    return truncate(f"🔧 {used}{note}", MAX_SECTION_TEXT)
+
+
+def _steps_text(steps: Iterable[StepView]) -> str:
+    marks = [f"{'☑' if s.status == 'done' else '☐'} {escape(s.name)}" for s in steps]
+    return truncate(" · ".join(marks), MAX_SECTION_TEXT)
+
+
+# --- notes, errors, buttons --------------------------------------------------------------------
+
+
+def thinking_context(queued: int = 0) -> Block:
+    queue = f"📥 {plural(queued, 'message')} queued" if queued > 0 else ""
+    return context(f"⏳ _{THINKING}_", queue)
+
+
+def interrupted_note(reason: str) -> Block:
+    return section(f"⚠️ *Answer interrupted:* {escape(reason)}")
+
+
+def error_blocks(error: ErrorView, conversation_id: str) -> list[Block]:
+    """The error for people: title in bold, the detail, and Retry when retrying can help."""
+    title = escape(error.title or "Something went wrong").replace("*", "")
+    detail = to_mrkdwn(error.detail).strip()
+    blocks = [section(f"*{title}*\n{detail}" if detail else f"*{title}*")]
+    if error.retryable:
+        retry = button("Retry", ACTION_RETRY, conversation_id, style="primary")
+        blocks.append({"type": "actions", "block_id": "retry", "elements": [retry]})
+    return blocks
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    """A button; its label and value are cut to Slack's limits."""
+    element: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": truncate(text.strip() or "OK", MAX_BUTTON_TEXT)},
+        "action_id": action_id,
+        "value": value[:MAX_BUTTON_VALUE],
+    }
+    if style:
+        element["style"] = style
+    return element

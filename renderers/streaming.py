@@ -1,0 +1,21 @@
+"""The live answer while the agent streams: activity first, then the text so far with a cursor."""
+
+from __future__ import annotations
+
+from orchestrator.view import SlackMessage, ThreadView
+from renderers.common import THINKING, Block, activity_context, answer_blocks, thinking_context
+from renderers.limits import pack_messages
+
+
+def render(view: ThreadView) -> list[SlackMessage]:
+    # Activity goes first so the live (first) message keeps showing it as text spills over.
+    groups: list[list[Block]] = []
+    activity = activity_context(view)
+    if activity:
+        groups.append([activity])
+    text = view.text
+    if text.strip():
+        groups.extend([block] for block in answer_blocks(text, cursor=True))
+    else:
+        groups.append([thinking_context(view.queued)])
+    return pack_messages(groups, THINKING)
