@@ -7,12 +7,13 @@ lean on purpose: real servers send thousands of events per run, many of them lar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Final
 
 import httpx
@@ -36,7 +37,7 @@ from ag_ui.core import (
     ToolCallEndEvent,
     ToolCallStartEvent,
 )
-from httpx_sse import aconnect_sse
+from httpx_sse import ServerSentEvent, aconnect_sse
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -56,12 +57,13 @@ logger = logging.getLogger("orchestrator.agent")
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 # Servers put the discriminator first; when they do, the prefix decides RAW without parsing.
-_RAW_PREFIXES: Final = ('{"type":"RAW"', '{"type": "RAW"')
-_TYPE_FIRST_PREFIXES: Final = ('{"type":"', '{"type": "')
+_TYPE_FIRST: Final = '{"type":"'
+_TYPE_FIRST_SPACED: Final = '{"type": "'
 _TERMINAL: Final = (RunFinishedEvent, RunErrorEvent)
-_CHUNKS: Final = (TextMessageChunkEvent, ToolCallChunkEvent, ReasoningMessageChunkEvent)
 _MAX_WARNED_TYPES: Final = 256  # bounds the memory a stream of invented types can take
 _ERROR_BODY_LIMIT: Final = 4096
+_CHECKS_PER_TIMEOUT: Final = 4
+_END_GRACE: Final = 0.05  # seconds a finished run's response gets to end before it is cut
 _warned_types: set[str] = set()
 
 
@@ -70,9 +72,13 @@ _warned_types: set[str] = set()
 
 def parse_event(data: str) -> BaseEvent | None:
     """One SSE `data:` payload as a typed event; None for RAW and unknown types."""
-    if data.startswith(_RAW_PREFIXES):
-        return None
-    if not data.startswith(_TYPE_FIRST_PREFIXES):
+    if data.startswith(_TYPE_FIRST):
+        if data.startswith('RAW"', len(_TYPE_FIRST)):
+            return None
+    elif data.startswith(_TYPE_FIRST_SPACED):
+        if data.startswith('RAW"', len(_TYPE_FIRST_SPACED)):
+            return None
+    else:
         return _parse_any_order(data)
     try:
         return EVENT_ADAPTER.validate_json(data)
@@ -140,10 +146,16 @@ class ChunkExpander:
     def __init__(self) -> None:
         self._mode: type[BaseEvent] | None = None  # the chunk class whose message is open
         self._open_id: str | None = None
+        self._expanders: dict[type[BaseEvent], Callable[[Any], list[BaseEvent]]] = {
+            TextMessageChunkEvent: self._text,
+            ToolCallChunkEvent: self._tool_call,
+            ReasoningMessageChunkEvent: self._reasoning,
+        }
 
     def feed(self, event: BaseEvent) -> list[BaseEvent]:
-        if isinstance(event, _CHUNKS):
-            return self._expand(event)
+        expand = self._expanders.get(type(event))
+        if expand is not None:
+            return expand(event)
         if self._mode is None:
             return [event]
         return [*self.close(), event]
@@ -159,15 +171,6 @@ class ChunkExpander:
         if mode is ReasoningMessageChunkEvent:
             return [ReasoningMessageEndEvent(message_id=open_id)]
         return [TextMessageEndEvent(message_id=open_id)]
-
-    def _expand(
-        self, chunk: TextMessageChunkEvent | ToolCallChunkEvent | ReasoningMessageChunkEvent
-    ) -> list[BaseEvent]:
-        if isinstance(chunk, ToolCallChunkEvent):
-            return self._tool_call(chunk)
-        if isinstance(chunk, ReasoningMessageChunkEvent):
-            return self._reasoning(chunk)
-        return self._text(chunk)
 
     def _text(self, chunk: TextMessageChunkEvent) -> list[BaseEvent]:
         out: list[BaseEvent] = []
@@ -241,33 +244,31 @@ def run_input_payload(run_input: RunAgentInput) -> dict[str, Any]:
 # --- timeouts ----------------------------------------------------------------------------------
 
 
-class _Deadline:
-    """Cancels the consuming task when the agent stays silent past the current deadline.
+class _Watchdog:
+    """Cancels the consuming task when the agent stays silent for too long.
 
-    One timer for the whole stream: moving the deadline costs an attribute write per event,
-    where an `asyncio.timeout()` per event would cost more than parsing the event itself.
-    Like `asyncio.timeout()`, it must be used from a single task.
+    Per event the stream only bumps `events` (and sets `held` while the consumer holds an event,
+    which is not the agent's silence); a timer checks them a few times per timeout. An
+    `asyncio.timeout()` per event would cost more than parsing the event. So a timeout fires
+    between 1 and 1.5 times its length after the last sign of life.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, first_event_timeout: float, idle_timeout: float) -> None:
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("AgentClient.stream must run inside an asyncio task")
         self._task = task
         self._cancelling = task.cancelling()
         self._loop = asyncio.get_running_loop()
-        self._at = self._loop.time() + timeout
-        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self._at, self._check)
+        self._first = first_event_timeout
+        self._idle = idle_timeout
+        self._step = min(first_event_timeout, idle_timeout) / _CHECKS_PER_TIMEOUT
+        self._seen = 0
+        self._active_at = self._loop.time()
+        self._handle: asyncio.TimerHandle | None = self._loop.call_later(self._step, self._check)
+        self.events = 0
+        self.held = False
         self.expired = False
-
-    def extend(self, timeout: float) -> None:
-        self._at = self._loop.time() + timeout
-        if self._handle is None:
-            self._handle = self._loop.call_at(self._at, self._check)
-
-    def pause(self) -> None:
-        """While the consumer holds an event, the time is not the agent's silence."""
-        self._at = math.inf
 
     def cancel(self) -> None:
         if self._handle is not None:
@@ -275,18 +276,19 @@ class _Deadline:
             self._handle = None
 
     def claim(self) -> bool:
-        """True if a CancelledError being handled came from this deadline (and withdraws it)."""
+        """True if a CancelledError being handled came from this watchdog (and withdraws it)."""
         return self.expired and self._task.uncancel() <= self._cancelling
 
     def _check(self) -> None:
-        self._handle = None
-        if self._at == math.inf:
-            return  # paused; extend() re-arms
-        if self._loop.time() < self._at:
-            self._handle = self._loop.call_at(self._at, self._check)
-            return
-        self.expired = True
-        self._task.cancel()
+        now = self._loop.time()
+        if self.held or self.events != self._seen:
+            self._seen, self._active_at = self.events, now
+        if now - self._active_at >= (self._idle if self.events else self._first):
+            self._handle = None
+            self.expired = True
+            self._task.cancel()
+        else:
+            self._handle = self._loop.call_at(now + self._step, self._check)
 
 
 # --- client ------------------------------------------------------------------------------------
@@ -317,50 +319,50 @@ class AgentClient:
         where = _redact_url(url)
         ids = {"thread_id": run_input.thread_id, "run_id": run_input.run_id}
         logger.debug("Starting agent run", extra={"agent_url": where, **ids})
-        idle = self.idle_timeout
-        deadline = _Deadline(self.first_event_timeout)
-        received = -1  # -1 until the response headers arrive, then the count of SSE messages
+        watchdog = _Watchdog(self.first_event_timeout, self.idle_timeout)
+        responded = False
         try:
             body = run_input_payload(run_input)
             async with aconnect_sse(
                 self._http, "POST", url, json=body, headers=dict(headers or {})
             ) as source:
                 await _check_response(source.response)
-                received = 0
+                responded = True
                 expander = ChunkExpander()
-                async for sse in source.aiter_sse():
-                    deadline.extend(idle)
-                    received += 1
-                    if not sse.data:
-                        continue
-                    event = parse_event(sse.data)
+                messages = source.aiter_sse()
+                async for sse in messages:
+                    watchdog.events += 1
+                    event = parse_event(sse.data) if sse.data else None
                     if event is None:
                         continue
                     for out in expander.feed(event):
-                        deadline.pause()
+                        watchdog.held = True
                         yield out
-                        deadline.extend(idle)
+                        watchdog.held = False
                     if isinstance(event, _TERMINAL):
+                        watchdog.cancel()
+                        await _let_response_end(messages)
                         return
             raise StreamIncomplete(
-                f"The agent's stream ended after {received} events without RUN_FINISHED or "
-                "RUN_ERROR."
+                f"The agent's stream ended after {watchdog.events} events without RUN_FINISHED "
+                "or RUN_ERROR."
             )
         except asyncio.CancelledError:
-            if not deadline.claim():
+            if not watchdog.claim():
                 raise
-            raise _logged(self._timeout(received), where) from None
+            raise _logged(self._timeout(watchdog.events), where) from None
         except httpx.HTTPError as exc:
-            raise _logged(_transport_error(exc, received), where) from exc
+            error = _transport_error(exc, watchdog.events if responded else None)
+            raise _logged(error, where) from exc
         except httpx.InvalidURL:
             raise _logged(AgentUnreachable("The agent URL is not a valid URL."), where) from None
         except AgentError as exc:
             raise _logged(exc, where) from None
         finally:
-            deadline.cancel()
+            watchdog.cancel()
 
     def _timeout(self, received: int) -> AgentTimeout:
-        if received <= 0:
+        if not received:
             return AgentTimeout(
                 f"The agent sent nothing within {self.first_event_timeout:g} seconds."
             )
@@ -389,11 +391,23 @@ def _redact_url(url: str) -> str:
     return f"{scheme}://{host.rpartition('@')[2]}{slash}{path}"
 
 
-def _transport_error(exc: httpx.HTTPError, received: int) -> AgentError:
+async def _let_response_end(messages: AsyncIterator[ServerSentEvent]) -> None:
+    """Gives a finished response a moment to end, so its connection can be reused.
+
+    Whatever the server still sends is ignored; one that keeps the stream open is cut off.
+    """
+    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        async with asyncio.timeout(_END_GRACE):
+            async for _ in messages:
+                pass
+
+
+def _transport_error(exc: httpx.HTTPError, received: int | None) -> AgentError:
+    """`received` is the count of SSE messages read, or None if no response arrived."""
     reason = _escape(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, 200)
     if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
         return AgentTimeout(f"The connection to the agent timed out ({reason}).")
-    if received < 0:
+    if received is None:
         return AgentUnreachable(f"Could not get an answer from the agent ({reason}).")
     if isinstance(exc, httpx.DecodingError):
         return MalformedEvent(f"The agent's stream could not be decoded ({reason}).")

@@ -78,7 +78,7 @@ def split_text(text: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
         cut, skip = _cut_point(rest, budget)
         chunk = prefix + rest[:cut]
         reopen = _leaves_fence_open(chunk)
-        if False:
+        if reopen:
             chunk += "\n" + FENCE
         chunks.append(chunk)
         rest = rest[cut + skip :]

@@ -300,6 +300,15 @@ def test_pack_keeps_a_form_together_and_starts_a_message_on_block_id_clash() -> 
     assert len(messages) == 2 and len(messages[1].blocks) == 9  # moved whole, not split
 
 
+def test_pack_spreads_a_group_too_big_for_any_message() -> None:
+    group = [{"type": "section", "text": {"type": "mrkdwn", "text": f"s{i}"}} for i in range(70)]
+    messages = pack_messages([group], "fallback")
+    assert_slack_accepts(messages)
+    assert [len(m.blocks) for m in messages] == [50, 21]
+    assert messages[1].blocks[0]["elements"][0]["text"] == CONTINUED
+    assert messages[1].text.startswith("s50")
+
+
 # --- streaming, idle, done -----------------------------------------------------------------------
 
 

@@ -138,6 +138,7 @@ class SlackEmulator:
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._views: dict[str, dict[str, Any]] = {}
         self._statuses: list[dict[str, Any]] = []
+        self.usergroups: dict[str, list[str]] = {}  # user-group id -> member user ids
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._response_targets: dict[str, _ResponseTarget] = {}
         self._triggers: dict[str, float | None] = {}  # issued at; None once exchanged
@@ -159,6 +160,8 @@ class SlackEmulator:
             "views.push": self._views_open,
             "views.update": self._views_update,
             "assistant.threads.setStatus": self._set_status,
+            "chat.getPermalink": self._permalink,
+            "usergroups.users.list": self._usergroup_users,
         }
         self.app = Starlette(routes=[
             Route("/api/{method}", self._api, methods=["GET", "POST"]),
@@ -645,6 +648,18 @@ class SlackEmulator:
                 raise _missing_field(name)
         self._statuses.append(dict(params))
         return {}
+
+    def _permalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params)
+        message = self._find(channel, params.get("message_ts"))
+        archive = f"{self._base_url}/archives/{channel}/p{message.ts.replace('.', '')}"
+        return {"channel": channel, "permalink": archive}
+
+    def _usergroup_users(self, params: dict[str, Any]) -> dict[str, Any]:
+        group = params.get("usergroup")
+        if group not in self.usergroups:
+            raise SlackApiFailure("no_such_subteam")
+        return {"users": list(self.usergroups[group])}
 
     # -- response_url -----------------------------------------------------------------------
 

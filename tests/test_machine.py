@@ -1,0 +1,124 @@
+"""The machine loader refuses broken files with a message naming the file, the key and the choices."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.config import DEFAULT_MACHINE
+from orchestrator.machine import (
+    InvalidTrigger,
+    MachineDefinitionError,
+    ThreadMachine,
+    load_machine,
+    mermaid,
+)
+
+GOOD = DEFAULT_MACHINE.read_text()
+
+
+def _variant(tmp_path: Path, edit) -> Path:
+    data = yaml.safe_load(GOOD)
+    edit(data)
+    path = tmp_path / "machine.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_default_machine_loads() -> None:
+    definition = load_machine(DEFAULT_MACHINE)
+    assert set(definition.states) == {"idle", "streaming", "awaiting_approval", "errored", "done"}
+    assert definition.initial == "idle"
+
+
+def test_unknown_state_names_key_and_choices(tmp_path: Path) -> None:
+    path = _variant(tmp_path, lambda d: d["transitions"][0].update(dest="finished"))
+    with pytest.raises(MachineDefinitionError) as err:
+        load_machine(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "transitions[0].dest" in message
+    assert "'finished'" in message
+    assert "awaiting_approval, done, errored, idle, streaming" in message
+
+
+def test_unknown_action(tmp_path: Path) -> None:
+    path = _variant(tmp_path, lambda d: d["transitions"][0].update(after="launch_rockets"))
+    with pytest.raises(MachineDefinitionError, match=r"transitions\[0\]\.after.*launch_rockets.*valid: "):
+        load_machine(path)
+
+
+def test_unknown_condition(tmp_path: Path) -> None:
+    path = _variant(tmp_path, lambda d: d["transitions"][0].update(conditions="is_friday"))
+    with pytest.raises(MachineDefinitionError, match="unknown condition 'is_friday'.*all_interrupts_answered"):
+        load_machine(path)
+
+
+def test_unreachable_state(tmp_path: Path) -> None:
+    def add_orphan(d: dict) -> None:
+        d["states"]["archived"] = {"renderer": "done"}
+
+    path = _variant(tmp_path, add_orphan)
+    with pytest.raises(MachineDefinitionError, match=r"states\.archived.*unreachable"):
+        load_machine(path)
+
+
+def test_missing_renderer(tmp_path: Path) -> None:
+    path = _variant(tmp_path, lambda d: d["states"]["done"].update(renderer="fancy"))
+    with pytest.raises(MachineDefinitionError, match=r"states\.done\.renderer.*'fancy'.*valid: awaiting_approval"):
+        load_machine(path)
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: thread\ninitial: idle\nstates: [idle\n")
+    with pytest.raises(MachineDefinitionError, match=r"broken.yaml: YAML syntax error at line \d+"):
+        load_machine(path)
+
+
+def test_a_trigger_the_engine_needs_cannot_be_dropped(tmp_path: Path) -> None:
+    def drop_retry(d: dict) -> None:
+        d["transitions"] = [t for t in d["transitions"] if t["trigger"] != "retry"]
+
+    with pytest.raises(MachineDefinitionError, match="no transition for trigger.*retry"):
+        load_machine(_variant(tmp_path, drop_retry))
+
+
+def test_firing_follows_the_yaml() -> None:
+    machine = ThreadMachine(load_machine(DEFAULT_MACHINE))
+    fired = machine.fire("idle", "user_message")
+    assert (fired.dest, fired.effects) == ("streaming", ["start_run"])
+    assert machine.fire("streaming", "user_message").effects == ["queue_message"]
+    waiting = machine.fire("awaiting_approval", "approval_submitted", {"pending_interrupts": 1})
+    assert waiting.dest == "awaiting_approval" and waiting.effects == []
+    resumed = machine.fire("awaiting_approval", "approval_submitted", {"pending_interrupts": 0})
+    assert resumed.dest == "streaming" and resumed.effects == ["resume_run"]
+    with pytest.raises(InvalidTrigger):
+        machine.fire("idle", "run_finished")
+
+
+def test_mermaid_lists_every_transition() -> None:
+    text = mermaid(load_machine(DEFAULT_MACHINE))
+    assert text.startswith("stateDiagram-v2\n    [*] --> idle")
+    assert "awaiting_approval --> streaming: approval_submitted [all_interrupts_answered] / resume_run" in text
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_cli_validate_and_graph(tmp_path: Path) -> None:
+    ok = _cli("machine", "validate", str(DEFAULT_MACHINE))
+    assert ok.returncode == 0 and "ok (5 states" in ok.stdout
+    graph = _cli("machine", "graph", str(DEFAULT_MACHINE))
+    assert graph.returncode == 0 and "stateDiagram-v2" in graph.stdout
+    bad = _variant(tmp_path, lambda d: d["transitions"][1].update(source="nowhere"))
+    refused = _cli("machine", "validate", str(bad))
+    assert refused.returncode == 2
+    assert "transitions[1].source" in refused.stderr and "'nowhere'" in refused.stderr
