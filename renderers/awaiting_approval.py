@@ -10,6 +10,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from orchestrator.view import FormField, InterruptView, SlackMessage, ThreadView
@@ -154,7 +155,7 @@ def _options(form_field: FormField) -> list[tuple[str, Block]]:
     """(option, Slack option object) pairs: no empties, no duplicates, at most Slack's 100."""
     pairs: dict[str, Block] = {}
     for index, option in enumerate(form_field.options):
-        if option and option not in pairs:
+        if option.strip() and option not in pairs:
             text = _plain(truncate(option, MAX_OPTION_TEXT))
             pairs[option] = {"text": text, "value": option_value(index, option)}
     return list(pairs.items())[:MAX_OPTIONS]
@@ -218,9 +219,19 @@ def _number_text(value: Any, integer: bool) -> str | None:
 
 def _date(form_field: FormField) -> Block:
     element: Block = {"type": "datepicker", "action_id": FIELD_ACTION_ID}
-    if isinstance(form_field.default, str) and _DATE_RE.match(form_field.default):
+    if isinstance(form_field.default, str) and _is_date(form_field.default):
         element["initial_date"] = form_field.default
     return element
+
+
+def _is_date(text: str) -> bool:
+    if not _DATE_RE.match(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 _ELEMENTS: dict[str, Callable[[FormField], Block]] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from ag_ui.core import (
     AssistantMessage,
     BaseEvent,
@@ -59,15 +61,26 @@ RECORDINGS = [
 ]
 
 
-@pytest.fixture
-async def agent() -> AsyncIterator[ScriptedAgent]:
+# One server and one HTTP client for the module: starting and stopping uvicorn per test would
+# cost most of this file's time budget.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def agent_server() -> AsyncIterator[ScriptedAgent]:
     server = ScriptedAgent(name="test-agent", recordings_dir=DATA)
     await server.start()
     yield server
     await server.stop()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
+async def agent(agent_server: ScriptedAgent) -> ScriptedAgent:
+    agent_server.reset()
+    return agent_server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=5.0) as client:
         yield client
@@ -338,9 +351,9 @@ async def test_interrupt_outcome_and_resume(agent: ScriptedAgent, client: AgentC
 
 
 async def test_interrupt_outcome_carries_expiry_when_configured(
-    agent: ScriptedAgent, client: AgentClient
+    agent: ScriptedAgent, client: AgentClient, monkeypatch: pytest.MonkeyPatch
 ):
-    agent.interrupt_expires_at = "2030-01-01T00:00:00Z"
+    monkeypatch.setattr(agent, "interrupt_expires_at", "2030-01-01T00:00:00Z")
     events = await collect(client, agent.url("interrupt-outcome"), make_input())
 
     outcome = finished(events).outcome
@@ -378,7 +391,8 @@ async def test_interrupt_pending_tool_and_resume(agent: ScriptedAgent, client: A
     assert outcome.pending_tool_call_ids == [start.tool_call_id]
 
     args = "".join(e.delta for e in events if isinstance(e, ToolCallArgsEvent))
-    call = ToolCall(id=start.tool_call_id, function=FunctionCall(name="confirm_action", arguments=args))
+    function = FunctionCall(name="confirm_action", arguments=args)
+    call = ToolCall(id=start.tool_call_id, function=function)
     answer = {"approved": True}
     messages = [
         UserMessage(id="u1", content="hello"),
@@ -503,9 +517,9 @@ async def test_500_has_status_and_no_retry_after(agent: ScriptedAgent, client: A
 
 
 async def test_slow_start_times_out_before_the_first_event(
-    agent: ScriptedAgent, http: httpx.AsyncClient
+    agent: ScriptedAgent, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ):
-    agent.slow_start_seconds = 1.0
+    monkeypatch.setattr(agent, "slow_start_seconds", 1.0)
     client = AgentClient(http, first_event_timeout=0.2, idle_timeout=5.0)
 
     error = await expect_error(client, agent.url("slow-start"))
@@ -514,8 +528,10 @@ async def test_slow_start_times_out_before_the_first_event(
     assert "0.2 seconds" in error.detail
 
 
-async def test_stall_times_out_mid_stream(agent: ScriptedAgent, http: httpx.AsyncClient):
-    agent.stall_seconds = 5.0
+async def test_stall_times_out_mid_stream(
+    agent: ScriptedAgent, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(agent, "stall_seconds", 5.0)
     client = AgentClient(http, first_event_timeout=1.0, idle_timeout=0.2)
     seen: list[BaseEvent] = []
 
@@ -528,12 +544,12 @@ async def test_stall_times_out_mid_stream(agent: ScriptedAgent, http: httpx.Asyn
 
 async def test_slow_consumer_is_not_an_idle_agent(agent: ScriptedAgent, http: httpx.AsyncClient):
     client = AgentClient(http, first_event_timeout=0.2, idle_timeout=0.2)
-    count = 0
+    events: list[BaseEvent] = []
     async for event in client.stream(agent.url("answer"), make_input()):
-        if count == 1:
-            await _sleep(0.5)  # the consumer holds an event longer than the idle timeout
-        count += 1
-    assert isinstance(event, RunFinishedEvent)
+        if not events:
+            await asyncio.sleep(0.5)  # the consumer holds an event longer than the idle timeout
+        events.append(event)
+    assert isinstance(events[-1], RunFinishedEvent)
 
 
 @pytest.mark.parametrize("scenario", ["drop", "drop-abrupt"])
@@ -565,9 +581,3 @@ async def test_consumer_may_stop_early(agent: ScriptedAgent, client: AgentClient
 
     events = await collect(client, agent.url("answer"), make_input())
     assert isinstance(events[-1], RunFinishedEvent)
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)

@@ -580,3 +580,14 @@ def test_markdown_to_mrkdwn(markdown: str, mrkdwn: str) -> None:
 def test_markdown_never_emits_raw_angle_brackets_outside_slack_tokens() -> None:
     converted = to_mrkdwn("x <script> `<b>` [l](https://a.io/<x>) <@U1>\n```\n<tag>\n```")
     assert re.sub(r"<@U1>|<https://a\.io/&lt;x&gt;\|l>", "", converted).count("<") == 0
+
+
+@pytest.mark.parametrize("default", ["2025-13-45", "31/01/2025", 20250131, None])
+def test_a_bad_date_default_is_not_offered_to_slack(default: Any) -> None:
+    field = FormField("when", "When", "date", default=default)
+    interrupt = InterruptView(id="i", message="?", fields=[field])
+    messages = get_renderer("awaiting_approval")(view("awaiting_approval", interrupts=[interrupt]))
+    assert blocks_of(messages, "input")[0]["element"] == {
+        "type": "datepicker",
+        "action_id": "value",
+    }

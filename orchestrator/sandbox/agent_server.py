@@ -206,6 +206,11 @@ class ScriptedAgent:
     def url(self, scenario: str = "auto") -> str:
         return f"{self.base_url}/agents/{scenario}"
 
+    def reset(self) -> None:
+        """Forgets the requests and resumes seen so far."""
+        self.requests.clear()
+        self.resumes = 0
+
     def requests_for(self, scenario: str) -> list[ReceivedRequest]:
         return [request for request in self.requests if request.scenario == scenario]
 
