@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any, Final
 
 import httpx
@@ -314,7 +314,7 @@ class AgentClient:
         run_input: RunAgentInput,
         *,
         headers: Mapping[str, str] | None = None,
-    ) -> AsyncIterator[BaseEvent]:
+    ) -> AsyncGenerator[BaseEvent, None]:
         """Typed events of one run, ending with (and including) RUN_FINISHED or RUN_ERROR."""
         where = _redact_url(url)
         ids = {"thread_id": run_input.thread_id, "run_id": run_input.run_id}
@@ -437,7 +437,7 @@ def _status_error(status: int, what: str, retry_after: str | None) -> AgentError
     if status == 404:
         return AgentNotFound(f"The backend does not know this agent ({what}).")
     if status in (401, 403):
-        return AgentAuthError(f"The agent refused the request ({what}); check its credentials.")
+        return AgentAuthError(f"The agent refused our credentials ({what}).")
     return AgentHTTPError(
         f"The agent answered with an error ({what}).",
         status=status,

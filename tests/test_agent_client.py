@@ -62,7 +62,8 @@ RECORDINGS = [
 
 
 # One server and one HTTP client for the module: starting and stopping uvicorn per test would
-# cost most of this file's time budget.
+# cost most of this file's time budget. The module mark makes every test here a coroutine, the
+# pure ones too.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
@@ -153,7 +154,7 @@ async def test_server_records_the_request_body_and_headers(
     assert json.loads(text_of(events)) == {"messages": 1, "last_user_message": "hi there"}
 
 
-def test_run_input_payload_always_sends_tools_context_and_forwarded_props():
+async def test_run_input_payload_always_sends_tools_context_and_forwarded_props():
     payload = run_input_payload(make_input())
 
     assert payload["tools"] == [] and payload["context"] == [] and payload["forwardedProps"] == {}
@@ -195,7 +196,7 @@ async def test_chunks_are_expanded(agent: ScriptedAgent, client: AgentClient):
     assert text_of(events) == agent.answer_text
 
 
-def test_chunk_expander_opens_and_closes_like_the_js_client():
+async def test_chunk_expander_opens_and_closes_like_the_js_client():
     expander = ChunkExpander()
     fed = [
         TextMessageChunkEvent(message_id="m1", delta="a"),
@@ -218,7 +219,7 @@ def test_chunk_expander_opens_and_closes_like_the_js_client():
     assert expander.close() == []
 
 
-def test_chunk_expander_rejects_a_first_chunk_without_id():
+async def test_chunk_expander_rejects_a_first_chunk_without_id():
     with pytest.raises(MalformedEvent):
         ChunkExpander().feed(TextMessageChunkEvent(delta="orphan"))
 
@@ -226,18 +227,18 @@ def test_chunk_expander_rejects_a_first_chunk_without_id():
 # --- parsing -----------------------------------------------------------------------------------
 
 
-def test_parse_event_skips_raw_in_any_key_order():
+async def test_parse_event_skips_raw_in_any_key_order():
     assert parse_event('{"type":"RAW","event":{"big":[1,2,3]}}') is None
     assert parse_event('{"event":{"big":[1,2,3]},"type":"RAW"}') is None
     assert parse_event('{ "type" : "RAW", "event": null }') is None
 
 
-def test_parse_event_types_known_events_in_any_key_order():
+async def test_parse_event_types_known_events_in_any_key_order():
     event = parse_event('{"delta":"hi","messageId":"m1","type":"TEXT_MESSAGE_CONTENT"}')
     assert isinstance(event, TextMessageContentEvent) and event.delta == "hi"
 
 
-def test_parse_event_warns_once_per_unknown_type(caplog: pytest.LogCaptureFixture):
+async def test_parse_event_warns_once_per_unknown_type(caplog: pytest.LogCaptureFixture):
     name = f"FUTURE_{uuid.uuid4().hex}\n"
     data = json.dumps({"type": name})
     with caplog.at_level(logging.WARNING, logger="orchestrator.agent"):
@@ -249,7 +250,7 @@ def test_parse_event_warns_once_per_unknown_type(caplog: pytest.LogCaptureFixtur
     assert record.__dict__["event_type"].endswith("\\n")
 
 
-def test_parse_event_rejects_bad_json_and_schema_errors():
+async def test_parse_event_rejects_bad_json_and_schema_errors():
     with pytest.raises(MalformedEvent, match="not valid JSON"):
         parse_event("{not json")
     with pytest.raises(MalformedEvent, match="TEXT_MESSAGE_CONTENT"):
@@ -577,7 +578,7 @@ async def test_consumer_may_stop_early(agent: ScriptedAgent, client: AgentClient
     async for event in stream:
         if event.type == EventType.TEXT_MESSAGE_CONTENT:
             break
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
 
     events = await collect(client, agent.url("answer"), make_input())
     assert isinstance(events[-1], RunFinishedEvent)

@@ -1,0 +1,350 @@
+"""Throughput of one AG-UI SSE stream: bare parsing against the whole engine path.
+
+The same pre-encoded stream (text deltas with a large RAW event every so often) is served on
+127.0.0.1 and read twice per repeat:
+
+(a) by httpx + httpx-sse + `TypeAdapter(Event).validate_json` on every `data:` line;
+(b) by a real `Runtime` (SQLite in a temp dir, the Slack emulator as Slack, production update
+    interval), started by a signed `app_mention` and timed until the thread row is `done` and
+    the engine is idle.
+
+Run as `python bench/throughput.py [--events N] [--repeat K]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+from ag_ui.core import (
+    BaseEvent,
+    Event,
+    RawEvent,
+    RunAgentInput,
+    RunFinishedEvent,
+    RunStartedEvent,
+    TextMessageContentEvent,
+    TextMessageEndEvent,
+    TextMessageStartEvent,
+)
+from httpx_sse import aconnect_sse
+from pydantic import TypeAdapter
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from orchestrator.agent_client import run_input_payload
+from orchestrator.config import Settings
+from orchestrator.sandbox.loopback import LoopbackServer
+from orchestrator.sandbox.slack_emulator import SlackEmulator
+from orchestrator.server import Runtime
+
+ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(Event)
+
+CHANNEL: Final = "C0BENCH"
+USER: Final = "U0BENCH"
+SECRET: Final = "bench-signing-secret"
+MESSAGE_ID: Final = "msg-bench"
+RAW_EVERY: Final = 50
+RAW_SIZE: Final = 2048
+CHUNK_SIZE: Final = 64 * 1024
+WORDS: Final = ("lorem ", "ipsum ", "dolor ", "sit ", "amet, ", "sed ", "do ", "tempor. ")
+UPDATE_INTERVAL: Final = 1.0
+SETTLE_POLL: Final = 0.005
+SETTLE_TIMEOUT: Final = 600.0
+TARGET: Final = 0.5
+
+
+# --- the stream ----------------------------------------------------------------------------
+
+
+def delta_text(index: int) -> str:
+    """The few characters of the `index`-th delta; a paragraph break every 200 deltas."""
+    word = WORDS[index % len(WORDS)]
+    return word + "\n\n" if index % 200 == 199 else word
+
+
+def raw_event(index: int) -> RawEvent:
+    """A RAW event of about RAW_SIZE bytes, as LangGraph-style servers send many of."""
+    filler = "x" * RAW_SIZE
+    payload = {
+        "event": "on_chat_model_stream",
+        "run_id": f"raw-{index}",
+        "data": {"chunk": {"content": filler}},
+        "metadata": {"langgraph_node": "agent", "langgraph_step": index},
+    }
+    return RawEvent(event={"event": "on_chat_model_stream"}, raw_event=payload, source="bench")
+
+
+def build_events(deltas: int) -> list[BaseEvent]:
+    """RUN_STARTED, TEXT_MESSAGE_START, the deltas (and RAW events), TEXT_MESSAGE_END,
+    RUN_FINISHED."""
+    events: list[BaseEvent] = [
+        RunStartedEvent(thread_id="bench-thread", run_id="bench-run"),
+        TextMessageStartEvent(message_id=MESSAGE_ID, role="assistant"),
+    ]
+    for index in range(deltas):
+        if index % RAW_EVERY == RAW_EVERY - 1:
+            events.append(raw_event(index))
+        events.append(TextMessageContentEvent(message_id=MESSAGE_ID, delta=delta_text(index)))
+    events.append(TextMessageEndEvent(message_id=MESSAGE_ID))
+    events.append(RunFinishedEvent(thread_id="bench-thread", run_id="bench-run"))
+    return events
+
+
+def encode(events: list[BaseEvent]) -> bytes:
+    lines = (f"data: {e.model_dump_json(by_alias=True, exclude_none=True)}\n\n" for e in events)
+    return "".join(lines).encode()
+
+
+def expected_text(deltas: int) -> str:
+    return "".join(delta_text(index) for index in range(deltas))
+
+
+class StreamServer:
+    """Serves the pre-encoded stream to every POST on /agent, in large chunks, at full speed."""
+
+    def __init__(self, payload: bytes) -> None:
+        self._chunks = [
+            payload[start : start + CHUNK_SIZE] for start in range(0, len(payload), CHUNK_SIZE)
+        ]
+        app = Starlette(routes=[Route("/agent", self._agent, methods=["POST"])])
+        self._server = LoopbackServer(app)
+        self.url = ""
+
+    async def start(self) -> str:
+        self.url = f"{await self._server.start()}/agent"
+        return self.url
+
+    async def stop(self) -> None:
+        await self._server.stop()
+
+    async def _agent(self, request: Request) -> Response:
+        await request.body()
+        return StreamingResponse(
+            self._body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
+    async def _body(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+
+
+# --- (a) the baseline ----------------------------------------------------------------------
+
+
+def request_body() -> dict[str, Any]:
+    """The same kind of body the engine sends: a RunAgentInput with one user message."""
+    run_input = RunAgentInput.model_validate(
+        {
+            "threadId": "bench-thread",
+            "runId": "bench-run",
+            "messages": [{"id": "u-1", "role": "user", "content": "<@UBOT> go"}],
+            "tools": [],
+            "context": [],
+            "state": None,
+            "forwardedProps": {"source": "slack"},
+        }
+    )
+    return run_input_payload(run_input)
+
+
+async def bare_run(http: httpx.AsyncClient, url: str) -> tuple[float, int]:
+    """Seconds to read and validate the whole stream, and the number of events read."""
+    body = request_body()
+    count = 0
+    started = time.perf_counter()
+    async with aconnect_sse(http, "POST", url, json=body) as source:
+        source.response.raise_for_status()
+        async for sse in source.aiter_sse():
+            ADAPTER.validate_json(sse.data)
+            count += 1
+    return time.perf_counter() - started, count
+
+
+# --- (b) the engine ------------------------------------------------------------------------
+
+
+class EngineBench:
+    """A Runtime between the Slack emulator and the stream server, served over HTTP."""
+
+    def __init__(self, slack: SlackEmulator, agent_url: str, db_path: Path) -> None:
+        self.slack = slack
+        self.runtime = Runtime(
+            Settings(
+                SLACK_BOT_TOKEN=slack.token,
+                SLACK_SIGNING_SECRET=SECRET,
+                SLACK_API_URL=slack.api_url,
+                AGENT_URL=agent_url,
+                ORCH_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}",
+                ORCH_UPDATE_INTERVAL=UPDATE_INTERVAL,
+            )
+        )
+        self._server: LoopbackServer | None = None
+        self.events_url = ""
+
+    async def start(self) -> None:
+        await self.runtime.start()
+        self._server = LoopbackServer(self.runtime.asgi())
+        self.events_url = f"{await self._server.start()}/slack/events"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop()
+        await self.runtime.stop()
+
+    async def run(self, text: str) -> tuple[float, int]:
+        """Seconds from the mention's delivery to the settled thread, and the Slack calls made."""
+        event = self.slack.post_user_message(CHANNEL, USER, "go", mention=True)
+        thread_ts = event.get("thread_ts") or event["ts"]
+        thread_id = self.runtime.engine.conversation_id(self.slack.team_id, CHANNEL, thread_ts)
+        calls_before = len(self.slack.calls)
+        started = time.perf_counter()
+        response = await self.slack.deliver_event(self.events_url, SECRET, event)
+        if response.status_code != 200:
+            raise RuntimeError(f"the mention was refused: HTTP {response.status_code}")
+        await self._settled(thread_id)
+        elapsed = time.perf_counter() - started
+        await self._check_history(thread_id, text)
+        return elapsed, len(self.slack.calls) - calls_before
+
+    async def _settled(self, thread_id: str) -> None:
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        engine, store = self.runtime.engine, self.runtime.store
+        while time.monotonic() < deadline:
+            if not engine.busy:
+                row = await store.get_thread(thread_id)
+                if row is not None and row.state in ("done", "errored", "awaiting_approval"):
+                    if row.state != "done":
+                        raise RuntimeError(f"the run ended in {row.state}: {row.error_text}")
+                    return
+            await asyncio.sleep(SETTLE_POLL)
+        raise RuntimeError(f"the thread did not settle within {SETTLE_TIMEOUT:g}s")
+
+    async def _check_history(self, thread_id: str, text: str) -> None:
+        messages = await self.runtime.store.messages(thread_id)
+        answers = [m for m in messages if m.get("role") == "assistant"]
+        if not answers or answers[-1].get("content") != text:
+            raise RuntimeError("the stored answer is not the streamed text")
+
+
+# --- reporting -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Result:
+    seconds: float
+    events: int
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+def peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def print_table(
+    bare: Result, engine: Result, *, deltas: int, size: int, repeat: int, calls: int,
+    rss: tuple[float, float],
+) -> None:
+    ratio = engine.rate / bare.rate
+    raws = bare.events - deltas - 4
+    print(
+        f"stream: {bare.events} events ({deltas} text deltas, {raws} RAW of ~{RAW_SIZE} B), "
+        f"{size / 1e6:.2f} MB; best of {repeat}"
+    )
+    print(f"{'path':<26}{'events':>9}{'seconds':>10}{'events/s':>12}")
+    for name, result in (("(a) httpx-sse + validate", bare), ("(b) engine via Slack", engine)):
+        print(f"{name:<26}{result.events:>9}{result.seconds:>10.3f}{result.rate:>12,.0f}")
+    verdict = "met" if ratio >= TARGET else "NOT met"
+    print(f"ratio (b)/(a): {ratio:.2f}   target ≥ {TARGET}: {verdict}")
+    print(f"Slack calls in (b): {calls} (update interval {UPDATE_INTERVAL:g}s)")
+    print(f"peak RSS: {rss[0]:.1f} MB after (a), {rss[1]:.1f} MB after (b)")
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+async def repeated(repeat: int, once: Callable[[], Any]) -> list[tuple[float, int]]:
+    return [await once() for _ in range(repeat)]
+
+
+async def bench(deltas: int, repeat: int) -> None:
+    events = build_events(deltas)
+    payload = encode(events)
+    text = expected_text(deltas)
+    stream = StreamServer(payload)
+    slack = SlackEmulator(channels=[CHANNEL])
+    await stream.start()
+    await slack.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+            await measure(stream, slack, Path(tmp) / "bench.db", events, payload, text, repeat)
+    finally:
+        await slack.stop()
+        await stream.stop()
+
+
+async def measure(
+    stream: StreamServer,
+    slack: SlackEmulator,
+    db_path: Path,
+    events: list[BaseEvent],
+    payload: bytes,
+    text: str,
+    repeat: int,
+) -> None:
+    async with httpx.AsyncClient() as http:
+        bare_runs = await repeated(repeat, lambda: bare_run(http, stream.url))
+    rss_a = peak_rss_mb()
+    engine_bench = EngineBench(slack, stream.url, db_path)
+    await engine_bench.start()
+    try:
+        engine_runs = await repeated(repeat, lambda: engine_bench.run(text))
+    finally:
+        await engine_bench.stop()
+    rss_b = peak_rss_mb()
+    seconds_a, count = min(bare_runs)
+    if count != len(events):
+        raise RuntimeError(f"(a) read {count} events of {len(events)}")
+    seconds_b, calls = min(engine_runs)
+    deltas = sum(isinstance(e, TextMessageContentEvent) for e in events)
+    print_table(
+        Result(seconds_a, count), Result(seconds_b, len(events)),
+        deltas=deltas, size=len(payload), repeat=repeat, calls=calls, rss=(rss_a, rss_b),
+    )
+
+
+def positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=positive, default=20000, help="text deltas (N)")
+    parser.add_argument("--repeat", type=positive, default=1, help="take the best of K runs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(bench(args.events, args.repeat))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

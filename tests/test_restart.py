@@ -1,0 +1,100 @@
+"""The real service in a subprocess, killed with SIGKILL and started again on the same database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.ids import conversation_id
+from orchestrator.sandbox.agent_server import ScriptedAgent
+from orchestrator.sandbox.slack_emulator import SlackEmulator, render_text
+from persistence.models import Thread
+from persistence.store import Store
+from renderers.common import ACTION_APPROVE, ACTION_RETRY
+from tests.harness import ALICE, CHANNEL, SECRET, actions_of, find_with_action
+from tests.service_process import ServiceProcess
+from tests.test_e2e_approvals import answers
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'orchestrator.db'}")
+    yield opened
+    await opened.close()
+
+
+async def wait_for(store: Store, thread_id: str, states: tuple[str, ...], *, after: int = 0) -> Thread:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        row = await store.get_thread(thread_id)
+        if row is not None and row.state in states and row.version > after:
+            return row
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"thread never reached {states}: {row and row.state}")
+
+
+async def test_pending_approval_survives_sigkill(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "interrupt-outcome")
+    try:
+        await service.start()
+        event = slack.post_user_message(CHANNEL, ALICE, "please scale web", mention=True)
+        await slack.deliver_event(service.events_url, SECRET, event)
+        thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
+        waiting = await wait_for(store, thread_id, ("awaiting_approval",))
+        service.kill()
+
+        await service.start()  # a new process on the same database file
+        form = find_with_action(slack.thread(CHANNEL, event["ts"]), ACTION_APPROVE)
+        payload = slack.block_actions_payload(
+            user=ALICE, channel=CHANNEL, message_ts=form.ts, action_id=ACTION_APPROVE,
+            value=actions_of(form)[ACTION_APPROVE], thread_ts=event["ts"],
+            state_values=answers("8", "after the restart"),
+        )
+        await slack.deliver_action(service.events_url, SECRET, payload)
+        done = await wait_for(store, thread_id, ("done",), after=waiting.version)
+    finally:
+        service.stop()
+    assert done.state == "done"
+    assert agent.resumes == 1
+    assert agent.requests[-1].body["resume"][0]["payload"] == {
+        "replicas": "8",
+        "comment": "after the restart",
+    }
+    record = render_text(next(m for m in slack.thread(CHANNEL, event["ts"]) if m.ts == form.ts))
+    assert f"Approved by <@{ALICE}>" in record
+
+
+async def test_stream_killed_midway_ends_visibly_after_restart(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    agent.token_delay = 0.3  # a slow answer, so the kill lands mid-stream
+    service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "answer")
+    try:
+        await service.start()
+        event = slack.post_user_message(CHANNEL, ALICE, "tell me everything", mention=True)
+        await slack.deliver_event(service.events_url, SECRET, event)
+        thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
+        streaming = await wait_for(store, thread_id, ("streaming",))
+        deadline = time.monotonic() + 10
+        while not slack.calls_to("chat.update") and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        service.kill()
+
+        await service.start()
+        errored = await wait_for(store, thread_id, ("errored",), after=streaming.version)
+    finally:
+        service.stop()
+    history = await store.history(thread_id)
+    assert (history[-1].trigger, history[-1].detail) == ("stream_lost", {"reason": "restart"})
+    assert errored.error_kind == "restart"
+    messages = [m for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id]
+    shown = "\n".join(render_text(m) for m in messages)
+    assert shown.startswith("Hello")  # the partial answer is still there
+    assert "Interrupted by a restart" in shown
+    assert ACTION_RETRY in actions_of(messages[-1])
