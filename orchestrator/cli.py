@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from orchestrator import logs
+from orchestrator.channels import ConfigFileError
 from orchestrator.config import DEFAULT_MACHINE, Settings
 from orchestrator.machine import MachineDefinitionError, load_machine, mermaid
 from persistence.store import Store, StoreError
@@ -22,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
-    except (MachineDefinitionError, StoreError, ConfigError) as exc:
+    except (MachineDefinitionError, StoreError, ConfigError, ConfigFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:

@@ -64,7 +64,7 @@ class Demo:
         await self.slack.stop()
 
     async def mention(self, text: str, thread_ts: str | None = None) -> str:
-        self.out(f"\n@alice › {text}")
+        self.out(f"\n@alice > {text}")
         event = self.slack.post_user_message(CHANNEL, USER, text, thread_ts, mention=True)
         await self.slack.deliver_event(self.events_url, SECRET, event)
         return event.get("thread_ts") or event["ts"]
@@ -88,11 +88,11 @@ class Demo:
         return thread.version if thread else 0
 
     async def settle(
-        self, thread_ts: str, states: tuple[str, ...], after: int = 0, timeout: float = 20
+        self, thread_ts: str, states: tuple[str, ...], after: int = 0, wait: float = 20
     ) -> str:
         """Wait until the thread moved past version `after` and rests in one of `states`."""
         thread_id = self.runtime.engine.conversation_id(self.slack.team_id, CHANNEL, thread_ts)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             self.show_calls()
             thread = await self.runtime.store.get_thread(thread_id)
@@ -101,7 +101,7 @@ class Demo:
                 self.show_calls()
                 return thread_id
             await asyncio.sleep(0.05)
-        raise TimeoutError(f"the thread did not reach {states} in {timeout}s")
+        raise TimeoutError(f"the thread did not reach {states} in {wait}s")
 
     def show_calls(self) -> None:
         for call in self.slack.calls[self._shown :]:
@@ -110,8 +110,13 @@ class Demo:
                 continue
             ts = call.response.get("ts") or call.params.get("ts")
             message = StoredMessage(
-                ts=str(ts), channel=CHANNEL, thread_ts=None, user=None, bot_id="B",
-                text=str(call.params.get("text") or ""), blocks=call.params.get("blocks") or [],
+                ts=str(ts),
+                channel=CHANNEL,
+                thread_ts=None,
+                user=None,
+                bot_id="B",
+                text=str(call.params.get("text") or ""),
+                blocks=call.params.get("blocks") or [],
             )
             self.out(f"\n┌─ {call.method} (ts {ts})")
             for line in render_text(message).splitlines() or [""]:
@@ -119,7 +124,9 @@ class Demo:
             self.out("└─")
 
     def form(self, thread_ts: str) -> StoredMessage:
-        return next(m for m in self.slack.thread(CHANNEL, thread_ts) if _has_action(m, ACTION_APPROVE))
+        return next(
+            m for m in self.slack.thread(CHANNEL, thread_ts) if _has_action(m, ACTION_APPROVE)
+        )
 
     async def print_thread(self, thread_id: str) -> None:
         store = self.runtime.store
@@ -148,7 +155,9 @@ async def run_demo(*, token_delay: float = 0.01, out: Callable[[str], None] = pr
     with tempfile.TemporaryDirectory(prefix="orchestrator-demo-") as tmp:
         async with Demo(Path(tmp), token_delay, out) as demo:
             out("== 1. A question: the answer streams into the thread (tools, steps, text)")
-            thread_ts = await demo.mention("Use your tools to search the docs for the release notes.")
+            thread_ts = await demo.mention(
+                "Use your tools to search the docs for the release notes."
+            )
             thread_id = await demo.settle(thread_ts, ("done", "errored"))
 
             out("\n== 2. A follow-up that needs approval: the agent pauses with a form")
@@ -167,7 +176,10 @@ async def run_demo(*, token_delay: float = 0.01, out: Callable[[str], None] = pr
                 "field:replicas": {
                     "value": {
                         "type": "static_select",
-                        "selected_option": {"text": {"type": "plain_text", "text": "8"}, "value": "8"},
+                        "selected_option": {
+                            "text": {"type": "plain_text", "text": "8"},
+                            "value": "8",
+                        },
                     }
                 },
                 "field:comment": {"value": {"type": "plain_text_input", "value": "go ahead"}},

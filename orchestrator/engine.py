@@ -39,6 +39,7 @@ from orchestrator import approvals, metrics
 from orchestrator.agent_client import AgentClient
 from orchestrator.agent_errors import AgentError
 from orchestrator.agents import AgentResolver, AgentTarget
+from orchestrator.channels import ChannelPolicy
 from orchestrator.config import Settings
 from orchestrator.conversation import RunRecorder, user_message
 from orchestrator.ids import conversation_id
@@ -113,6 +114,7 @@ class Engine:
         slack: AsyncWebClient,
         agents: AgentResolver,
         settings: Settings,
+        policies: Callable[[str], ChannelPolicy] | None = None,
     ) -> None:
         self.store = store
         self.machine = machine
@@ -120,6 +122,7 @@ class Engine:
         self.slack = slack
         self.agents = agents
         self.settings = settings
+        self._policies = policies
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._effects: dict[str, Effect] = {
@@ -136,6 +139,16 @@ class Engine:
     def conversation_id(self, team_id: str, channel_id: str, thread_ts: str) -> str:
         return conversation_id(
             team_id, channel_id, thread_ts, self.settings.conversation_key, self._namespace()
+        )
+
+    def policy(self, channel_id: str) -> ChannelPolicy:
+        """Approvers and deadlines of a channel (its configuration, else the settings)."""
+        if self._policies is not None:
+            return self._policies(channel_id)
+        return ChannelPolicy(
+            agent=self.agents(channel_id),
+            approval_timeout=self.settings.approval_timeout,
+            approval_reminder=self.settings.approval_reminder,
         )
 
     def _namespace(self) -> uuid.UUID:
@@ -676,16 +689,18 @@ class Engine:
         legacy: CustomEvent | None,
         recorder: RunRecorder,
     ) -> RunResult:
+        policy = self.policy(thread.channel_id)
         rows = approvals.interrupts_of_run(
             thread=thread,
             run_id=run_id,
             finished=event,
             legacy=legacy,
             recorder=recorder,
-            approval_timeout=self.settings.approval_timeout,
+            approval_timeout=policy.approval_timeout,
         )
-        reminder = self.settings.approval_reminder
+        reminder = policy.approval_reminder
         for row in rows:
+            row.approvers = list(policy.approvers)
             if reminder and row.expires_at and row.expires_at - reminder > time.time():
                 row.remind_at = row.expires_at - reminder
         if rows:
@@ -779,7 +794,9 @@ class Engine:
             await publisher.close(messages + [self._form_message(thread, r) for r in forms])
         except PublishError as exc:
             metrics.SLACK_ERRORS.labels(exc.error).inc()
-            log.error("final answer not delivered", extra={"conversation": thread.id, "error": exc.error})
+            log.error(
+                "final answer not delivered", extra={"conversation": thread.id, "error": exc.error}
+            )
         await self.store.update_thread(thread.id, message_ts=publisher.ts)
         form_ts = publisher.ts[len(messages) :]
         for row, ts in zip(forms, form_ts, strict=False):
@@ -828,7 +845,9 @@ class Engine:
                 channel=thread.channel_id, thread_ts=thread.thread_ts, text=text
             )
         except SlackApiError as exc:
-            log.warning("notice not delivered", extra={"conversation": thread.id, "error": str(exc)})
+            log.warning(
+                "notice not delivered", extra={"conversation": thread.id, "error": str(exc)}
+            )
 
     async def _permalink(self, channel: str, ts: str | None) -> str | None:
         if not ts:

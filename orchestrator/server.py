@@ -22,7 +22,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from orchestrator.agent_client import AgentClient
-from orchestrator.agents import AgentResolver, AgentTarget, single_agent
+from orchestrator.agents import AgentResolver
+from orchestrator.channels import ChannelDirectory, load_config
 from orchestrator.config import Settings
 from orchestrator.engine import Engine
 from orchestrator.machine import ThreadMachine, load_machine
@@ -47,12 +48,16 @@ def slack_client(settings: Settings) -> AsyncWebClient:
     )
 
 
-def default_agents(settings: Settings) -> AgentResolver:
+def channel_directory(settings: Settings) -> ChannelDirectory:
     headers = {}
     if settings.agent_bearer_token:
         headers["Authorization"] = f"Bearer {settings.agent_bearer_token.get_secret_value()}"
-    return single_agent(
-        AgentTarget(name=settings.agent_url, url=settings.agent_url, headers=headers)
+    return ChannelDirectory(
+        load_config(settings.config_file, settings.inline_config),
+        default_agent_url=settings.agent_url,
+        agent_headers=headers,
+        approval_timeout=settings.approval_timeout,
+        approval_reminder=settings.approval_reminder,
     )
 
 
@@ -71,6 +76,7 @@ class Runtime:
     async def start(self, *, recover: bool = True) -> None:
         settings = self.settings
         machine = ThreadMachine(load_machine(settings.machine_file))
+        channels = channel_directory(settings)
         self.store = await Store.open(settings.database_url)
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(
@@ -87,8 +93,9 @@ class Runtime:
                 idle_timeout=settings.agent_idle_timeout,
             ),
             slack=client,
-            agents=self._agents or default_agents(settings),
+            agents=self._agents or channels.agent,
             settings=settings,
+            policies=channels.policy,
         )
         secret = settings.slack_signing_secret
         self.app = build_app(self.engine, client, secret.get_secret_value() if secret else None)

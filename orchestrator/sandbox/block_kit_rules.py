@@ -42,16 +42,35 @@ OPAQUE_BLOCK_TYPES = frozenset({"divider", "image", "rich_text", "table", "file"
 SELECT_TYPES = frozenset({"static_select", "multi_static_select"})
 CHOICE_TYPES = frozenset({"checkboxes", "radio_buttons"})
 TEXT_INPUT_TYPES = frozenset({"plain_text_input"})
-OTHER_ELEMENT_TYPES = frozenset({
-    "image", "datepicker", "timepicker", "datetimepicker", "number_input", "email_text_input",
-    "url_text_input", "rich_text_input", "file_input", "external_select", "multi_external_select",
-    "users_select", "multi_users_select", "conversations_select", "multi_conversations_select",
-    "channels_select", "multi_channels_select", "workflow_button",
-})
+OTHER_ELEMENT_TYPES = frozenset(
+    {
+        "image",
+        "datepicker",
+        "timepicker",
+        "datetimepicker",
+        "number_input",
+        "email_text_input",
+        "url_text_input",
+        "rich_text_input",
+        "file_input",
+        "external_select",
+        "multi_external_select",
+        "users_select",
+        "multi_users_select",
+        "conversations_select",
+        "multi_conversations_select",
+        "channels_select",
+        "multi_channels_select",
+        "workflow_button",
+    }
+)
 
 
 def validate_blocks(
-    blocks: Any, *, max_blocks: int = MESSAGE_MAX_BLOCKS, pointer: str = "/blocks",
+    blocks: Any,
+    *,
+    max_blocks: int = MESSAGE_MAX_BLOCKS,
+    pointer: str = "/blocks",
 ) -> list[str]:
     """Every rule `blocks` breaks, as Slack's `errors` strings; empty when Slack would accept."""
     checker = _Checker()
@@ -110,7 +129,9 @@ class _Checker:
         self.blocks(view.get("blocks"), MODAL_MAX_BLOCKS, f"{pointer}/blocks")
         self.length(view.get("callback_id"), VIEW_CALLBACK_ID_MAX, f"{pointer}/callback_id")
         self.length(
-            view.get("private_metadata"), VIEW_PRIVATE_METADATA_MAX, f"{pointer}/private_metadata",
+            view.get("private_metadata"),
+            VIEW_PRIVATE_METADATA_MAX,
+            f"{pointer}/private_metadata",
         )
         if kind == "modal":
             self._modal_chrome(view, pointer)
@@ -196,8 +217,10 @@ class _Checker:
     def _markdown(self, block: dict[str, Any], pointer: str) -> None:
         text = block.get("text")
         if not isinstance(text, str):
-            self.fail("missing required field: text" if text is None else "must provide a string",
-                      f"{pointer}/text")
+            self.fail(
+                "missing required field: text" if text is None else "must provide a string",
+                f"{pointer}/text",
+            )
             return
         self._markdown_total += len(text)
         self.length(text, MARKDOWN_TOTAL_MAX, f"{pointer}/text")
@@ -211,8 +234,9 @@ class _Checker:
         kind = element.get("type")
         self.length(element.get("action_id"), ACTION_ID_MAX, f"{pointer}/action_id")
         if "placeholder" in element:
-            self.text(element["placeholder"], PLACEHOLDER_MAX, f"{pointer}/placeholder",
-                      plain_only=True)
+            self.text(
+                element["placeholder"], PLACEHOLDER_MAX, f"{pointer}/placeholder", plain_only=True
+            )
         if kind == "button":
             self._button(element, pointer)
         elif kind in SELECT_TYPES:
@@ -254,7 +278,12 @@ class _Checker:
                 self.fail(f"must be less than {TEXT_INPUT_LENGTH_MAX + 1}", f"{pointer}/{key}")
 
     def options(
-        self, holder: dict[str, Any], max_items: int, pointer: str, *, plain_only: bool = True,
+        self,
+        holder: dict[str, Any],
+        max_items: int,
+        pointer: str,
+        *,
+        plain_only: bool = True,
     ) -> None:
         options = self.required_list(holder, "options", max_items, pointer)
         for index, option in enumerate(options):
@@ -262,14 +291,20 @@ class _Checker:
             if not isinstance(option, dict):
                 self.fail("must provide an object", option_pointer)
                 continue
-            self.required_text(option, "text", OPTION_TEXT_MAX, option_pointer,
-                               plain_only=plain_only)
+            self.required_text(
+                option, "text", OPTION_TEXT_MAX, option_pointer, plain_only=plain_only
+            )
             self.length(option.get("value"), OPTION_VALUE_MAX, f"{option_pointer}/value")
 
     # -- primitives -------------------------------------------------------------------------
 
     def required_text(
-        self, holder: dict[str, Any], key: str, max_len: int, pointer: str, *,
+        self,
+        holder: dict[str, Any],
+        key: str,
+        max_len: int,
+        pointer: str,
+        *,
         plain_only: bool = False,
     ) -> None:
         if key not in holder:
@@ -278,7 +313,11 @@ class _Checker:
         self.text(holder[key], max_len, f"{pointer}/{key}", plain_only=plain_only)
 
     def required_list(
-        self, holder: dict[str, Any], key: str, max_items: int, pointer: str,
+        self,
+        holder: dict[str, Any],
+        key: str,
+        max_items: int,
+        pointer: str,
     ) -> list[Any]:
         items = holder.get(key)
         if items is None:

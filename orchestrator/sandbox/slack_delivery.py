@@ -48,7 +48,12 @@ def new_trigger_id() -> str:
 
 
 def event_envelope(
-    event: dict[str, Any], *, team_id: str, api_app_id: str, bot_user_id: str, event_id: str,
+    event: dict[str, Any],
+    *,
+    team_id: str,
+    api_app_id: str,
+    bot_user_id: str,
+    event_id: str,
     verification_token: str,
 ) -> dict[str, Any]:
     return {
@@ -59,13 +64,15 @@ def event_envelope(
         "type": "event_callback",
         "event_id": event_id,
         "event_time": int(time.time()),
-        "authorizations": [{
-            "enterprise_id": None,
-            "team_id": team_id,
-            "user_id": bot_user_id,
-            "is_bot": True,
-            "is_enterprise_install": False,
-        }],
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
         "is_ext_shared_channel": False,
         "event_context": f"4-{secrets.token_hex(12)}",
     }

@@ -36,7 +36,13 @@ REPLIES_LIMIT_MAX = 1000
 TRIGGER_TTL = 3.0
 # Parameters slack_sdk may send as JSON strings inside form bodies.
 JSON_ENCODED_PARAMS = (
-    "blocks", "attachments", "view", "metadata", "chunks", "prompts", "loading_messages",
+    "blocks",
+    "attachments",
+    "view",
+    "metadata",
+    "chunks",
+    "prompts",
+    "loading_messages",
 )
 STREAM_CHUNK_TYPES = frozenset({"markdown_text", "task_update", "plan_update", "blocks"})
 
@@ -163,10 +169,12 @@ class SlackEmulator:
             "chat.getPermalink": self._permalink,
             "usergroups.users.list": self._usergroup_users,
         }
-        self.app = Starlette(routes=[
-            Route("/api/{method}", self._api, methods=["GET", "POST"]),
-            Route("/response/{response_id}", self._response_url, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/api/{method}", self._api, methods=["GET", "POST"]),
+                Route("/response/{response_id}", self._response_url, methods=["POST"]),
+            ]
+        )
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -189,7 +197,8 @@ class SlackEmulator:
     def thread(self, channel: str, thread_ts: str) -> list[StoredMessage]:
         """Parent and replies in ts order, as they read now."""
         found = [
-            message for message in self._messages.values()
+            message
+            for message in self._messages.values()
             if message.channel == channel and thread_ts in (message.ts, message.thread_ts)
         ]
         for message in found:
@@ -197,10 +206,13 @@ class SlackEmulator:
         return sorted(found, key=lambda message: _ts_key(message.ts))
 
     def ephemerals(
-        self, channel: str | None = None, user: str | None = None,
+        self,
+        channel: str | None = None,
+        user: str | None = None,
     ) -> list[StoredMessage]:
         return [
-            message for message in self._ephemerals
+            message
+            for message in self._ephemerals
             if channel in (None, message.channel) and user in (None, message.ephemeral_user)
         ]
 
@@ -251,8 +263,12 @@ class SlackEmulator:
         self._channels.add(channel)
         body = f"<@{self.bot_user_id}> {text}" if mention else text
         message = StoredMessage(
-            ts=self._next_ts(), channel=channel, thread_ts=self._thread_root(channel, thread_ts),
-            user=user, bot_id=bot_id, text=body,
+            ts=self._next_ts(),
+            channel=channel,
+            thread_ts=self._thread_root(channel, thread_ts),
+            user=user,
+            bot_id=bot_id,
+            text=body,
             blocks=[_user_rich_text(text, self.bot_user_id if mention else None)],
         )
         self._store(message)
@@ -279,13 +295,20 @@ class SlackEmulator:
         signature: str | None = None,
     ) -> httpx.Response:
         envelope = slack_delivery.event_envelope(
-            event, team_id=self.team_id, api_app_id=API_APP_ID, bot_user_id=self.bot_user_id,
+            event,
+            team_id=self.team_id,
+            api_app_id=API_APP_ID,
+            bot_user_id=self.bot_user_id,
             event_id=event_id or slack_delivery.new_event_id(),
             verification_token=VERIFICATION_TOKEN,
         )
         body, content_type = slack_delivery.json_body(envelope)
         headers = slack_delivery.signed_headers(
-            signing_secret, body, content_type, timestamp=timestamp, signature=signature,
+            signing_secret,
+            body,
+            content_type,
+            timestamp=timestamp,
+            signature=signature,
             retry_num=retry_num,
         )
         return await slack_delivery.post(app_url, body, headers)
@@ -302,7 +325,11 @@ class SlackEmulator:
     ) -> httpx.Response:
         body, content_type = slack_delivery.interactivity_body(payload)
         headers = slack_delivery.signed_headers(
-            signing_secret, body, content_type, timestamp=timestamp, signature=signature,
+            signing_secret,
+            body,
+            content_type,
+            timestamp=timestamp,
+            signature=signature,
             retry_num=retry_num,
         )
         return await slack_delivery.post(app_url, body, headers)
@@ -328,7 +355,9 @@ class SlackEmulator:
         thread = thread_ts or source.thread_ts
         is_ephemeral = message is None
         container: dict[str, Any] = {
-            "type": "message", "message_ts": message_ts, "channel_id": channel,
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
             "is_ephemeral": is_ephemeral,
         }
         if thread:
@@ -356,12 +385,18 @@ class SlackEmulator:
         return payload
 
     def view_submission_payload(
-        self, *, user: str, callback_id: str, private_metadata: str, state_values: dict[str, Any],
+        self,
+        *,
+        user: str,
+        callback_id: str,
+        private_metadata: str,
+        state_values: dict[str, Any],
     ) -> dict[str, Any]:
         """A modal submitted by `user`; the view is the latest opened with `callback_id`."""
         view = dict(self._latest_view(callback_id) or self._blank_view())
         view.update(
-            callback_id=callback_id, private_metadata=private_metadata,
+            callback_id=callback_id,
+            private_metadata=private_metadata,
             state={"values": state_values},
         )
         return {
@@ -392,7 +427,11 @@ class SlackEmulator:
         return self._respond(method, params, status, body, headers)
 
     def _dispatch(
-        self, method: str, params: dict[str, Any], token: str | None, json_error: str | None,
+        self,
+        method: str,
+        params: dict[str, Any],
+        token: str | None,
+        json_error: str | None,
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         handler = self._handlers.get(method)
         if handler is None:
@@ -428,7 +467,11 @@ class SlackEmulator:
         return self._respond("response_url", body, 200, {"ok": True})
 
     def _respond(
-        self, method: str, params: dict[str, Any], status: int, body: dict[str, Any],
+        self,
+        method: str,
+        params: dict[str, Any],
+        status: int,
+        body: dict[str, Any],
         headers: dict[str, str] | None = None,
     ) -> JSONResponse:
         self.calls.append(RecordedCall(method, params, body, status, time.monotonic()))
@@ -438,8 +481,12 @@ class SlackEmulator:
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
-            "url": "https://sandbox.slack.com/", "team": "Sandbox", "user": "sandbox-bot",
-            "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id,
+            "url": "https://sandbox.slack.com/",
+            "team": "Sandbox",
+            "user": "sandbox-bot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
 
@@ -467,7 +514,9 @@ class SlackEmulator:
         message.text, message.blocks = new_text, new_blocks
         message.edits += 1
         return {
-            "channel": channel, "ts": message.ts, "text": message.text,
+            "channel": channel,
+            "ts": message.ts,
+            "text": message.text,
             "message": self._message_json(message),
         }
 
@@ -523,7 +572,7 @@ class SlackEmulator:
         messages = self.thread(channel, anchor.thread_ts or anchor.ts)
         offset = _cursor_offset(params.get("cursor"))
         limit = _replies_limit(params.get("limit"))
-        page = messages[offset:offset + limit]
+        page = messages[offset : offset + limit]
         has_more = offset + limit < len(messages)
         result: dict[str, Any] = {
             "messages": [self._message_json(message) for message in page],
@@ -566,7 +615,9 @@ class SlackEmulator:
         _extend_stream(message, stream, text, blocks)
         _close_stream(message, stream)
         return {
-            "channel": message.channel, "ts": message.ts, "message": self._message_json(message),
+            "channel": message.channel,
+            "ts": message.ts,
+            "message": self._message_json(message),
         }
 
     def _streaming_message(self, params: dict[str, Any]) -> tuple[StoredMessage, _Stream]:
@@ -578,7 +629,11 @@ class SlackEmulator:
         return message, stream
 
     def _stream_input(
-        self, stream: _Stream, params: dict[str, Any], *, required: bool,
+        self,
+        stream: _Stream,
+        params: dict[str, Any],
+        *,
+        required: bool,
     ) -> tuple[str, list[dict[str, Any]]]:
         """The text and blocks a stream call adds; raises before anything is applied."""
         markdown, chunks = params.get("markdown_text"), params.get("chunks")
@@ -728,11 +783,20 @@ class SlackEmulator:
         return next((m for m in self._ephemerals if m.channel == channel and m.ts == ts), None)
 
     def _bot_message(
-        self, channel: str, thread_ts: Any, text: str, blocks: list[dict[str, Any]],
+        self,
+        channel: str,
+        thread_ts: Any,
+        text: str,
+        blocks: list[dict[str, Any]],
     ) -> StoredMessage:
         return StoredMessage(
-            ts=self._next_ts(), channel=channel, thread_ts=self._thread_root(channel, thread_ts),
-            user=self.bot_user_id, bot_id=self.bot_id, text=text, blocks=blocks,
+            ts=self._next_ts(),
+            channel=channel,
+            thread_ts=self._thread_root(channel, thread_ts),
+            user=self.bot_user_id,
+            bot_id=self.bot_id,
+            text=text,
+            blocks=blocks,
         )
 
     def _store(self, message: StoredMessage) -> None:
@@ -777,14 +841,22 @@ class SlackEmulator:
     def _blank_view(self) -> dict[str, Any]:
         view_id = "V" + secrets.token_hex(5).upper()
         return {
-            "id": view_id, "type": "modal", "blocks": [], "team_id": self.team_id,
-            "app_id": API_APP_ID, "bot_id": self.bot_id, "root_view_id": view_id,
+            "id": view_id,
+            "type": "modal",
+            "blocks": [],
+            "team_id": self.team_id,
+            "app_id": API_APP_ID,
+            "bot_id": self.bot_id,
+            "root_view_id": view_id,
             "title": {"type": "plain_text", "text": "Sandbox"},
         }
 
     def _message_json(self, message: StoredMessage) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "type": "message", "ts": message.ts, "text": message.text, "team": self.team_id,
+            "type": "message",
+            "ts": message.ts,
+            "text": message.text,
+            "team": self.team_id,
         }
         if message.user:
             data["user"] = message.user
@@ -812,7 +884,8 @@ class SlackEmulator:
                 fields["parent_user_id"] = parent.user
             return fields
         replies = [
-            m for m in self._messages.values()
+            m
+            for m in self._messages.values()
             if m.channel == message.channel and m.thread_ts == message.ts
         ]
         if not replies:
@@ -876,7 +949,7 @@ def _json_object(raw: bytes) -> dict[str, Any] | None:
 
 def _bearer_token(header: str | None) -> str | None:
     if header and header.lower().startswith("bearer "):
-        return header[len("bearer "):].strip() or None
+        return header[len("bearer ") :].strip() or None
     return None
 
 
@@ -923,7 +996,8 @@ def _check_blocks(blocks: Any) -> None:
     errors = validate_blocks(blocks)
     if errors:
         raise SlackApiFailure(
-            "invalid_blocks", errors=errors,
+            "invalid_blocks",
+            errors=errors,
             response_metadata={"messages": [f"[ERROR] {error}" for error in errors]},
         )
 
@@ -969,7 +1043,10 @@ def _read_chunks(chunks: Any) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _extend_stream(
-    message: StoredMessage, stream: _Stream, text: str, blocks: list[dict[str, Any]],
+    message: StoredMessage,
+    stream: _Stream,
+    text: str,
+    blocks: list[dict[str, Any]],
 ) -> None:
     """A streamed message reads as one markdown block followed by any blocks it was given."""
     stream.markdown += text
@@ -985,10 +1062,16 @@ def _close_stream(message: StoredMessage, stream: _Stream) -> None:
 
 
 def _action(
-    blocks: list[dict[str, Any]], action_id: str, block_id: str, value: str,
+    blocks: list[dict[str, Any]],
+    action_id: str,
+    block_id: str,
+    value: str,
 ) -> dict[str, Any]:
     action: dict[str, Any] = {
-        "action_id": action_id, "block_id": block_id, "value": value, "type": "button",
+        "action_id": action_id,
+        "block_id": block_id,
+        "value": value,
+        "type": "button",
         "action_ts": f"{time.time():.6f}",
     }
     element = _find_element(blocks, block_id, action_id)
@@ -998,7 +1081,9 @@ def _action(
 
 
 def _find_element(
-    blocks: list[dict[str, Any]], block_id: str, action_id: str,
+    blocks: list[dict[str, Any]],
+    block_id: str,
+    action_id: str,
 ) -> dict[str, Any] | None:
     for block in blocks:
         if block.get("block_id") != block_id:
