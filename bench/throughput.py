@@ -1,14 +1,14 @@
 """Throughput of one AG-UI SSE stream: bare parsing against the whole engine path.
 
 The same pre-encoded stream (text deltas with a large RAW event every so often) is served on
-127.0.0.1 and read twice per repeat:
+127.0.0.1 and read K times by each of two paths:
 
 (a) by httpx + httpx-sse + `TypeAdapter(Event).validate_json` on every `data:` line;
 (b) by a real `Runtime` (SQLite in a temp dir, the Slack emulator as Slack, production update
     interval), started by a signed `app_mention` and timed until the thread row is `done` and
     the engine is idle.
 
-Run as `python bench/throughput.py [--events N] [--repeat K]`.
+Run as `python bench/throughput.py [--events N] [--repeat K]` (defaults 20000 and 3).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -62,7 +62,7 @@ RAW_SIZE: Final = 2048
 CHUNK_SIZE: Final = 64 * 1024
 WORDS: Final = ("lorem ", "ipsum ", "dolor ", "sit ", "amet, ", "sed ", "do ", "tempor. ")
 UPDATE_INTERVAL: Final = 1.0
-SETTLE_POLL: Final = 0.005
+SETTLE_POLL: Final = 0.002
 SETTLE_TIMEOUT: Final = 600.0
 TARGET: Final = 0.5
 
@@ -111,6 +111,23 @@ def encode(events: list[BaseEvent]) -> bytes:
 
 def expected_text(deltas: int) -> str:
     return "".join(delta_text(index) for index in range(deltas))
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """The stream both paths read, pre-encoded, and the answer it spells out."""
+
+    deltas: int
+    events: int
+    raws: int
+    payload: bytes
+    text: str
+
+    @classmethod
+    def build(cls, deltas: int) -> Workload:
+        events = build_events(deltas)
+        raws = sum(isinstance(event, RawEvent) for event in events)
+        return cls(deltas, len(events), raws, encode(events), expected_text(deltas))
 
 
 class StreamServer:
@@ -277,14 +294,18 @@ def peak_rss_mb() -> float:
 
 
 def print_table(
-    bare: Result, engine: Result, *, deltas: int, size: int, repeat: int, calls: int,
+    work: Workload,
+    bare: Result,
+    engine: Result,
+    *,
+    repeat: int,
+    calls: int,
     rss: tuple[float, float],
 ) -> None:
     ratio = engine.rate / bare.rate
-    raws = bare.events - deltas - 4
     print(
-        f"stream: {bare.events} events ({deltas} text deltas, {raws} RAW of ~{RAW_SIZE} B), "
-        f"{size / 1e6:.2f} MB; best of {repeat}"
+        f"stream: {work.events} events ({work.deltas} text deltas, {work.raws} RAW of "
+        f"~{RAW_SIZE} B), {len(work.payload) / 1e6:.2f} MB; best of {repeat}"
     )
     print(f"{'path':<26}{'events':>9}{'seconds':>10}{'events/s':>12}")
     for name, result in (("(a) httpx-sse + validate", bare), ("(b) engine via Slack", engine)):
@@ -298,34 +319,28 @@ def print_table(
 # --- main ----------------------------------------------------------------------------------
 
 
-async def repeated(repeat: int, once: Callable[[], Any]) -> list[tuple[float, int]]:
+async def repeated(
+    repeat: int, once: Callable[[], Awaitable[tuple[float, int]]]
+) -> list[tuple[float, int]]:
     return [await once() for _ in range(repeat)]
 
 
 async def bench(deltas: int, repeat: int) -> None:
-    events = build_events(deltas)
-    payload = encode(events)
-    text = expected_text(deltas)
-    stream = StreamServer(payload)
+    work = Workload.build(deltas)
+    stream = StreamServer(work.payload)
     slack = SlackEmulator(channels=[CHANNEL])
     await stream.start()
     await slack.start()
     try:
         with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
-            await measure(stream, slack, Path(tmp) / "bench.db", events, payload, text, repeat)
+            await measure(work, stream, slack, Path(tmp) / "bench.db", repeat)
     finally:
         await slack.stop()
         await stream.stop()
 
 
 async def measure(
-    stream: StreamServer,
-    slack: SlackEmulator,
-    db_path: Path,
-    events: list[BaseEvent],
-    payload: bytes,
-    text: str,
-    repeat: int,
+    work: Workload, stream: StreamServer, slack: SlackEmulator, db_path: Path, repeat: int
 ) -> None:
     async with httpx.AsyncClient() as http:
         bare_runs = await repeated(repeat, lambda: bare_run(http, stream.url))
@@ -333,18 +348,21 @@ async def measure(
     engine_bench = EngineBench(slack, stream.url, db_path)
     await engine_bench.start()
     try:
-        engine_runs = await repeated(repeat, lambda: engine_bench.run(text))
+        engine_runs = await repeated(repeat, lambda: engine_bench.run(work.text))
     finally:
         await engine_bench.stop()
     rss_b = peak_rss_mb()
     seconds_a, count = min(bare_runs)
-    if count != len(events):
-        raise RuntimeError(f"(a) read {count} events of {len(events)}")
+    if count != work.events:
+        raise RuntimeError(f"(a) read {count} events of {work.events}")
     seconds_b, calls = min(engine_runs)
-    deltas = sum(isinstance(e, TextMessageContentEvent) for e in events)
     print_table(
-        Result(seconds_a, count), Result(seconds_b, len(events)),
-        deltas=deltas, size=len(payload), repeat=repeat, calls=calls, rss=(rss_a, rss_b),
+        work,
+        Result(seconds_a, count),
+        Result(seconds_b, work.events),
+        repeat=repeat,
+        calls=calls,
+        rss=(rss_a, rss_b),
     )
 
 
@@ -358,7 +376,7 @@ def positive(value: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=positive, default=20000, help="text deltas (N)")
-    parser.add_argument("--repeat", type=positive, default=1, help="take the best of K runs")
+    parser.add_argument("--repeat", type=positive, default=3, help="take the best of K runs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(bench(args.events, args.repeat))

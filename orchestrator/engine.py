@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator import approvals, metrics
 from orchestrator.agent_client import AgentClient
-from orchestrator.agent_errors import AgentError
+from orchestrator.agent_errors import AgentError, StreamIncomplete
 from orchestrator.agents import AgentResolver, AgentTarget
 from orchestrator.channels import ChannelPolicy
 from orchestrator.config import Settings
@@ -102,6 +102,11 @@ class RunResult:
 
 
 Effect = Callable[[Thread, Context], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Progress:
+    delivered: bool = False  # the backend answered with at least one event
 
 
 class Engine:
@@ -295,10 +300,30 @@ class Engine:
         """After a restart: runs that died with the old process end visibly; queues go on."""
         for thread in await self.store.threads_in("streaming"):
             await self._reconcile_stream(thread)
+        for thread in await self.store.threads_in("awaiting_approval"):
+            await self._post_missing_forms(thread)
         for thread_id in await self.store.threads_with_queue():
             thread = await self.store.get_thread(thread_id)
             if thread is not None and thread.state in ("idle", "done", "errored"):
                 await self._run_next_queued(thread, Context())
+
+    async def _post_missing_forms(self, thread: Thread) -> None:
+        """The state was stored but the process died before the forms reached Slack."""
+        for row in await self._open_forms(thread):
+            if row.form_ts:
+                continue
+            message = self._form_message(thread, row)
+            try:
+                response = await self.slack.chat_postMessage(
+                    channel=thread.channel_id,
+                    thread_ts=thread.thread_ts,
+                    text=message.text,
+                    blocks=message.blocks,
+                )
+            except SlackApiError as exc:
+                log.warning("form not posted", extra={"conversation": thread.id, "error": str(exc)})
+                continue
+            await self.store.set_interrupt(row.id, form_ts=response["ts"])
 
     async def _reconcile_stream(self, thread: Thread) -> None:
         error = ErrorView(
@@ -641,45 +666,57 @@ class Engine:
         recorder: RunRecorder,
     ) -> RunResult:
         run_input = await self._run_input(thread, target, run_id, resume)
-        render = lambda: self._render(view)  # noqa: E731 - the throttle calls it when due
-        legacy: CustomEvent | None = None
-        awaiting_first = resume is not None
+        stream = self.client.stream(target.url, run_input, headers=await target.request_headers())
+        progress = _Progress()
         try:
-            async for event in self.client.stream(
-                target.url, run_input, headers=await target.request_headers()
-            ):
-                if awaiting_first:
-                    awaiting_first = False
-                    assert resume is not None
-                    await self._settle(thread, resume.interrupt_keys)
-                kind = event.type
-                apply = _DELTAS.get(kind)
-                if apply is not None:
-                    apply(view, event)
-                    recorder.observe(event)
-                    publisher.changed(render)
-                elif kind == EventType.RUN_STARTED:
-                    await self.fire(thread.id, "run_started", detail={"run_id": run_id})
-                elif kind == EventType.MESSAGES_SNAPSHOT:
-                    recorder.observe(event)
-                elif kind == EventType.CUSTOM:
-                    assert isinstance(event, CustomEvent)
-                    if approvals.is_legacy_interrupt(event):
-                        legacy = event
-                elif kind == EventType.RUN_ERROR:
-                    assert isinstance(event, RunErrorEvent)
-                    return _run_error(event)
-                elif kind == EventType.RUN_FINISHED:
-                    assert isinstance(event, RunFinishedEvent)
-                    return self._finished(thread, run_id, event, legacy, recorder)
+            async with contextlib.aclosing(stream):
+                return await self._read(
+                    thread, run_id, stream, view, publisher, recorder, resume, progress
+                )
         except AgentError as exc:
-            if awaiting_first:
-                assert resume is not None
+            if resume is not None and not progress.delivered:
                 return _resume_failure(exc, resume)
             return _agent_failure(exc, target)
-        return _agent_failure(
-            AgentError("the stream ended without a result", url=target.url), target
-        )
+
+    async def _read(
+        self,
+        thread: Thread,
+        run_id: str,
+        stream: AsyncIterator[BaseEvent],
+        view: ThreadView,
+        publisher: Publisher,
+        recorder: RunRecorder,
+        resume: approvals.Resume | None,
+        progress: _Progress,
+    ) -> RunResult:
+        render = lambda: self._render(view)  # noqa: E731 - the throttle calls it when due
+        legacy: CustomEvent | None = None
+        async for event in stream:
+            if not progress.delivered:
+                progress.delivered = True
+                if resume is not None:  # the backend took the answers: they become final
+                    await self._settle(thread, resume.interrupt_keys)
+            kind = event.type
+            apply = _DELTAS.get(kind)
+            if apply is not None:
+                apply(view, event)
+                recorder.observe(event)
+                publisher.changed(render)
+            elif kind == EventType.RUN_STARTED:
+                await self.fire(thread.id, "run_started", detail={"run_id": run_id})
+            elif kind == EventType.MESSAGES_SNAPSHOT:
+                recorder.observe(event)
+            elif kind == EventType.CUSTOM:
+                assert isinstance(event, CustomEvent)
+                if approvals.is_legacy_interrupt(event):
+                    legacy = event
+            elif kind == EventType.RUN_ERROR:
+                assert isinstance(event, RunErrorEvent)
+                return _run_error(event)
+            elif kind == EventType.RUN_FINISHED:
+                assert isinstance(event, RunFinishedEvent)
+                return self._finished(thread, run_id, event, legacy, recorder)
+        raise StreamIncomplete("the stream ended without RUN_FINISHED or RUN_ERROR")
 
     def _finished(
         self,

@@ -54,5 +54,13 @@ def setup(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "aiosqlite", "slack_bolt", "slack_sdk"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "uvicorn.access",
+        "aiosqlite",
+        "slack_bolt",
+        "slack_sdk",
+        "transitions",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -128,10 +128,10 @@ class Harness:
         states: tuple[str, ...] = SETTLED,
         *,
         channel: str = CHANNEL,
-        timeout: float = 15,
+        wait: float = 15,
         min_version: int = 0,
     ) -> Thread:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             row = await self.row(thread_ts, channel)
             if (
@@ -143,7 +143,7 @@ class Harness:
                 return row
             await asyncio.sleep(0.02)
         row = await self.row(thread_ts, channel)
-        raise AssertionError(f"thread not in {states} after {timeout}s: {row and row.state}")
+        raise AssertionError(f"thread not in {states} after {wait}s: {row and row.state}")
 
     async def history(self, thread_ts: str, channel: str = CHANNEL) -> list[Transition]:
         return await self.rt.store.history(self.thread_id(thread_ts, channel))

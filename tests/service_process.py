@@ -47,20 +47,36 @@ class ServiceProcess:
     def events_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
-    async def start(self, timeout: float = 30) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.cli", "run", "--http", "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            env=self.env, stdout=log, stderr=log,
-        )
-        deadline = time.monotonic() + timeout
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with self.log_path.open("ab") as log:
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "orchestrator.cli",
+                    "run",
+                    "--http",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+            )
+
+    async def start(self, wait: float = 30) -> None:
+        self.proc = self._spawn()
+        deadline = time.monotonic() + wait
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"service exited: {self.log_path.read_text()[-2000:]}")
                 try:
-                    if (await client.get(f"http://127.0.0.1:{self.port}/readyz")).status_code == 200:
+                    if (
+                        await client.get(f"http://127.0.0.1:{self.port}/readyz")
+                    ).status_code == 200:
                         return
                 except httpx.TransportError:
                     pass

@@ -58,11 +58,19 @@ def test_bad_config_names_channel_and_field(text: str, expected: str) -> None:
 def test_bad_config_stops_the_service(tmp_path: Path) -> None:
     bad = tmp_path / "channels.yaml"
     bad.write_text("channels:\n  C0OPS:\n    approvers: [nobody]\n")
-    env = {"SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s", "ORCH_CONFIG": str(bad),
-           "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", "PATH": "/usr/bin:/bin"}
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-x",
+        "SLACK_SIGNING_SECRET": "s",
+        "ORCH_CONFIG": str(bad),
+        "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        "PATH": "/usr/bin:/bin",
+    }
     done = subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", "run", "--http", "--port", "0"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert "channels.C0OPS.approvers" in done.stderr and "'nobody'" in done.stderr

@@ -1,4 +1,4 @@
-"""Human-in-the-loop end to end: forms, answers, exactly-once resume, expiry, the recorded servers."""
+"""Human in the loop, end to end: forms, answers, exactly-once resume, expiry, recorded servers."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def text_input(value: str | None) -> dict[str, Any]:
 
 
 def answers(replicas: str | None = "5", comment: str = "ok, go") -> dict[str, Any]:
-    replicas_state = select(replicas) if replicas else {"type": "static_select", "selected_option": None}
+    replicas_state = (
+        select(replicas) if replicas else {"type": "static_select", "selected_option": None}
+    )
     return {
         "field:replicas": {"value": replicas_state},
         "field:comment": {"value": text_input(comment)},
@@ -45,7 +47,11 @@ def form_of(harness: Harness, thread_ts: str):
 async def approve(harness: Harness, thread_ts: str, *, user: str = ALICE, values=None) -> Any:
     form = form_of(harness, thread_ts)
     return await harness.click(
-        form, ACTION_APPROVE, actions_of(form)[ACTION_APPROVE], user=user, values=values or answers()
+        form,
+        ACTION_APPROVE,
+        actions_of(form)[ACTION_APPROVE],
+        user=user,
+        values=values or answers(),
     )
 
 
@@ -232,7 +238,9 @@ async def test_several_interrupts_resume_when_all_are_answered(harness: Harness)
     forms = [m for m in harness.thread_messages(thread_ts) if ACTION_APPROVE in actions_of(m)]
     assert len(forms) == 2
     row = await harness.row(thread_ts)
-    await harness.click(forms[0], ACTION_APPROVE, actions_of(forms[0])[ACTION_APPROVE], values=answers())
+    await harness.click(
+        forms[0], ACTION_APPROVE, actions_of(forms[0])[ACTION_APPROVE], values=answers()
+    )
     await harness.rt.engine.drain()
     await asyncio.sleep(0.2)
     assert harness.agent.resumes == 0
@@ -265,7 +273,9 @@ async def test_recorded_structured_server_resume_matches_what_it_accepted(harnes
     interrupt = (await harness.interrupts(thread_ts))[0]
     assert interrupt.interrupt_id == "b04e61c15900482fd81345b10402daed"
     assert interrupt.wire_form == "outcome"
-    assert "3 | 5 | 8" in render_text(form_of(harness, thread_ts))  # fields from metadata.langgraph.raw
+    assert "3 | 5 | 8" in render_text(
+        form_of(harness, thread_ts)
+    )  # fields from metadata.langgraph.raw
     row = await harness.row(thread_ts)
     await approve(harness, thread_ts, values=answers("8", "bigger"))
     await harness.settle(thread_ts, ("done",), min_version=row.version + 1)

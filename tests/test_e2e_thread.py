@@ -98,7 +98,9 @@ async def test_retries_and_double_delivery_answer_once(harness: Harness) -> None
     await harness.start("answer")
     event = harness.slack.post_user_message(CHANNEL, ALICE, "once please", mention=True)
     await harness.slack.deliver_event(harness.events_url, SECRET, event, event_id="Ev1")
-    await harness.slack.deliver_event(harness.events_url, SECRET, event, event_id="Ev1", retry_num=1)
+    await harness.slack.deliver_event(
+        harness.events_url, SECRET, event, event_id="Ev1", retry_num=1
+    )
     as_message = {**event, "type": "message"}
     await harness.slack.deliver_event(harness.events_url, SECRET, as_message, event_id="Ev2")
     await harness.settle(event["ts"], ("done",))
@@ -128,7 +130,11 @@ async def test_long_answer_is_split_within_slack_limits(harness: Harness) -> Non
     assert len(messages) >= 2  # continuation messages
     refused = [c for c in harness.slack.calls if not c.response.get("ok")]
     assert refused == []
-    answer = "".join(m["content"] for m in await harness.rt.store.messages(harness.thread_id(thread_ts)) if m["role"] == "assistant")
+    answer = "".join(
+        m["content"]
+        for m in await harness.rt.store.messages(harness.thread_id(thread_ts))
+        if m["role"] == "assistant"
+    )
     shown = harness.thread_text(thread_ts)
     last_words = answer.split()[-5:]
     assert all(word.strip("*_`") in shown for word in last_words)

@@ -11,7 +11,10 @@ from orchestrator.ids import NAMESPACE, conversation_id, validate_key_template
 
 def test_same_thread_same_id_across_processes() -> None:
     here = conversation_id("T1", "C1", "1700000000.000100")
-    code = "from orchestrator.ids import conversation_id; print(conversation_id('T1','C1','1700000000.000100'))"
+    code = (
+        "from orchestrator.ids import conversation_id;"
+        "print(conversation_id('T1', 'C1', '1700000000.000100'))"
+    )
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert there.stdout.strip() == here
     assert uuid.UUID(here).version == 5
@@ -35,7 +38,7 @@ def test_key_template_for_older_schemes() -> None:
 
 def test_key_template_validation() -> None:
     validate_key_template("{team_id}:{channel_id}:{thread_ts}")
-    with pytest.raises(ValueError, match="unknown field.*'user'"):
+    with pytest.raises(ValueError, match=r"unknown field.*'user'"):
         validate_key_template("{user}:{thread_ts}")
     with pytest.raises(ValueError, match="must contain"):
         validate_key_template("{channel_id}")

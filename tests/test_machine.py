@@ -1,4 +1,4 @@
-"""The machine loader refuses broken files with a message naming the file, the key and the choices."""
+"""The machine loader refuses broken files, naming the file, the key and the valid choices."""
 
 from __future__ import annotations
 
@@ -48,13 +48,17 @@ def test_unknown_state_names_key_and_choices(tmp_path: Path) -> None:
 
 def test_unknown_action(tmp_path: Path) -> None:
     path = _variant(tmp_path, lambda d: d["transitions"][0].update(after="launch_rockets"))
-    with pytest.raises(MachineDefinitionError, match=r"transitions\[0\]\.after.*launch_rockets.*valid: "):
+    with pytest.raises(
+        MachineDefinitionError, match=r"transitions\[0\]\.after.*launch_rockets.*valid: "
+    ):
         load_machine(path)
 
 
 def test_unknown_condition(tmp_path: Path) -> None:
     path = _variant(tmp_path, lambda d: d["transitions"][0].update(conditions="is_friday"))
-    with pytest.raises(MachineDefinitionError, match="unknown condition 'is_friday'.*all_interrupts_answered"):
+    with pytest.raises(
+        MachineDefinitionError, match="unknown condition 'is_friday'.*all_interrupts_answered"
+    ):
         load_machine(path)
 
 
@@ -69,7 +73,9 @@ def test_unreachable_state(tmp_path: Path) -> None:
 
 def test_missing_renderer(tmp_path: Path) -> None:
     path = _variant(tmp_path, lambda d: d["states"]["done"].update(renderer="fancy"))
-    with pytest.raises(MachineDefinitionError, match=r"states\.done\.renderer.*'fancy'.*valid: awaiting_approval"):
+    with pytest.raises(
+        MachineDefinitionError, match=r"states\.done\.renderer.*'fancy'.*valid: awaiting_approval"
+    ):
         load_machine(path)
 
 
@@ -104,12 +110,18 @@ def test_firing_follows_the_yaml() -> None:
 def test_mermaid_lists_every_transition() -> None:
     text = mermaid(load_machine(DEFAULT_MACHINE))
     assert text.startswith("stateDiagram-v2\n    [*] --> idle")
-    assert "awaiting_approval --> streaming: approval_submitted [all_interrupts_answered] / resume_run" in text
+    assert (
+        "awaiting_approval --> streaming: approval_submitted [all_interrupts_answered] / resume_run"
+        in text
+    )
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

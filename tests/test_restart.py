@@ -27,7 +27,9 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await opened.close()
 
 
-async def wait_for(store: Store, thread_id: str, states: tuple[str, ...], *, after: int = 0) -> Thread:
+async def wait_for(
+    store: Store, thread_id: str, states: tuple[str, ...], *, after: int = 0
+) -> Thread:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         row = await store.get_thread(thread_id)
@@ -35,6 +37,38 @@ async def wait_for(store: Store, thread_id: str, states: tuple[str, ...], *, aft
             return row
         await asyncio.sleep(0.05)
     raise AssertionError(f"thread never reached {states}: {row and row.state}")
+
+
+async def wait_for_form(store: Store, thread_id: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if any(r.form_ts for r in await store.interrupts_of(thread_id)):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the form was never posted")
+
+
+async def test_form_not_yet_posted_at_kill_is_posted_after_restart(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "interrupt-outcome")
+    try:
+        await service.start()
+        event = slack.post_user_message(CHANNEL, ALICE, "please scale web", mention=True)
+        await slack.deliver_event(service.events_url, SECRET, event)
+        thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
+        await wait_for(store, thread_id, ("awaiting_approval",))
+        service.kill()
+        # simulate the kill landing after the state was stored, before the form was posted
+        for row in await store.interrupts_of(thread_id):
+            await store.set_interrupt(row.id, form_ts=None)
+        await service.start()
+        await wait_for_form(store, thread_id)
+    finally:
+        service.stop()
+    rows = await store.interrupts_of(thread_id)
+    forms = [m for m in slack.thread(CHANNEL, event["ts"]) if ACTION_APPROVE in actions_of(m)]
+    assert rows[0].form_ts == forms[-1].ts and rows[0].status == "pending"
 
 
 async def test_pending_approval_survives_sigkill(
@@ -47,13 +81,18 @@ async def test_pending_approval_survives_sigkill(
         await slack.deliver_event(service.events_url, SECRET, event)
         thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
         waiting = await wait_for(store, thread_id, ("awaiting_approval",))
+        await wait_for_form(store, thread_id)
         service.kill()
 
         await service.start()  # a new process on the same database file
         form = find_with_action(slack.thread(CHANNEL, event["ts"]), ACTION_APPROVE)
         payload = slack.block_actions_payload(
-            user=ALICE, channel=CHANNEL, message_ts=form.ts, action_id=ACTION_APPROVE,
-            value=actions_of(form)[ACTION_APPROVE], thread_ts=event["ts"],
+            user=ALICE,
+            channel=CHANNEL,
+            message_ts=form.ts,
+            action_id=ACTION_APPROVE,
+            value=actions_of(form)[ACTION_APPROVE],
+            thread_ts=event["ts"],
             state_values=answers("8", "after the restart"),
         )
         await slack.deliver_action(service.events_url, SECRET, payload)

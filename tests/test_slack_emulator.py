@@ -42,8 +42,12 @@ def section(text: str, **extra: Any) -> dict[str, Any]:
 
 
 def button(label: str, action_id: str = "go", **extra: Any) -> dict[str, Any]:
-    return {"type": "button", "text": {"type": "plain_text", "text": label},
-            "action_id": action_id, **extra}
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label},
+        "action_id": action_id,
+        **extra,
+    }
 
 
 def option(text: str, value: str = "v") -> dict[str, Any]:
@@ -55,8 +59,12 @@ def select(options: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def input_block(element: dict[str, Any], label: str = "Reason", **extra: Any) -> dict[str, Any]:
-    return {"type": "input", "label": {"type": "plain_text", "text": label},
-            "element": element, **extra}
+    return {
+        "type": "input",
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+        **extra,
+    }
 
 
 async def api_error(call: Any) -> SlackApiError:
@@ -89,21 +97,27 @@ class AppUnderTest:
         self.bodies: list[str] = []
         self.bolt = AsyncApp(
             client=AsyncWebClient(token=emulator.token, base_url=emulator.api_url),
-            signing_secret=SECRET, process_before_response=True,
+            signing_secret=SECRET,
+            process_before_response=True,
         )
         self._register_listeners()
         handler = AsyncSlackRequestHandler(self.bolt)
-        self.server = LoopbackServer(Starlette(routes=[
-            Route("/slack/events", handler.handle, methods=["POST"]),
-            Route("/verify", self._verify, methods=["POST"]),
-        ]))
+        self.server = LoopbackServer(
+            Starlette(
+                routes=[
+                    Route("/slack/events", handler.handle, methods=["POST"]),
+                    Route("/verify", self._verify, methods=["POST"]),
+                ]
+            )
+        )
 
     async def _verify(self, request: Request) -> Response:
         body = (await request.body()).decode()
         self.received.append(request)
         self.bodies.append(body)
         valid = SignatureVerifier(SECRET).is_valid(
-            body, request.headers.get("X-Slack-Request-Timestamp"),
+            body,
+            request.headers.get("X-Slack-Request-Timestamp"),
             request.headers.get("X-Slack-Signature"),
         )
         return JSONResponse({"valid": valid}, status_code=200 if valid else 401)
@@ -142,7 +156,8 @@ async def test_auth_test_and_bad_tokens(emulator: SlackEmulator, client: AsyncWe
 
 
 async def test_post_update_and_replies_round_trip(
-    emulator: SlackEmulator, client: AsyncWebClient,
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
 ) -> None:
     event = emulator.post_user_message(CHANNEL, "UALICE", "deploy please", mention=True)
     assert event["type"] == "app_mention"
@@ -150,14 +165,20 @@ async def test_post_update_and_replies_round_trip(
     assert "bot_id" not in event
 
     posted = await client.chat_postMessage(
-        channel=CHANNEL, thread_ts=event["ts"], text="On it", blocks=[section("*On it*")],
+        channel=CHANNEL,
+        thread_ts=event["ts"],
+        text="On it",
+        blocks=[section("*On it*")],
     )
     assert re.fullmatch(r"\d{10}\.\d{6}", posted["ts"])
     assert float(posted["ts"]) > float(event["ts"])
     assert posted["message"]["blocks"] == [section("*On it*")]
 
     await client.chat_update(
-        channel=CHANNEL, ts=posted["ts"], text="Done", blocks=[section("Done")],
+        channel=CHANNEL,
+        ts=posted["ts"],
+        text="Done",
+        blocks=[section("Done")],
     )
     replies = await client.conversations_replies(channel=CHANNEL, ts=event["ts"])
 
@@ -172,7 +193,8 @@ async def test_post_update_and_replies_round_trip(
 
 
 async def test_replies_paginate_and_reply_to_reply_lands_in_parent_thread(
-    emulator: SlackEmulator, client: AsyncWebClient,
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
 ) -> None:
     parent = emulator.post_user_message(CHANNEL, "UALICE", "question")
     first = await client.chat_postMessage(channel=CHANNEL, thread_ts=parent["ts"], text="one")
@@ -181,40 +203,51 @@ async def test_replies_paginate_and_reply_to_reply_lands_in_parent_thread(
     page = await client.conversations_replies(channel=CHANNEL, ts=parent["ts"], limit=2)
     assert page["has_more"] is True
     rest = await client.conversations_replies(
-        channel=CHANNEL, ts=parent["ts"], cursor=page["response_metadata"]["next_cursor"],
+        channel=CHANNEL,
+        ts=parent["ts"],
+        cursor=page["response_metadata"]["next_cursor"],
     )
     texts = [m["text"] for m in page["messages"] + rest["messages"]]
     assert texts == ["question", "one", "two"]
 
 
 async def test_form_encoded_bodies_and_blocks_strings_are_decoded(
-    emulator: SlackEmulator, client: AsyncWebClient,
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
 ) -> None:
     blocks = [section("from a form")]
     await client.api_call(
-        "chat.postMessage", data={"channel": CHANNEL, "text": "form", "blocks": json.dumps(blocks)},
+        "chat.postMessage",
+        data={"channel": CHANNEL, "text": "form", "blocks": json.dumps(blocks)},
     )
     call = emulator.calls_to("chat.postMessage")[-1]
     assert call.params["blocks"] == blocks
     assert call.status == 200 and call.response["ok"] is True
 
     broken = client.api_call(
-        "chat.postMessage", data={"channel": CHANNEL, "text": "form", "blocks": "[{"},
+        "chat.postMessage",
+        data={"channel": CHANNEL, "text": "form", "blocks": "[{"},
     )
     assert (await api_error(broken)).response["error"] == "invalid_blocks_format"
 
 
 async def test_response_url_replaces_or_deletes_the_original(
-    emulator: SlackEmulator, client: AsyncWebClient,
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
 ) -> None:
     parent = emulator.post_user_message(CHANNEL, "UALICE", "ask")
     posted = await client.chat_postMessage(channel=CHANNEL, thread_ts=parent["ts"], text="v1")
     payload = emulator.block_actions_payload(
-        user="UALICE", channel=CHANNEL, message_ts=posted["ts"], action_id="a", value="1",
+        user="UALICE",
+        channel=CHANNEL,
+        message_ts=posted["ts"],
+        action_id="a",
+        value="1",
     )
     async with httpx.AsyncClient() as http:
-        replaced = await http.post(payload["response_url"],
-                                   json={"replace_original": True, "text": "v2"})
+        replaced = await http.post(
+            payload["response_url"], json={"replace_original": True, "text": "v2"}
+        )
         assert replaced.status_code == 200
         assert emulator.thread(CHANNEL, parent["ts"])[1].text == "v2"
         await http.post(payload["response_url"], json={"delete_original": True})
@@ -242,18 +275,23 @@ async def test_message_errors(emulator: SlackEmulator, client: AsyncWebClient) -
 
 
 async def test_ephemerals_reactions_delete_and_status(
-    emulator: SlackEmulator, client: AsyncWebClient,
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
 ) -> None:
     parent = emulator.post_user_message(CHANNEL, "UALICE", "hi")
     eph = await client.chat_postEphemeral(
-        channel=CHANNEL, user="UALICE", text="only you", thread_ts=parent["ts"],
+        channel=CHANNEL,
+        user="UALICE",
+        text="only you",
+        thread_ts=parent["ts"],
     )
     assert [m.text for m in emulator.ephemerals(CHANNEL, "UALICE")][-1] == "only you"
     assert emulator.ephemerals(user="UALICE")[-1].ts == eph["message_ts"]
 
     await client.reactions_add(channel=CHANNEL, timestamp=parent["ts"], name="eyes")
-    duplicate = await api_error(client.reactions_add(channel=CHANNEL, timestamp=parent["ts"],
-                                                     name="eyes"))
+    duplicate = await api_error(
+        client.reactions_add(channel=CHANNEL, timestamp=parent["ts"], name="eyes")
+    )
     assert duplicate.response["error"] == "already_reacted"
     assert emulator.thread(CHANNEL, parent["ts"])[0].reactions == ["eyes"]
 
@@ -262,10 +300,14 @@ async def test_ephemerals_reactions_delete_and_status(
     assert [m.ts for m in emulator.thread(CHANNEL, parent["ts"])] == [parent["ts"]]
 
     await client.assistant_threads_setStatus(
-        channel_id=CHANNEL, thread_ts=parent["ts"], status="is thinking...",
+        channel_id=CHANNEL,
+        thread_ts=parent["ts"],
+        status="is thinking...",
     )
     assert emulator.statuses()[-1] == {
-        "channel_id": CHANNEL, "thread_ts": parent["ts"], "status": "is thinking...",
+        "channel_id": CHANNEL,
+        "thread_ts": parent["ts"],
+        "status": "is thinking...",
     }
 
 
@@ -273,54 +315,126 @@ async def test_ephemerals_reactions_delete_and_status(
 
 
 BLOCK_RULES = [
-    ("50 blocks", [{"type": "divider"}] * 51,
-     "no more than 50 items allowed [json-pointer:/blocks]"),
-    ("block_id length", [{"type": "divider", "block_id": "b" * 256}],
-     "must be less than 256 characters [json-pointer:/blocks/0/block_id]"),
-    ("block_id unique", [{"type": "divider", "block_id": "a"}] * 2,
-     "block_id needs to be unique [json-pointer:/blocks/1/block_id]"),
-    ("section text", [section("x" * 3001)],
-     "must be less than 3001 characters [json-pointer:/blocks/0/text/text]"),
-    ("section empty text", [section("")],
-     "must be more than 0 characters [json-pointer:/blocks/0/text/text]"),
-    ("section text or fields", [{"type": "section"}],
-     "must define either `text` or `fields` [json-pointer:/blocks/0/type]"),
-    ("section fields count", [{"type": "section", "fields": [mrkdwn("f")] * 11}],
-     "no more than 10 items allowed [json-pointer:/blocks/0/fields]"),
-    ("section field length", [{"type": "section", "fields": [mrkdwn("f" * 2001)]}],
-     "must be less than 2001 characters [json-pointer:/blocks/0/fields/0/text]"),
-    ("header length", [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}],
-     "must be less than 151 characters [json-pointer:/blocks/0/text/text]"),
-    ("header plain_text", [{"type": "header", "text": {"type": "mrkdwn", "text": "h"}}],
-     'must be one of "plain_text" [json-pointer:/blocks/0/text/type]'),
-    ("context elements", [{"type": "context", "elements": [mrkdwn("c")] * 11}],
-     "no more than 10 items allowed [json-pointer:/blocks/0/elements]"),
-    ("actions elements", [{"type": "actions", "elements": [button("b")] * 26}],
-     "no more than 25 items allowed [json-pointer:/blocks/0/elements]"),
-    ("button text", [{"type": "actions", "elements": [button("b" * 76)]}],
-     "must be less than 76 characters [json-pointer:/blocks/0/elements/0/text/text]"),
-    ("button value", [{"type": "actions", "elements": [button("b", value="v" * 2001)]}],
-     "must be less than 2001 characters [json-pointer:/blocks/0/elements/0/value]"),
-    ("action_id", [{"type": "actions", "elements": [button("b", action_id="a" * 256)]}],
-     "must be less than 256 characters [json-pointer:/blocks/0/elements/0/action_id]"),
-    ("button url", [{"type": "actions", "elements": [button("b", url="u" * 3001)]}],
-     "must be less than 3001 characters [json-pointer:/blocks/0/elements/0/url]"),
-    ("select options", [{"type": "actions", "elements": [select([option("o")] * 101)]}],
-     "no more than 100 items allowed [json-pointer:/blocks/0/elements/0/options]"),
-    ("option text", [{"type": "actions", "elements": [select([option("o" * 76)])]}],
-     "must be less than 76 characters [json-pointer:/blocks/0/elements/0/options/0/text/text]"),
-    ("option value", [{"type": "actions", "elements": [select([option("o", "v" * 151)])]}],
-     "must be less than 151 characters [json-pointer:/blocks/0/elements/0/options/0/value]"),
-    ("input label", [input_block({"type": "plain_text_input"}, label="l" * 2001)],
-     "must be less than 2001 characters [json-pointer:/blocks/0/label/text]"),
-    ("input element", [{"type": "input", "label": {"type": "plain_text", "text": "l"}}],
-     "missing required field: element [json-pointer:/blocks/0]"),
-    ("input max_length", [input_block({"type": "plain_text_input", "max_length": 3001})],
-     "must be less than 3001 [json-pointer:/blocks/0/element/max_length]"),
-    ("markdown total", [{"type": "markdown", "text": "m" * 6001}] * 2,
-     "markdown blocks must total less than 12001 characters [json-pointer:/blocks]"),
-    ("unknown type", [{"type": "banner"}],
-     "unsupported type: banner [json-pointer:/blocks/0/type]"),
+    (
+        "50 blocks",
+        [{"type": "divider"}] * 51,
+        "no more than 50 items allowed [json-pointer:/blocks]",
+    ),
+    (
+        "block_id length",
+        [{"type": "divider", "block_id": "b" * 256}],
+        "must be less than 256 characters [json-pointer:/blocks/0/block_id]",
+    ),
+    (
+        "block_id unique",
+        [{"type": "divider", "block_id": "a"}] * 2,
+        "block_id needs to be unique [json-pointer:/blocks/1/block_id]",
+    ),
+    (
+        "section text",
+        [section("x" * 3001)],
+        "must be less than 3001 characters [json-pointer:/blocks/0/text/text]",
+    ),
+    (
+        "section empty text",
+        [section("")],
+        "must be more than 0 characters [json-pointer:/blocks/0/text/text]",
+    ),
+    (
+        "section text or fields",
+        [{"type": "section"}],
+        "must define either `text` or `fields` [json-pointer:/blocks/0/type]",
+    ),
+    (
+        "section fields count",
+        [{"type": "section", "fields": [mrkdwn("f")] * 11}],
+        "no more than 10 items allowed [json-pointer:/blocks/0/fields]",
+    ),
+    (
+        "section field length",
+        [{"type": "section", "fields": [mrkdwn("f" * 2001)]}],
+        "must be less than 2001 characters [json-pointer:/blocks/0/fields/0/text]",
+    ),
+    (
+        "header length",
+        [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}],
+        "must be less than 151 characters [json-pointer:/blocks/0/text/text]",
+    ),
+    (
+        "header plain_text",
+        [{"type": "header", "text": {"type": "mrkdwn", "text": "h"}}],
+        'must be one of "plain_text" [json-pointer:/blocks/0/text/type]',
+    ),
+    (
+        "context elements",
+        [{"type": "context", "elements": [mrkdwn("c")] * 11}],
+        "no more than 10 items allowed [json-pointer:/blocks/0/elements]",
+    ),
+    (
+        "actions elements",
+        [{"type": "actions", "elements": [button("b")] * 26}],
+        "no more than 25 items allowed [json-pointer:/blocks/0/elements]",
+    ),
+    (
+        "button text",
+        [{"type": "actions", "elements": [button("b" * 76)]}],
+        "must be less than 76 characters [json-pointer:/blocks/0/elements/0/text/text]",
+    ),
+    (
+        "button value",
+        [{"type": "actions", "elements": [button("b", value="v" * 2001)]}],
+        "must be less than 2001 characters [json-pointer:/blocks/0/elements/0/value]",
+    ),
+    (
+        "action_id",
+        [{"type": "actions", "elements": [button("b", action_id="a" * 256)]}],
+        "must be less than 256 characters [json-pointer:/blocks/0/elements/0/action_id]",
+    ),
+    (
+        "button url",
+        [{"type": "actions", "elements": [button("b", url="u" * 3001)]}],
+        "must be less than 3001 characters [json-pointer:/blocks/0/elements/0/url]",
+    ),
+    (
+        "select options",
+        [{"type": "actions", "elements": [select([option("o")] * 101)]}],
+        "no more than 100 items allowed [json-pointer:/blocks/0/elements/0/options]",
+    ),
+    (
+        "option text",
+        [{"type": "actions", "elements": [select([option("o" * 76)])]}],
+        "must be less than 76 characters [json-pointer:/blocks/0/elements/0/options/0/text/text]",
+    ),
+    (
+        "option value",
+        [{"type": "actions", "elements": [select([option("o", "v" * 151)])]}],
+        "must be less than 151 characters [json-pointer:/blocks/0/elements/0/options/0/value]",
+    ),
+    (
+        "input label",
+        [input_block({"type": "plain_text_input"}, label="l" * 2001)],
+        "must be less than 2001 characters [json-pointer:/blocks/0/label/text]",
+    ),
+    (
+        "input element",
+        [{"type": "input", "label": {"type": "plain_text", "text": "l"}}],
+        "missing required field: element [json-pointer:/blocks/0]",
+    ),
+    (
+        "input max_length",
+        [input_block({"type": "plain_text_input", "max_length": 3001})],
+        "must be less than 3001 [json-pointer:/blocks/0/element/max_length]",
+    ),
+    (
+        "markdown total",
+        [{"type": "markdown", "text": "m" * 6001}] * 2,
+        "markdown blocks must total less than 12001 characters [json-pointer:/blocks]",
+    ),
+    (
+        "unknown type",
+        [{"type": "banner"}],
+        "unsupported type: banner [json-pointer:/blocks/0/type]",
+    ),
 ]
 
 
@@ -330,7 +444,10 @@ BLOCK_RULES = [
     ids=[rule[0] for rule in BLOCK_RULES],
 )
 async def test_block_kit_rules_reject_like_slack(
-    emulator: SlackEmulator, client: AsyncWebClient, blocks: list[dict[str, Any]], expected: str,
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
+    blocks: list[dict[str, Any]],
+    expected: str,
 ) -> None:
     parent = emulator.post_user_message(CHANNEL, "UALICE", "render this")
     error = await api_error(
@@ -343,7 +460,8 @@ async def test_block_kit_rules_reject_like_slack(
 
 
 async def test_update_is_validated_and_opaque_blocks_pass(
-    emulator: SlackEmulator, client: AsyncWebClient,
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
 ) -> None:
     opaque = [
         {"type": "divider"},
@@ -361,16 +479,25 @@ async def test_update_is_validated_and_opaque_blocks_pass(
 
 
 async def test_modal_views_allow_100_blocks_and_triggers_work_once(
-    emulator: SlackEmulator, client: AsyncWebClient,
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
 ) -> None:
     posted = await client.chat_postMessage(channel=CHANNEL, text="form", blocks=[section("form")])
     payload = emulator.block_actions_payload(
-        user="UALICE", channel=CHANNEL, message_ts=posted["ts"], action_id="open", value="1",
+        user="UALICE",
+        channel=CHANNEL,
+        message_ts=posted["ts"],
+        action_id="open",
+        value="1",
     )
-    view = {"type": "modal", "callback_id": "why", "title": {"type": "plain_text", "text": "Why"},
-            "submit": {"type": "plain_text", "text": "Send"},
-            "blocks": [section(f"line {i}") for i in range(99)]
-            + [input_block({"type": "plain_text_input"}, block_id="reason")]}
+    view = {
+        "type": "modal",
+        "callback_id": "why",
+        "title": {"type": "plain_text", "text": "Why"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "blocks": [section(f"line {i}") for i in range(99)]
+        + [input_block({"type": "plain_text_input"}, block_id="reason")],
+    }
     opened = await client.views_open(trigger_id=payload["trigger_id"], view=view)
     assert emulator.views_opened()[-1]["id"] == opened["view"]["id"]
 
@@ -379,11 +506,15 @@ async def test_modal_views_allow_100_blocks_and_triggers_work_once(
     too_many = {**view, "blocks": [section("x")] * 101}
     rejected = await api_error(client.views_open(trigger_id="made-up", view=too_many))
     assert rejected.response["error"] == "invalid_arguments"
-    assert ("[ERROR] no more than 100 items allowed [json-pointer:/view/blocks]"
-            in rejected.response["response_metadata"]["messages"])
+    assert (
+        "[ERROR] no more than 100 items allowed [json-pointer:/view/blocks]"
+        in rejected.response["response_metadata"]["messages"]
+    )
 
     submission = emulator.view_submission_payload(
-        user="UALICE", callback_id="why", private_metadata="p",
+        user="UALICE",
+        callback_id="why",
+        private_metadata="p",
         state_values={"reason": {"text": {"type": "plain_text_input", "value": "because"}}},
     )
     assert submission["view"]["id"] == opened["view"]["id"]
@@ -394,7 +525,8 @@ async def test_modal_views_allow_100_blocks_and_triggers_work_once(
 
 
 async def test_fail_injection_is_consumed_per_call(
-    emulator: SlackEmulator, client: AsyncWebClient,
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
 ) -> None:
     emulator.fail("chat.postMessage", "is_archived", times=2)
     for _ in range(2):
@@ -404,7 +536,8 @@ async def test_fail_injection_is_consumed_per_call(
 
 
 async def test_rate_limit_carries_retry_after(
-    emulator: SlackEmulator, client: AsyncWebClient,
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
 ) -> None:
     emulator.rate_limit("chat.update", retry_after=7)
     error = await api_error(client.chat_update(channel=CHANNEL, ts="1.1", text="x"))
@@ -414,11 +547,13 @@ async def test_rate_limit_carries_retry_after(
 
 
 async def test_rate_limit_retry_handler_succeeds_on_retry(
-    emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch,
+    emulator: SlackEmulator,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(builtin_async_handlers.random, "random", lambda: 0.0)
     retrying = AsyncWebClient(
-        token=emulator.token, base_url=emulator.api_url,
+        token=emulator.token,
+        base_url=emulator.api_url,
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
     )
     emulator.rate_limit("chat.postMessage", retry_after=0)
@@ -440,8 +575,11 @@ async def test_http_error_injection(emulator: SlackEmulator, client: AsyncWebCli
 async def test_stream_start_append_stop(emulator: SlackEmulator, client: AsyncWebClient) -> None:
     parent = emulator.post_user_message(CHANNEL, "UALICE", "explain")
     started = await client.chat_startStream(
-        channel=CHANNEL, thread_ts=parent["ts"], markdown_text="Hello",
-        recipient_team_id="T0SANDBOX", recipient_user_id="UALICE",
+        channel=CHANNEL,
+        thread_ts=parent["ts"],
+        markdown_text="Hello",
+        recipient_team_id="T0SANDBOX",
+        recipient_user_id="UALICE",
     )
     await client.chat_appendStream(channel=CHANNEL, ts=started["ts"], markdown_text=" world")
     streaming = emulator.thread(CHANNEL, parent["ts"])[1]
@@ -451,20 +589,24 @@ async def test_stream_start_append_stop(emulator: SlackEmulator, client: AsyncWe
     assert conflict.response["error"] == "streaming_state_conflict"
 
     await client.chat_stopStream(
-        channel=CHANNEL, ts=started["ts"], markdown_text="!",
+        channel=CHANNEL,
+        ts=started["ts"],
+        markdown_text="!",
         blocks=[{"type": "context", "elements": [{"type": "mrkdwn", "text": "via agent"}]}],
     )
     final = emulator.thread(CHANNEL, parent["ts"])[1]
     assert final.streaming is False
     assert render_text(final) == "Hello world!\nvia agent"
 
-    late = await api_error(client.chat_appendStream(channel=CHANNEL, ts=started["ts"],
-                                                    markdown_text="late"))
+    late = await api_error(
+        client.chat_appendStream(channel=CHANNEL, ts=started["ts"], markdown_text="late")
+    )
     assert late.response["error"] == "message_not_in_streaming_state"
 
 
 async def test_sdk_chat_stream_helper_works(
-    emulator: SlackEmulator, client: AsyncWebClient,
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
 ) -> None:
     parent = emulator.post_user_message(CHANNEL, "UALICE", "stream it")
     streamer = await client.chat_stream(channel=CHANNEL, thread_ts=parent["ts"], buffer_size=4)
@@ -490,11 +632,14 @@ async def test_stream_expires_after_ttl(emulator: SlackEmulator, client: AsyncWe
 
 
 async def test_stream_size_limit_and_user_stop(
-    emulator: SlackEmulator, client: AsyncWebClient,
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
 ) -> None:
     parent = emulator.post_user_message(CHANNEL, "UALICE", "long")
     started = await client.chat_startStream(
-        channel=CHANNEL, thread_ts=parent["ts"], markdown_text="x" * 11_990,
+        channel=CHANNEL,
+        thread_ts=parent["ts"],
+        markdown_text="x" * 11_990,
     )
     too_long = await api_error(
         client.chat_appendStream(channel=CHANNEL, ts=started["ts"], markdown_text="y" * 11),
@@ -515,18 +660,25 @@ async def test_stream_size_limit_and_user_stop(
 
 
 async def test_signed_event_delivery_verifies(
-    emulator: SlackEmulator, app: tuple[AppUnderTest, str],
+    emulator: SlackEmulator,
+    app: tuple[AppUnderTest, str],
 ) -> None:
     under_test, base = app
     event = emulator.post_user_message(CHANNEL, "UALICE", "hi")
     response = await emulator.deliver_event(
-        f"{base}/verify", SECRET, event, event_id="Ev123", retry_num=1,
+        f"{base}/verify",
+        SECRET,
+        event,
+        event_id="Ev123",
+        retry_num=1,
     )
     assert response.status_code == 200
     request, body = under_test.received[-1], json.loads(under_test.bodies[-1])
     assert request.headers["content-type"] == "application/json"
     assert (request.headers["X-Slack-Retry-Num"], request.headers["X-Slack-Retry-Reason"]) == (
-        "1", "http_timeout")
+        "1",
+        "http_timeout",
+    )
     assert (body["type"], body["event_id"], body["event"]) == ("event_callback", "Ev123", event)
     assert body["authorizations"][0]["user_id"] == "UBOT"
 
@@ -537,15 +689,22 @@ async def test_signed_event_delivery_verifies(
 
 
 async def test_signed_action_delivery_is_form_encoded(
-    emulator: SlackEmulator, client: AsyncWebClient, app: tuple[AppUnderTest, str],
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
+    app: tuple[AppUnderTest, str],
 ) -> None:
     under_test, base = app
     posted = await client.chat_postMessage(
-        channel=CHANNEL, text="approve?",
+        channel=CHANNEL,
+        text="approve?",
         blocks=[{"type": "actions", "block_id": "actions", "elements": [button("Approve", "ok")]}],
     )
     payload = emulator.block_actions_payload(
-        user="UALICE", channel=CHANNEL, message_ts=posted["ts"], action_id="ok", value="yes",
+        user="UALICE",
+        channel=CHANNEL,
+        message_ts=posted["ts"],
+        action_id="ok",
+        value="yes",
     )
     response = await emulator.deliver_action(f"{base}/verify", SECRET, payload)
     assert response.status_code == 200
@@ -553,12 +712,18 @@ async def test_signed_action_delivery_is_form_encoded(
     assert sent == payload
     assert sent["message"]["blocks"][0]["elements"][0]["action_id"] == "ok"
     assert sent["actions"][0]["text"]["text"] == "Approve"
-    assert sent["container"] == {"type": "message", "message_ts": posted["ts"],
-                                 "channel_id": CHANNEL, "is_ephemeral": False}
+    assert sent["container"] == {
+        "type": "message",
+        "message_ts": posted["ts"],
+        "channel_id": CHANNEL,
+        "is_ephemeral": False,
+    }
 
 
 async def test_bolt_app_answers_events_and_responds_to_clicks(
-    emulator: SlackEmulator, client: AsyncWebClient, app: tuple[AppUnderTest, str],
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
+    app: tuple[AppUnderTest, str],
 ) -> None:
     _, base = app
     mention = emulator.post_user_message(CHANNEL, "UALICE", "ping", mention=True)
@@ -567,11 +732,17 @@ async def test_bolt_app_answers_events_and_responds_to_clicks(
     assert render_text(emulator.thread(CHANNEL, mention["ts"])[-1]) == "echo: <@UBOT> ping"
 
     posted = await client.chat_postMessage(
-        channel=CHANNEL, thread_ts=mention["ts"], text="approve?",
+        channel=CHANNEL,
+        thread_ts=mention["ts"],
+        text="approve?",
         blocks=[{"type": "actions", "block_id": "actions", "elements": [button("OK", "approve")]}],
     )
     payload = emulator.block_actions_payload(
-        user="UBOB", channel=CHANNEL, message_ts=posted["ts"], action_id="approve", value="1",
+        user="UBOB",
+        channel=CHANNEL,
+        message_ts=posted["ts"],
+        action_id="approve",
+        value="1",
     )
     response = await emulator.deliver_action(f"{base}/slack/events", SECRET, payload)
     assert response.status_code == 200
@@ -586,29 +757,53 @@ async def test_bolt_app_answers_events_and_responds_to_clicks(
 async def test_render_text_draws_blocks_like_a_user_sees_them() -> None:
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "Approval needed"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "Deploy *api* to prod?"},
-         "fields": [{"type": "mrkdwn", "text": "*By* <@UALICE>"}]},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "Deploy *api* to prod?"},
+            "fields": [{"type": "mrkdwn", "text": "*By* <@UALICE>"}],
+        },
         {"type": "image", "image_url": "https://example.com/a.png", "alt_text": "graph"},
-        {"type": "context", "elements": [
-            {"type": "image", "image_url": "https://example.com/i.png", "alt_text": "i"},
-            {"type": "mrkdwn", "text": "expires in 1h"}, {"type": "plain_text", "text": "run 7"}]},
+        {
+            "type": "context",
+            "elements": [
+                {"type": "image", "image_url": "https://example.com/i.png", "alt_text": "i"},
+                {"type": "mrkdwn", "text": "expires in 1h"},
+                {"type": "plain_text", "text": "run 7"},
+            ],
+        },
         {"type": "divider"},
         input_block({"type": "plain_text_input", "action_id": "reason"}),
         input_block(select([option("low"), option("high")]), label="Risk"),
         {"type": "actions", "elements": [button("Approve", "ok"), button("Reject", "no")]},
     ]
-    message = StoredMessage(ts="1.000001", channel=CHANNEL, thread_ts=None, user="UBOT",
-                            bot_id="BBOT", text="fallback", blocks=blocks)
-    assert render_text(message) == "\n".join([
-        "Approval needed",
-        "Deploy *api* to prod?",
-        "*By* <@UALICE>",
-        "expires in 1h · run 7",
-        "---",
-        "Reason: ____",
-        "Risk: ____ (low | high)",
-        "[Approve]  [Reject]",
-    ])
-    plain = StoredMessage(ts="1.000002", channel=CHANNEL, thread_ts=None, user="UBOT",
-                          bot_id="BBOT", text="just text", blocks=[])
+    message = StoredMessage(
+        ts="1.000001",
+        channel=CHANNEL,
+        thread_ts=None,
+        user="UBOT",
+        bot_id="BBOT",
+        text="fallback",
+        blocks=blocks,
+    )
+    assert render_text(message) == "\n".join(
+        [
+            "Approval needed",
+            "Deploy *api* to prod?",
+            "*By* <@UALICE>",
+            "expires in 1h · run 7",
+            "---",
+            "Reason: ____",
+            "Risk: ____ (low | high)",
+            "[Approve]  [Reject]",
+        ]
+    )
+    plain = StoredMessage(
+        ts="1.000002",
+        channel=CHANNEL,
+        thread_ts=None,
+        user="UBOT",
+        bot_id="BBOT",
+        text="just text",
+        blocks=[],
+    )
     assert render_text(plain) == "just text"

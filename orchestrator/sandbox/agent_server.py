@@ -167,6 +167,7 @@ class ScriptedAgent:
         self.app = Starlette(
             routes=[Route("/agents/{scenario:path}", self._handle, methods=["POST"])]
         )
+        self.base_url = ""  # set by start()
         self._server: LoopbackServer | None = None
         self._closing = asyncio.Event()
         self._scripts: dict[str, Callable[[_Run], Script]] = {
