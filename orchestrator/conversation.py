@@ -53,12 +53,19 @@ class RunRecorder:
         self._calls: dict[str, dict[str, Any]] = {}
         self.snapshot: list[dict[str, Any]] | None = None
 
+    def text(self, message_id: str, delta: str) -> None:
+        """The hot path: one text delta (called for most events of a run)."""
+        chunks = self._text.get(message_id)
+        if chunks is None:
+            self._assistant(message_id)
+            chunks = self._text[message_id] = []
+        chunks.append(delta)
+
     def observe(self, event: BaseEvent) -> None:
         kind = event.type
         if kind == EventType.TEXT_MESSAGE_CONTENT:
             assert isinstance(event, TextMessageContentEvent)
-            self._assistant(event.message_id)
-            self._text.setdefault(event.message_id, []).append(event.delta)
+            self.text(event.message_id, event.delta)
         elif kind == EventType.TEXT_MESSAGE_START:
             assert isinstance(event, TextMessageStartEvent)
             self._assistant(event.message_id)

@@ -697,6 +697,11 @@ class Engine:
                 if resume is not None:  # the backend took the answers: they become final
                     await self._settle(thread, resume.interrupt_keys)
             kind = event.type
+            if kind is _TEXT:  # most events: keep this path to two appends and a flag
+                view.chunks.append(event.delta)  # type: ignore[attr-defined]
+                recorder.text(event.message_id, event.delta)  # type: ignore[attr-defined]
+                publisher.changed(render)
+                continue
             apply = _DELTAS.get(kind)
             if apply is not None:
                 apply(view, event)
@@ -945,6 +950,7 @@ def _step_end(view: ThreadView, event: BaseEvent) -> None:
             return
 
 
+_TEXT = EventType.TEXT_MESSAGE_CONTENT
 _DELTAS: dict[str, Callable[[ThreadView, BaseEvent], None]] = {
     EventType.TEXT_MESSAGE_CONTENT: _text,
     EventType.TEXT_MESSAGE_START: _text_start,

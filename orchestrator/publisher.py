@@ -65,7 +65,7 @@ class Publisher:
 
     def changed(self, render: Render) -> None:
         """The view changed: schedule a render within the interval (latest content wins)."""
-        if self.final_only:
+        if self._dirty or self.final_only:
             return
         self._render = render
         self._dirty = True
