@@ -1,0 +1,50 @@
+"""`orchestrator threads list/show` read what a real run persisted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.harness import ALICE, Harness
+from tests.test_e2e_approvals import approve, pause_for_approval
+
+
+def cli(harness: Harness, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{harness.db_path}"}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "threads", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_list_and_show_an_answered_approval(harness: Harness) -> None:
+    thread_ts = await pause_for_approval(harness, "interrupt-outcome")
+    waiting = await harness.row(thread_ts)
+    listed = json.loads(cli(harness, "list", "--state", "awaiting_approval", "--json").stdout)
+    assert [t["id"] for t in listed] == [waiting.id]
+
+    await approve(harness, thread_ts)
+    await harness.settle(thread_ts, ("done",), min_version=waiting.version + 1)
+    assert (
+        "no threads in state awaiting_approval"
+        in cli(harness, "list", "--state", "awaiting_approval").stdout
+    )
+    table = cli(harness, "list").stdout
+    assert waiting.id in table and "done" in table
+
+    shown = cli(harness, "show", waiting.id[:8])
+    assert shown.returncode == 0
+    assert "approval_submitted" in shown.stdout and f"by {ALICE}" in shown.stdout
+    assert "approved by U0ALICE" in shown.stdout and '"replicas": "5"' in shown.stdout
+    data = json.loads(cli(harness, "show", waiting.id, "--json").stdout)
+    assert data["state"] == "done"
+    assert [h["trigger"] for h in data["history"]][-2:] == ["run_started", "run_finished"]
+    assert data["interrupts"][0]["answered_by"] == ALICE
+
+    missing = cli(harness, "show", "ffffffff")
+    assert missing.returncode == 1 and "no thread" in missing.stderr
