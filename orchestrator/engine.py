@@ -312,18 +312,15 @@ class Engine:
         for row in await self._open_forms(thread):
             if row.form_ts:
                 continue
-            message = self._form_message(thread, row)
+            publisher = Publisher(self.slack, thread.channel_id, thread.thread_ts)
             try:
-                response = await self.slack.chat_postMessage(
-                    channel=thread.channel_id,
-                    thread_ts=thread.thread_ts,
-                    text=message.text,
-                    blocks=message.blocks,
+                await publisher.close([self._form_message(thread, row)])
+            except PublishError as exc:
+                log.warning(
+                    "form not posted", extra={"conversation": thread.id, "error": exc.error}
                 )
-            except SlackApiError as exc:
-                log.warning("form not posted", extra={"conversation": thread.id, "error": str(exc)})
                 continue
-            await self.store.set_interrupt(row.id, form_ts=response["ts"])
+            await self.store.set_interrupt(row.id, form_ts=publisher.ts[0])
 
     async def _reconcile_stream(self, thread: Thread) -> None:
         error = ErrorView(
