@@ -26,9 +26,7 @@ from ag_ui.core import (
     RunFinishedEvent,
     StepFinishedEvent,
     StepStartedEvent,
-    TextMessageContentEvent,
     ToolCallArgsEvent,
-    ToolCallEndEvent,
     ToolCallResultEvent,
     ToolCallStartEvent,
 )
@@ -901,10 +899,6 @@ class Engine:
 # --- deltas: the per-event hot path, no I/O -------------------------------------------
 
 
-def _text(view: ThreadView, event: BaseEvent) -> None:
-    view.chunks.append(event.delta)  # type: ignore[attr-defined]
-
-
 def _text_start(view: ThreadView, _event: BaseEvent) -> None:
     if view.chunks and not view.text.endswith("\n\n"):
         view.chunks.append("\n\n")
@@ -920,10 +914,6 @@ def _tool_args(view: ThreadView, event: BaseEvent) -> None:
     call = view.tool_calls.get(event.tool_call_id)
     if call is not None:
         call.args += event.delta
-
-
-def _tool_end(view: ThreadView, event: BaseEvent) -> None:
-    assert isinstance(event, ToolCallEndEvent)
 
 
 def _tool_result(view: ThreadView, event: BaseEvent) -> None:
@@ -949,16 +939,13 @@ def _step_end(view: ThreadView, event: BaseEvent) -> None:
 
 _TEXT = EventType.TEXT_MESSAGE_CONTENT
 _DELTAS: dict[str, Callable[[ThreadView, BaseEvent], None]] = {
-    EventType.TEXT_MESSAGE_CONTENT: _text,
     EventType.TEXT_MESSAGE_START: _text_start,
     EventType.TOOL_CALL_START: _tool_start,
     EventType.TOOL_CALL_ARGS: _tool_args,
-    EventType.TOOL_CALL_END: _tool_end,
     EventType.TOOL_CALL_RESULT: _tool_result,
     EventType.STEP_STARTED: _step_start,
     EventType.STEP_FINISHED: _step_end,
 }
-assert TextMessageContentEvent  # the typed event _text reads
 
 
 # --- failures as people read them -----------------------------------------------------
