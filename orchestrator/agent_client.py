@@ -59,7 +59,8 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 # Servers put the discriminator first; when they do, the prefix decides RAW without parsing.
 _TYPE_FIRST: Final = '{"type":"'
 _TYPE_FIRST_SPACED: Final = '{"type": "'
-_TERMINAL: Final = (RunFinishedEvent, RunErrorEvent)
+_TERMINAL: Final = frozenset({RunFinishedEvent, RunErrorEvent})
+_CHUNKS: Final = frozenset({TextMessageChunkEvent, ToolCallChunkEvent, ReasoningMessageChunkEvent})
 _MAX_WARNED_TYPES: Final = 256  # bounds the memory a stream of invented types can take
 _ERROR_BODY_LIMIT: Final = 4096
 _CHECKS_PER_TIMEOUT: Final = 4
@@ -151,6 +152,11 @@ class ChunkExpander:
             ToolCallChunkEvent: self._tool_call,
             ReasoningMessageChunkEvent: self._reasoning,
         }
+
+    @property
+    def idle(self) -> bool:
+        """No chunked message is open: a non-chunk event passes through unchanged."""
+        return self._mode is None
 
     def feed(self, event: BaseEvent) -> list[BaseEvent]:
         expand = self._expanders.get(type(event))
@@ -335,11 +341,15 @@ class AgentClient:
                     event = parse_event(sse.data) if sse.data else None
                     if event is None:
                         continue
-                    for out in expander.feed(event):
-                        watchdog.held = True
-                        yield out
-                        watchdog.held = False
-                    if isinstance(event, _TERMINAL):
+                    kind = type(event)
+                    watchdog.held = True
+                    if expander.idle and kind not in _CHUNKS:  # most events: pass through
+                        yield event
+                    else:
+                        for out in expander.feed(event):
+                            yield out
+                    watchdog.held = False
+                    if kind in _TERMINAL:
                         watchdog.cancel()
                         await _let_response_end(messages)
                         return

@@ -43,7 +43,7 @@ from orchestrator.conversation import RunRecorder, user_message
 from orchestrator.ids import conversation_id
 from orchestrator.logs import escape
 from orchestrator.machine import Fired, InvalidTrigger, ThreadMachine
-from orchestrator.publisher import Publisher, PublishError
+from orchestrator.publisher import LivePublisher, Publisher, PublisherFactory, PublishError
 from orchestrator.view import ErrorView, StepView, ThreadView, ToolCallView
 from persistence.models import Interrupt, QueuedMessage, Thread
 from persistence.store import (
@@ -54,6 +54,7 @@ from persistence.store import (
     dequeue_op,
     enqueue_op,
     replace_op,
+    thread_fields_op,
 )
 from renderers import get_renderer
 from renderers.forms import read_form_values
@@ -118,6 +119,7 @@ class Engine:
         agents: AgentResolver,
         settings: Settings,
         policies: Callable[[str], ChannelPolicy] | None = None,
+        publishers: PublisherFactory | None = None,
     ) -> None:
         self.store = store
         self.machine = machine
@@ -126,6 +128,7 @@ class Engine:
         self.agents = agents
         self.settings = settings
         self._policies = policies
+        self._publishers = publishers or self._update_publisher
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._effects: dict[str, Effect] = {
@@ -514,6 +517,9 @@ class Engine:
         writes: list[Also] = []
         if "start_run" in fired.effects and context.message is not None:
             writes.append(append_op(thread.id, [context.message]))
+        if "start_run" in fired.effects and context.inbound is not None:
+            who = {"requester": context.inbound.user, "requester_is_bot": context.inbound.is_bot}
+            writes.append(thread_fields_op(thread.id, **who))
         if "queue_message" in fired.effects and context.inbound is not None:
             writes.append(self._enqueue(thread, context))
         if context.dequeue_id is not None:
@@ -549,12 +555,9 @@ class Engine:
         task.add_done_callback(self._tasks.discard)
 
     async def _start_run(self, thread: Thread, context: Context) -> None:
-        is_bot = bool(context.inbound and context.inbound.is_bot)
-        if context.inbound is not None:
-            await self.store.update_thread(
-                thread.id, requester=context.inbound.user, requester_is_bot=is_bot
-            )
-            thread.requester, thread.requester_is_bot = context.inbound.user, is_bot
+        if context.inbound is not None:  # stored with the transition (_writes_for)
+            thread.requester = context.inbound.user
+            thread.requester_is_bot = context.inbound.is_bot
         self._spawn(self._run(thread))
 
     async def _resume_run(self, thread: Thread, context: Context) -> None:
@@ -628,13 +631,7 @@ class Engine:
         target = self.agents(thread.channel_id)
         run_id = str(uuid.uuid4())
         view = ThreadView(conversation_id=thread.id, state="streaming", requester=thread.requester)
-        publisher = Publisher(
-            self.slack,
-            thread.channel_id,
-            thread.thread_ts,
-            interval=self.settings.update_interval,
-            final_only=thread.requester_is_bot,
-        )
+        publisher = self._publishers(thread, view)
         try:
             await publisher.open(self._render(view))
         except PublishError as exc:
@@ -643,8 +640,7 @@ class Engine:
                 extra={"conversation": thread.id, "channel": thread.channel_id, "error": exc.error},
             )
             metrics.SLACK_ERRORS.labels(exc.error).inc()
-        await self.store.update_thread(thread.id, run_id=run_id, message_ts=publisher.ts)
-        thread.run_id = run_id
+        thread.run_id = run_id  # stored with the run's first transition (run_started or its end)
 
         recorder = RunRecorder()
         result = await self._consume(thread, target, run_id, resume, view, publisher, recorder)
@@ -657,7 +653,7 @@ class Engine:
         run_id: str,
         resume: approvals.Resume | None,
         view: ThreadView,
-        publisher: Publisher,
+        publisher: LivePublisher,
         recorder: RunRecorder,
     ) -> RunResult:
         run_input = await self._run_input(thread, target, run_id, resume)
@@ -679,7 +675,7 @@ class Engine:
         run_id: str,
         stream: AsyncIterator[BaseEvent],
         view: ThreadView,
-        publisher: Publisher,
+        publisher: LivePublisher,
         recorder: RunRecorder,
         resume: approvals.Resume | None,
         progress: _Progress,
@@ -703,7 +699,12 @@ class Engine:
                 recorder.observe(event)
                 publisher.changed(render)
             elif kind == EventType.RUN_STARTED:
-                await self.fire(thread.id, "run_started", detail={"run_id": run_id})
+                await self.fire(
+                    thread.id,
+                    "run_started",
+                    detail={"run_id": run_id},
+                    fields={"run_id": run_id, "message_ts": list(publisher.ts)},
+                )
             elif kind == EventType.MESSAGES_SNAPSHOT:
                 recorder.observe(event)
             elif kind == EventType.CUSTOM:
@@ -779,7 +780,7 @@ class Engine:
         thread: Thread,
         target: AgentTarget,
         view: ThreadView,
-        publisher: Publisher,
+        publisher: LivePublisher,
         recorder: RunRecorder,
         result: RunResult,
         resume: approvals.Resume | None = None,
@@ -796,7 +797,7 @@ class Engine:
             await self._release(resume.interrupt_keys)
         if result.interrupts:
             also.append(approvals.insert_op(result.interrupts))
-        fields: dict[str, Any] = {"message_ts": publisher.ts}
+        fields: dict[str, Any] = {"run_id": thread.run_id, "message_ts": list(publisher.ts)}
         if result.error is not None:
             fields |= {"error_kind": result.error.kind, "error_text": result.error.title}
             view.error = result.error
@@ -834,7 +835,8 @@ class Engine:
             log.error(
                 "final answer not delivered", extra={"conversation": thread.id, "error": exc.error}
             )
-        await self.store.update_thread(thread.id, message_ts=publisher.ts)
+        if publisher.ts != fields["message_ts"]:  # continuations or forms were posted
+            await self.store.update_thread(thread.id, message_ts=publisher.ts)
         form_ts = publisher.ts[len(messages) :]
         for row, ts in zip(forms, form_ts, strict=False):
             await self.store.set_interrupt(row.id, form_ts=ts)
@@ -872,6 +874,15 @@ class Engine:
             )
 
     # --- Slack helpers -----------------------------------------------------------------
+
+    def _update_publisher(self, thread: Thread, _view: ThreadView) -> LivePublisher:
+        return Publisher(
+            self.slack,
+            thread.channel_id,
+            thread.thread_ts,
+            interval=self.settings.update_interval,
+            final_only=thread.requester_is_bot,
+        )
 
     def _render(self, view: ThreadView) -> list[Any]:
         return get_renderer(self.machine.definition.renderer_of(view.state))(view)

@@ -12,16 +12,37 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator.view import SlackMessage
 
+if TYPE_CHECKING:
+    from orchestrator.view import ThreadView
+    from persistence.models import Thread
+
 log = logging.getLogger("orchestrator.publisher")
 
 Render = Callable[[], Sequence[SlackMessage]]
+
+
+class LivePublisher(Protocol):
+    """What the engine needs from whatever shows a run in Slack while it streams."""
+
+    ts: list[str]  # the messages it owns, in order; extra messages (forms) come last
+    calls: int
+
+    async def open(self, messages: Sequence[SlackMessage]) -> None: ...
+
+    def changed(self, render: Render) -> None: ...
+
+    async def close(self, messages: Sequence[SlackMessage]) -> None: ...
+
+
+# Builds the publisher of one run: the thread it writes to and the view it shows.
+PublisherFactory = Callable[["Thread", "ThreadView"], LivePublisher]
 
 
 class PublishError(RuntimeError):

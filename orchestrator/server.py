@@ -27,6 +27,7 @@ from orchestrator.channels import ChannelDirectory, load_config
 from orchestrator.config import Settings
 from orchestrator.engine import Engine
 from orchestrator.machine import ThreadMachine, load_machine
+from orchestrator.publisher import PublisherFactory
 from orchestrator.scheduler import Scheduler
 from orchestrator.slack_app import build_app
 from persistence.store import Store
@@ -64,9 +65,16 @@ def channel_directory(settings: Settings) -> ChannelDirectory:
 class Runtime:
     """Owns every long-lived resource of one process; `start()` then `stop()`."""
 
-    def __init__(self, settings: Settings, *, agents: AgentResolver | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        agents: AgentResolver | None = None,
+        publishers: PublisherFactory | None = None,
+    ) -> None:
         self.settings = settings
         self._agents = agents
+        self._publishers = publishers
         self.store: Store
         self.engine: Engine
         self.app: AsyncApp
@@ -96,6 +104,7 @@ class Runtime:
             agents=self._agents or channels.agent,
             settings=settings,
             policies=channels.policy,
+            publishers=self._publishers,
         )
         secret = settings.slack_signing_secret
         self.app = build_app(self.engine, client, secret.get_secret_value() if secret else None)

@@ -366,6 +366,15 @@ def replace_op(thread_id: str, messages: Sequence[dict[str, Any]]) -> Also:
     return write
 
 
+def thread_fields_op(thread_id: str, **fields: Any) -> Also:
+    """Set fields of the thread row that the machine's state does not cover (e.g. requester)."""
+
+    async def write(s: AsyncSession) -> None:
+        await s.execute(update(Thread).where(Thread.id == thread_id).values(**fields))
+
+    return write
+
+
 def enqueue_op(row: QueuedMessage) -> Also:
     async def write(s: AsyncSession) -> None:
         s.add(row)

@@ -39,6 +39,8 @@ _BOLD_RE = re.compile(r"\*\*(?!\s)(.+?)(?<!\s)\*\*|(?<!\w)__(?!\s)(.+?)(?<!\s)__
 _ITALIC_RE = re.compile(r"(?<![\w*])\*(?![\s*])([^*\n]+?)(?<![\s*])\*(?![\w*])")
 _STRIKE_RE = re.compile(r"~~(?!\s)(.+?)(?<!\s)~~")
 _PLACEHOLDER_RE = re.compile("\x00(\\d+)\x00")
+# A line with none of these has nothing to escape, protect or convert: most lines of prose.
+_MARKUP_RE = re.compile(r"[*_~`<>&\[\\]|://")
 _BOLD_MARK = "\x01"
 
 
@@ -173,6 +175,8 @@ def _convert_line(line: str) -> str:
 
 
 def _convert_inline(text: str) -> str:
+    if not _MARKUP_RE.search(text):
+        return text
     saved: list[str] = []
 
     def save(match: re.Match[str]) -> str:
