@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     conversation_namespace: str | None = Field(
         None, validation_alias=_env("ORCH_CONVERSATION_NAMESPACE")
     )
+    thread_context_limit: int = Field(50, ge=0, validation_alias=_env("ORCH_THREAD_CONTEXT_LIMIT"))
     approval_timeout: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_TIMEOUT"))
     approval_reminder: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_REMINDER"))
     scheduler_interval: float = Field(5.0, validation_alias=_env("ORCH_SCHEDULER_INTERVAL"))

@@ -34,6 +34,10 @@ def user_message(text: str, *, name: str | None = None, message_id: str | None =
     return message
 
 
+def assistant_message(text: str, *, message_id: str | None = None) -> dict:
+    return {"id": message_id or str(uuid.uuid4()), "role": "assistant", "content": text}
+
+
 def tool_result_message(tool_call_id: str, content: str) -> dict:
     return {
         "id": str(uuid.uuid4()),

@@ -44,6 +44,7 @@ from orchestrator.ids import conversation_id
 from orchestrator.logs import escape
 from orchestrator.machine import Fired, InvalidTrigger, ThreadMachine
 from orchestrator.publisher import LivePublisher, Publisher, PublisherFactory, PublishError
+from orchestrator.thread_context import BotIdentity, bot_identity, earlier_messages
 from orchestrator.view import ErrorView, StepView, ThreadView, ToolCallView
 from persistence.models import Interrupt, QueuedMessage, Thread
 from persistence.store import (
@@ -88,6 +89,7 @@ class Context:
     dequeue_id: int | None = None
     resume: approvals.Resume | None = None
     notice: str | None = None
+    seed: list[dict[str, Any]] = field(default_factory=list)  # earlier thread messages
 
 
 @dataclass(slots=True)
@@ -129,6 +131,7 @@ class Engine:
         self.settings = settings
         self._policies = policies
         self._publishers = publishers or self._update_publisher
+        self._me: BotIdentity | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._effects: dict[str, Effect] = {
@@ -166,7 +169,7 @@ class Engine:
     async def handle_message(self, inbound: Inbound) -> None:
         """A person (or an allowed bot) wrote to the agent in a thread."""
         thread_id = self.conversation_id(inbound.team_id, inbound.channel_id, inbound.thread_ts)
-        await self.store.get_or_create_thread(
+        _, created = await self.store.get_or_create_thread(
             thread_id,
             team_id=inbound.team_id,
             channel_id=inbound.channel_id,
@@ -175,7 +178,21 @@ class Engine:
         )
         message = user_message(inbound.text, name=inbound.display_name or inbound.user)
         context = Context(actor=inbound.user, inbound=inbound, message=message)
+        if created and inbound.ts != inbound.thread_ts:  # first asked in an existing discussion
+            context.seed = await earlier_messages(
+                self.slack,
+                channel=inbound.channel_id,
+                thread_ts=inbound.thread_ts,
+                before_ts=inbound.ts,
+                me=await self._identity(),
+                limit=self.settings.thread_context_limit,
+            )
         await self.fire(thread_id, "user_message", context, detail={"ts": inbound.ts})
+
+    async def _identity(self) -> BotIdentity:
+        if self._me is None or self._me.user_id is None:
+            self._me = await bot_identity(self.slack)
+        return self._me
 
     async def retry(self, thread_id: str, actor: str) -> str | None:
         """The Retry button. Returns a note for the clicker when there is nothing to retry."""
@@ -516,7 +533,7 @@ class Engine:
     def _writes_for(self, thread: Thread, fired: Fired, context: Context) -> list[Also]:
         writes: list[Also] = []
         if "start_run" in fired.effects and context.message is not None:
-            writes.append(append_op(thread.id, [context.message]))
+            writes.append(append_op(thread.id, [*context.seed, context.message]))
         if "start_run" in fired.effects and context.inbound is not None:
             who = {"requester": context.inbound.user, "requester_is_bot": context.inbound.is_bot}
             writes.append(thread_fields_op(thread.id, **who))
@@ -668,6 +685,9 @@ class Engine:
             if resume is not None and not progress.delivered:
                 return _resume_failure(exc, resume)
             return _agent_failure(exc, target)
+        finally:
+            if progress.delivered and target.history == "server":
+                await self.store.mark_messages_sent(thread.id)  # the backend has them now
 
     async def _read(
         self,
@@ -790,9 +810,10 @@ class Engine:
                 call.status = "done"
         also: list[Also] = []
         if result.trigger in ("run_finished", "interrupt"):
+            sent = target.history == "server"  # the backend keeps what it streamed and was sent
             if resume is not None and resume.tool_messages:
-                also.append(append_op(thread.id, resume.tool_messages))
-            also.append(self._history_write(thread, recorder))
+                also.append(append_op(thread.id, resume.tool_messages, sent=sent))
+            also.append(self._history_write(thread, recorder, sent=sent))
         if result.trigger == "resume_failed" and resume is not None:
             await self._release(resume.interrupt_keys)
         if result.interrupts:
@@ -850,10 +871,10 @@ class Engine:
         rows = await self.store.interrupts_of(thread.id, thread.run_id)
         return [r for r in rows if r.status in ("pending", "claimed")]
 
-    def _history_write(self, thread: Thread, recorder: RunRecorder) -> Also:
+    def _history_write(self, thread: Thread, recorder: RunRecorder, *, sent: bool) -> Also:
         if recorder.snapshot is not None:
             return replace_op(thread.id, recorder.snapshot)
-        return append_op(thread.id, recorder.messages())
+        return append_op(thread.id, recorder.messages(), sent=sent)
 
     async def _state(self, thread_id: str) -> str:
         thread = await self.store.get_thread(thread_id)

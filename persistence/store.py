@@ -98,10 +98,11 @@ class Store:
 
     async def get_or_create_thread(
         self, thread_id: str, *, team_id: str, channel_id: str, thread_ts: str, state: str
-    ) -> Thread:
+    ) -> tuple[Thread, bool]:
+        """The thread's row, and whether this call created it."""
         found = await self.get_thread(thread_id)
         if found is not None:
-            return found
+            return found, False
         now = time.time()
         row = Thread(
             id=thread_id,
@@ -120,8 +121,8 @@ class Store:
         except IntegrityError:  # created at the same moment elsewhere
             found = await self.get_thread(thread_id)
             assert found is not None
-            return found
-        return row
+            return found, False
+        return row, True
 
     async def transition(
         self,
