@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     thread_context_limit: int = Field(50, ge=0, validation_alias=_env("ORCH_THREAD_CONTEXT_LIMIT"))
     approval_timeout: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_TIMEOUT"))
     approval_reminder: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_REMINDER"))
+    run_lease: float = Field(30.0, gt=0, validation_alias=_env("ORCH_RUN_LEASE"))
     scheduler_interval: float = Field(5.0, validation_alias=_env("ORCH_SCHEDULER_INTERVAL"))
     log_level: str = Field("INFO", validation_alias=_env("ORCH_LOG_LEVEL"))
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("ORCH_LOG_FORMAT"))

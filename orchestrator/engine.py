@@ -33,7 +33,7 @@ from ag_ui.core import (
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator import approvals, metrics
+from orchestrator import approvals, leases, metrics
 from orchestrator.agent_client import AgentClient
 from orchestrator.agent_errors import AgentError, StreamIncomplete
 from orchestrator.agents import AgentResolver, AgentTarget
@@ -44,7 +44,12 @@ from orchestrator.ids import conversation_id
 from orchestrator.logs import escape
 from orchestrator.machine import Fired, InvalidTrigger, ThreadMachine
 from orchestrator.publisher import LivePublisher, Publisher, PublisherFactory, PublishError
-from orchestrator.thread_context import BotIdentity, bot_identity, earlier_messages
+from orchestrator.thread_context import (
+    BotIdentity,
+    bot_identity,
+    earlier_messages,
+    thread_messages,
+)
 from orchestrator.view import ErrorView, StepView, ThreadView, ToolCallView
 from persistence.models import Interrupt, QueuedMessage, Thread
 from persistence.store import (
@@ -54,10 +59,12 @@ from persistence.store import (
     append_op,
     dequeue_op,
     enqueue_op,
+    lease_op,
     replace_op,
     thread_fields_op,
 )
 from renderers import get_renderer
+from renderers.common import has_cursor, without_cursor
 from renderers.forms import read_form_values
 
 log = logging.getLogger("orchestrator.engine")
@@ -132,6 +139,8 @@ class Engine:
         self._policies = policies
         self._publishers = publishers or self._update_publisher
         self._me: BotIdentity | None = None
+        self.owner = leases.new_owner()  # names this process in the leases of its runs
+        self._live: set[str] = set()  # threads whose run streams in this process
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._effects: dict[str, Effect] = {
@@ -277,7 +286,8 @@ class Engine:
 
     async def _resume_of(self, thread: Thread, run_id: str | None) -> approvals.Resume:
         rows = await self.store.interrupts_of(thread.id, run_id)
-        return approvals.resume_for([r for r in rows if r.status in ("claimed", "expired")])
+        answered = ("claimed", "sending", "expired")
+        return approvals.resume_for([r for r in rows if r.status in answered])
 
     async def expire(self, row: Interrupt) -> None:
         """The deadline passed: the form says so and the backend is told `cancelled`."""
@@ -316,14 +326,46 @@ class Engine:
 
     async def recover(self) -> None:
         """After a restart: runs that died with the old process end visibly; queues go on."""
-        for thread in await self.store.threads_in("streaming"):
-            await self._reconcile_stream(thread)
+        await self.reconcile_runs()
         for thread in await self.store.threads_in("awaiting_approval"):
             await self._post_missing_forms(thread)
         for thread_id in await self.store.threads_with_queue():
             thread = await self.store.get_thread(thread_id)
             if thread is not None and thread.state in ("idle", "done", "errored"):
                 await self._run_next_queued(thread, Context())
+
+    async def reconcile_runs(self, now: float | None = None) -> None:
+        """Renew the leases of this process's runs; end the runs whose owner is gone."""
+        now = time.time() if now is None else now
+        if self._live:
+            await self.store.renew_leases(self.owner, now + self.settings.run_lease)
+        for thread, lease in await self.store.streaming_leases():
+            if thread.id in self._live:
+                continue
+            owner, expires_at = (lease.owner, lease.expires_at) if lease else (None, 0.0)
+            if leases.is_lost(owner, expires_at, now):
+                log.warning(
+                    "run lost with its process",
+                    extra={"conversation": thread.id, "owner": owner or "none"},
+                )
+                await self._reconcile_stream(thread)
+        for row in await self.store.stale_claims(now - self.settings.run_lease):
+            thread = await self.store.get_thread(row.thread_id)
+            if thread is not None and thread.state == "awaiting_approval":
+                await self._send_claimed(thread, [row])
+
+    async def _send_claimed(self, thread: Thread, rows: Sequence[Interrupt]) -> None:
+        """Answers that were claimed but never sent (their process died): send them now."""
+        last = rows[-1]
+        trigger = "approval_submitted" if last.decision == "resolved" else "approval_rejected"
+        log.warning("sending an answer its process left behind", extra={"conversation": thread.id})
+        await self.fire(
+            thread.id,
+            trigger,
+            Context(actor="recovery", resume=await self._resume_of(thread, last.run_id)),
+            detail={"interrupt": last.interrupt_id, "decision": last.decision, "by": "recovery"},
+            expect_state="awaiting_approval",
+        )
 
     async def _post_missing_forms(self, thread: Thread) -> None:
         """The state was stored but the process died before the forms reached Slack."""
@@ -341,6 +383,27 @@ class Engine:
             await self.store.set_interrupt(row.id, form_ts=publisher.ts[0])
 
     async def _reconcile_stream(self, thread: Thread) -> None:
+        await self._finish_live_messages(thread)
+        answers = [
+            r
+            for r in await self.store.interrupts_of(thread.id)
+            if r.status in ("claimed", "sending")
+        ]
+        sent = [r.id for r in answers if r.status == "sending"]
+        if sent:  # the agent may have them: never send twice, keep them as answered
+            await self._settle(thread, sent)
+        elif answers:  # the resume never left: back to the forms, then send the same answers
+            fired = await self.fire(
+                thread.id,
+                "resume_failed",
+                Context(actor="recovery"),
+                detail={"reason": "restart"},
+                expect_state="streaming",
+            )
+            refreshed = await self.store.get_thread(thread.id)
+            if fired is not None and refreshed is not None:
+                await self._send_claimed(refreshed, answers)
+            return
         error = ErrorView(
             kind="restart",
             title="Interrupted by a restart",
@@ -386,7 +449,7 @@ class Engine:
         for key in keys:
             await self.store.cas_interrupt(
                 key,
-                "claimed",
+                ("claimed", "sending"),
                 status="pending",
                 answered_by=None,
                 answered_at=None,
@@ -401,7 +464,7 @@ class Engine:
             if row is None:
                 continue
             final = "approved" if row.decision == "resolved" else "rejected"
-            if await self.store.cas_interrupt(key, "claimed", status=final):
+            if await self.store.cas_interrupt(key, ("claimed", "sending"), status=final):
                 row.status = final
                 await self._refresh_form(thread, row)
 
@@ -436,6 +499,7 @@ class Engine:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
+        leases.retire(self.owner)  # what this process still streams is lost from now on
         for task in list(self._tasks):
             task.cancel()
         await self.drain()
@@ -541,6 +605,11 @@ class Engine:
             writes.append(self._enqueue(thread, context))
         if context.dequeue_id is not None:
             writes.append(dequeue_op(context.dequeue_id))
+        if fired.dest == "streaming" and fired.source != "streaming":
+            expires_at = time.time() + self.settings.run_lease
+            writes.append(lease_op(thread.id, self.owner, expires_at))
+        elif fired.source == "streaming" and fired.dest != "streaming":
+            writes.append(lease_op(thread.id, None))
         return writes
 
     def _enqueue(self, thread: Thread, context: Context) -> Also:
@@ -635,12 +704,14 @@ class Engine:
     async def _run(self, thread: Thread, *, resume: approvals.Resume | None = None) -> None:
         metrics.LIVE_RUNS.inc()
         started = time.monotonic()
+        self._live.add(thread.id)
         try:
             await self._run_inner(thread, resume)
         except Exception:
             log.exception("run crashed", extra={"conversation": thread.id})
             await self._fail_crashed(thread)
         finally:
+            self._live.discard(thread.id)
             metrics.LIVE_RUNS.dec()
             metrics.RUN_SECONDS.observe(time.monotonic() - started)
 
@@ -659,6 +730,9 @@ class Engine:
             metrics.SLACK_ERRORS.labels(exc.error).inc()
         thread.run_id = run_id  # stored with the run's first transition (run_started or its end)
 
+        if resume is not None:  # from here on the agent may receive the answers
+            for key in resume.interrupt_keys:
+                await self.store.cas_interrupt(key, "claimed", status="sending")
         recorder = RunRecorder()
         result = await self._consume(thread, target, run_id, resume, view, publisher, recorder)
         await self._finish(thread, target, view, publisher, recorder, result, resume)
@@ -869,7 +943,7 @@ class Engine:
 
     async def _open_forms(self, thread: Thread) -> list[Interrupt]:
         rows = await self.store.interrupts_of(thread.id, thread.run_id)
-        return [r for r in rows if r.status in ("pending", "claimed")]
+        return [r for r in rows if r.status in ("pending", "claimed", "sending")]
 
     def _history_write(self, thread: Thread, recorder: RunRecorder, *, sent: bool) -> Also:
         if recorder.snapshot is not None:
@@ -917,6 +991,29 @@ class Engine:
             log.warning(
                 "notice not delivered", extra={"conversation": thread.id, "error": str(exc)}
             )
+
+    async def _finish_live_messages(self, thread: Thread) -> None:
+        """The dead process's live messages keep their text but lose the writing cursor."""
+        owned = set(thread.message_ts or [])
+        if not owned:
+            return
+        try:
+            found = await thread_messages(self.slack, thread.channel_id, thread.thread_ts)
+        except SlackApiError as exc:
+            log.warning(
+                "live messages not read", extra={"conversation": thread.id, "error": str(exc)}
+            )
+            return
+        for message in found:
+            if message.get("ts") not in owned or not has_cursor(message.get("blocks") or []):
+                continue
+            with contextlib.suppress(SlackApiError):
+                await self.slack.chat_update(
+                    channel=thread.channel_id,
+                    ts=message["ts"],
+                    text=message.get("text") or "",
+                    blocks=without_cursor(message["blocks"]),
+                )
 
     async def _permalink(self, channel: str, ts: str | None) -> str | None:
         if not ts:

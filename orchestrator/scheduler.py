@@ -1,6 +1,6 @@
-"""Deadlines read from the store, never held in memory: expiries and reminders of approvals.
+"""Deadlines read from the store, never held in memory: run leases, approval expiries, reminders.
 
-Every replica may run it: each expiry is a compare-and-set on the interrupt, so only one wins.
+Every replica may run it: each expiry and each lost run is a compare-and-set, so only one wins.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ class Scheduler:
             self._task = None
 
     async def tick(self, now: float | None = None) -> None:
-        """Expire and remind whatever is due at `now`."""
+        """Renew run leases, end runs lost elsewhere, expire and remind whatever is due."""
         now = time.time() if now is None else now
+        await self.engine.reconcile_runs(now)
         for row in await self.engine.store.due_reminders(now):
             await self.engine.remind(row)
         for row in await self.engine.store.due_interrupts(now):

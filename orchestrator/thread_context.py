@@ -57,17 +57,8 @@ async def earlier_messages(
     """The thread's messages before `before_ts` as AG-UI messages; [] if Slack will not say."""
     if limit <= 0 or before_ts == thread_ts:
         return []
-    found: list[dict[str, Any]] = []
-    cursor: str | None = None
     try:
-        while True:
-            response = await slack.conversations_replies(
-                channel=channel, ts=thread_ts, cursor=cursor, limit=_PAGE
-            )
-            found.extend(response.get("messages") or [])
-            cursor = (response.get("response_metadata") or {}).get("next_cursor")
-            if not cursor or not response.get("has_more"):
-                break
+        found = await thread_messages(slack, channel, thread_ts)
     except SlackApiError as exc:
         log.warning(
             "thread context not read",
@@ -77,6 +68,22 @@ async def earlier_messages(
     earlier = [m for m in found if _ts(m) < float(before_ts) and _written(m)]
     earlier.sort(key=_ts)
     return [_as_agui(m, me) for m in earlier[-limit:]]
+
+
+async def thread_messages(
+    slack: AsyncWebClient, channel: str, thread_ts: str
+) -> list[dict[str, Any]]:
+    """Every message of the thread, root first (`conversations.replies`, all pages)."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        response = await slack.conversations_replies(
+            channel=channel, ts=thread_ts, cursor=cursor, limit=_PAGE
+        )
+        found.extend(response.get("messages") or [])
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not cursor or not response.get("has_more"):
+            return found
 
 
 def _ts(message: dict[str, Any]) -> float:

@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 ToolStatus = Literal["running", "done", "failed"]
 StepStatus = Literal["running", "done"]
-InterruptStatus = Literal["pending", "claimed", "approved", "rejected", "expired", "cancelled"]
+InterruptStatus = Literal[
+    "pending", "claimed", "sending", "approved", "rejected", "expired", "cancelled"
+]
 
 
 @dataclass(slots=True)

@@ -127,6 +127,22 @@ class Interrupt(Base):
     )
 
 
+class RunLease(Base):
+    """Which process streams a thread's run, and until when it promised to be alive.
+
+    The owner renews it while the run goes on; a run whose lease lapsed (or whose owner is known
+    dead) is reconciled by whichever replica notices first.
+    """
+
+    __tablename__ = "run_leases"
+
+    thread_id: Mapped[str] = mapped_column(
+        ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
 class QueuedMessage(Base):
     """A message that arrived while the thread was busy; it runs after the current run."""
 

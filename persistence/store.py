@@ -29,6 +29,7 @@ from persistence.models import (
     Interrupt,
     Meta,
     QueuedMessage,
+    RunLease,
     Thread,
     Transition,
 )
@@ -275,6 +276,24 @@ class Store:
         async with self._session() as s:
             return list((await s.scalars(query)).all())
 
+    # --- run leases ------------------------------------------------------------------
+
+    async def renew_leases(self, owner: str, expires_at: float) -> None:
+        async with self._session.begin() as s:
+            await s.execute(
+                update(RunLease).where(RunLease.owner == owner).values(expires_at=expires_at)
+            )
+
+    async def streaming_leases(self) -> list[tuple[Thread, RunLease | None]]:
+        """Every thread in `streaming`, with the lease of its run (None if it has none)."""
+        query = (
+            select(Thread, RunLease)
+            .outerjoin(RunLease, RunLease.thread_id == Thread.id)
+            .where(Thread.state == "streaming")
+        )
+        async with self._session() as s:
+            return [(thread, lease) for thread, lease in (await s.execute(query)).all()]
+
     async def threads_with_queue(self) -> list[str]:
         async with self._session() as s:
             return list((await s.scalars(select(QueuedMessage.thread_id).distinct())).all())
@@ -312,6 +331,14 @@ class Store:
                 .values(**fields)
             )
             return result.rowcount == 1
+
+    async def stale_claims(self, answered_before: float) -> list[Interrupt]:
+        """Answers claimed long ago and never sent: their process died in between."""
+        query = select(Interrupt).where(
+            Interrupt.status == "claimed", Interrupt.answered_at < answered_before
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
 
     async def due_interrupts(self, now: float) -> list[Interrupt]:
         query = select(Interrupt).where(
@@ -372,6 +399,17 @@ def thread_fields_op(thread_id: str, **fields: Any) -> Also:
 
     async def write(s: AsyncSession) -> None:
         await s.execute(update(Thread).where(Thread.id == thread_id).values(**fields))
+
+    return write
+
+
+def lease_op(thread_id: str, owner: str | None, expires_at: float = 0.0) -> Also:
+    """Take the thread's run lease for `owner`, or drop it (owner None)."""
+
+    async def write(s: AsyncSession) -> None:
+        await s.execute(delete(RunLease).where(RunLease.thread_id == thread_id))
+        if owner is not None:
+            s.add(RunLease(thread_id=thread_id, owner=owner, expires_at=expires_at))
 
     return write
 

@@ -264,6 +264,7 @@ def status_line(interrupt: InterruptView) -> str:
         "approved": f"✅ Approved{by}{at}",
         "rejected": f"❌ Rejected{by}{at}",
         "claimed": f"⏳ Answered{by}{at}, resuming…",
+        "sending": f"⏳ Answered{by}{at}, resuming…",
         "expired": "⌛ Expired",
         "cancelled": "🚫 Cancelled",
     }

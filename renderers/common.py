@@ -30,6 +30,7 @@ ACTION_REJECT = "approval_reject"  # value: the interrupt id
 FIELD_ACTION_ID = "value"  # every form input's action id; its block id says which field
 
 CURSOR = "▌"
+_CURSOR_TAIL = (" " + CURSOR, "\n" + CURSOR)
 THINKING = "Thinking…"
 MAX_TOOL_ITEMS = MAX_CONTEXT_ELEMENTS - 1  # one element stays free for the plan steps
 
@@ -192,3 +193,23 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> B
     if style:
         element["style"] = style
     return element
+
+
+def has_cursor(blocks: list[Block]) -> bool:
+    return any(_text_of(block).endswith(_CURSOR_TAIL) for block in blocks)
+
+
+def without_cursor(blocks: list[Block]) -> list[Block]:
+    """The same blocks with the live answer's writing cursor taken off."""
+    out: list[Block] = []
+    for block in blocks:
+        text = _text_of(block)
+        if text.endswith(_CURSOR_TAIL):
+            block = {**block, "text": {**block["text"], "text": text[: -len(CURSOR) - 1]}}
+        out.append(block)
+    return out
+
+
+def _text_of(block: Block) -> str:
+    text = block.get("text")
+    return text.get("text", "") if isinstance(text, dict) else ""

@@ -137,3 +137,178 @@ async def test_stream_killed_midway_ends_visibly_after_restart(
     assert shown.startswith("Hello")  # the partial answer is still there
     assert "Interrupted by a restart" in shown
     assert ACTION_RETRY in actions_of(messages[-1])
+
+
+# --- kill points around an approval ------------------------------------------------------------
+
+
+async def start_with_pending_form(
+    service: ServiceProcess, slack: SlackEmulator, store: Store
+) -> tuple[str, str]:
+    await service.start()
+    event = slack.post_user_message(CHANNEL, ALICE, "please scale web", mention=True)
+    await slack.deliver_event(service.events_url, SECRET, event)
+    thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
+    await wait_for(store, thread_id, ("awaiting_approval",))
+    await wait_for_form(store, thread_id)
+    return thread_id, event["ts"]
+
+
+async def claim_as_if_clicked(store: Store, thread_id: str) -> None:
+    """What a click leaves in the store the moment its claim commits."""
+    (row,) = await store.interrupts_of(thread_id)
+    await store.set_interrupt(
+        row.id,
+        status="claimed",
+        answered_by=ALICE,
+        answered_at=time.time() - 60,
+        answer={"replicas": "6", "comment": "claimed, then killed"},
+        decision="resolved",
+    )
+
+
+async def test_kill_between_claim_and_resume_sends_the_answer_once_after_restart(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    db = tmp_path / "orchestrator.db"
+    service = ServiceProcess(slack, agent, db, "interrupt-outcome", ORCH_RUN_LEASE="1")
+    try:
+        thread_id, thread_ts = await start_with_pending_form(service, slack, store)
+        service.kill()
+        await claim_as_if_clicked(store, thread_id)  # the kill landed right after the claim
+        await service.start()
+        done = await wait_for(store, thread_id, ("done",))
+    finally:
+        service.stop()
+    assert done.state == "done" and agent.resumes == 1
+    assert agent.requests[-1].body["resume"][0]["payload"] == {
+        "replicas": "6",
+        "comment": "claimed, then killed",
+    }
+    (row,) = await store.interrupts_of(thread_id)
+    assert (row.status, row.answered_by) == ("approved", ALICE)
+    messages = slack.thread(CHANNEL, thread_ts)
+    assert not any(ACTION_APPROVE in actions_of(m) for m in messages)  # the form became a record
+    assert f"Approved by <@{ALICE}>" in "\n".join(render_text(m) for m in messages)
+
+
+async def test_kill_after_the_transition_before_the_request_resends_once(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "interrupt-outcome")
+    try:
+        thread_id, _ = await start_with_pending_form(service, slack, store)
+        service.kill()
+        await claim_as_if_clicked(store, thread_id)
+        thread = await store.get_thread(thread_id)
+        assert thread is not None
+        await store.transition(  # the approval moved the thread; the request never left
+            thread, to_state="streaming", trigger="approval_submitted", actor=ALICE
+        )
+        await service.start()
+        done = await wait_for(store, thread_id, ("done",), after=thread.version)
+    finally:
+        service.stop()
+    assert done.state == "done" and agent.resumes == 1
+    triggers = [h.trigger for h in await store.history(thread_id)]
+    assert triggers[-4:] == ["resume_failed", "approval_submitted", "run_started", "run_finished"]
+
+
+async def test_kill_right_after_the_resume_never_resends_it(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "interrupt-outcome")
+    try:
+        thread_id, thread_ts = await start_with_pending_form(service, slack, store)
+        agent.resume_delay = 30  # the agent holds the resume: the kill lands before any event
+        form = find_with_action(slack.thread(CHANNEL, thread_ts), ACTION_APPROVE)
+        payload = slack.block_actions_payload(
+            user=ALICE,
+            channel=CHANNEL,
+            message_ts=form.ts,
+            action_id=ACTION_APPROVE,
+            value=actions_of(form)[ACTION_APPROVE],
+            thread_ts=thread_ts,
+            state_values=answers("8", "sent, then killed"),
+        )
+        await slack.deliver_action(service.events_url, SECRET, payload)
+        deadline = time.monotonic() + 10
+        while agent.resumes == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        service.kill()
+        agent.resume_delay = 0
+        await service.start()
+        errored = await wait_for(store, thread_id, ("errored",))
+    finally:
+        service.stop()
+    assert agent.resumes == 1  # at most once: the agent may already act on it
+    (row,) = await store.interrupts_of(thread_id)
+    assert (row.status, row.answer) == (
+        "approved",
+        {"replicas": "8", "comment": "sent, then killed"},
+    )
+    assert errored.error_kind == "restart"
+    messages = [m for m in slack.thread(CHANNEL, thread_ts) if m.bot_id]
+    assert not any(ACTION_APPROVE in actions_of(m) for m in messages)  # no form to click again
+    assert "Interrupted by a restart" in render_text(messages[-1])
+    assert ACTION_RETRY in actions_of(messages[-1])
+
+
+# --- queued messages, leases ---------------------------------------------------------------------
+
+
+async def test_queued_message_survives_a_kill_and_runs_after_restart(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    agent.token_delay = 0.3
+    service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "answer")
+    try:
+        await service.start()
+        event = slack.post_user_message(CHANNEL, ALICE, "first question", mention=True)
+        await slack.deliver_event(service.events_url, SECRET, event)
+        thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
+        await wait_for(store, thread_id, ("streaming",))
+        follow_up = slack.post_user_message(CHANNEL, ALICE, "second question", event["ts"])
+        await slack.deliver_event(service.events_url, SECRET, follow_up)
+        deadline = time.monotonic() + 10
+        while not await store.queued(thread_id) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert await store.queued(thread_id)
+        service.kill()
+        agent.token_delay = 0
+        await service.start()
+        deadline = time.monotonic() + 20
+        while len(agent.requests) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        done = await wait_for(store, thread_id, ("done",))
+    finally:
+        service.stop()
+    assert done.state == "done" and await store.queued(thread_id) == []
+    assert len(agent.requests) == 2  # the queued message was answered once, not lost
+    assert agent.requests[1].body["messages"][-1]["content"] == "second question"
+    triggers = [h.trigger for h in await store.history(thread_id)]
+    assert "stream_lost" in triggers
+    shown = "\n".join(render_text(m) for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id)
+    assert "▌" not in shown  # the killed run's live message lost its writing cursor
+
+
+async def test_a_second_process_leaves_a_live_run_of_another_alone(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    agent.token_delay = 0.1
+    db = tmp_path / "orchestrator.db"
+    first = ServiceProcess(slack, agent, db, "answer")
+    second = ServiceProcess(slack, agent, db, "answer")
+    try:
+        await first.start()
+        event = slack.post_user_message(CHANNEL, ALICE, "a long answer please", mention=True)
+        await slack.deliver_event(first.events_url, SECRET, event)
+        thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
+        await wait_for(store, thread_id, ("streaming",))
+        await second.start()  # its start-up reconciliation must not end the first one's run
+        done = await wait_for(store, thread_id, ("done", "errored"))
+    finally:
+        first.stop()
+        second.stop()
+    assert done.state == "done"
+    assert "stream_lost" not in [h.trigger for h in await store.history(thread_id)]

@@ -153,6 +153,7 @@ class ScriptedAgent:
         self.recordings_dir = recordings_dir
         self.slow_start_seconds = 2.0
         self.stall_seconds = 30.0
+        self.resume_delay = 0.0  # seconds a resume waits before its first event
         self.interrupt_expires_at: str | None = None  # ISO 8601; omitted from interrupts if None
         self.requests: list[ReceivedRequest] = []
         self.resumes = 0
@@ -388,6 +389,8 @@ class ScriptedAgent:
         yield run.finished(RunFinishedSuccessOutcome(pending_tool_call_ids=[call_id]))
 
     def _continuation(self, run: _Run) -> Script:
+        if self.resume_delay:
+            yield _Pause(self.resume_delay)
         yield run.started()
         yield from self._say(run.id("text"), resume_text(run.body))
         yield run.finished()
