@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     )
     approval_timeout: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_TIMEOUT"))
     approval_reminder: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_REMINDER"))
+    max_bot_runs: int = Field(5, ge=1, validation_alias=_env("ORCH_MAX_BOT_RUNS"))
     scheduler_interval: float = Field(5.0, validation_alias=_env("ORCH_SCHEDULER_INTERVAL"))
     log_level: str = Field("INFO", validation_alias=_env("ORCH_LOG_LEVEL"))
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("ORCH_LOG_FORMAT"))

@@ -58,6 +58,7 @@ def channel_directory(settings: Settings) -> ChannelDirectory:
         agent_headers=headers,
         approval_timeout=settings.approval_timeout,
         approval_reminder=settings.approval_reminder,
+        max_bot_runs=settings.max_bot_runs,
     )
 
 
