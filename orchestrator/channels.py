@@ -361,9 +361,9 @@ class ChannelDirectory:
         for channel_id, settings in self.config.channels.items():
             if settings.agent:
                 found.append(self._target(settings.agent, self._origin(channel_id)))
-        unique: dict[str, AgentTarget] = {}
+        unique: dict[tuple[str, str], AgentTarget] = {}
         for target in found:
-            unique.setdefault(target.url, target)
+            unique.setdefault((target.name, target.url), target)
         return list(unique.values())
 
     def _resolve(self, channel_id: str) -> ChannelPolicy:
@@ -437,4 +437,5 @@ class ChannelDirectory:
             headers=headers,
             history=settings.history,
             credentials=credentials,
+            origin=f"agents.{name}",
         )
