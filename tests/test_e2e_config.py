@@ -388,3 +388,34 @@ async def test_two_bots_cannot_loop(harness: Harness, tmp_path: Path, caplog) ->
     await from_other_bot(harness, "pong after a person", thread_ts)
     await harness.settle(thread_ts, ("done",), min_version=row.version + 1)
     assert len(harness.agent.requests) == 5
+
+
+async def test_refused_token_is_replaced_on_the_next_run(
+    harness: Harness, token_endpoint: TokenEndpoint, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("OAUTH_SECRET", token_endpoint.client_secret)
+    config = write_config(
+        tmp_path,
+        f"""
+agents:
+  ops:
+    url: "{harness.agent.url("401")}"
+    auth:
+      oauth2:
+        token_url: "{token_endpoint.url}"
+        client_id: {token_endpoint.client_id}
+        client_secret: ${{OAUTH_SECRET}}
+defaults: {{agent: ops}}
+""",
+    )
+    await harness.start(ORCH_CONFIG=config)
+    thread_ts = await harness.mention("first")
+    row = await harness.settle(thread_ts, ("errored",))
+    assert "refused our credentials" in harness.thread_text(thread_ts)
+    assert "`defaults.agent` in the channel configuration" in harness.thread_text(thread_ts)
+    await harness.say("second", thread_ts)
+    await harness.settle(thread_ts, ("errored",), min_version=row.version + 1)
+    assert [r.headers["authorization"] for r in harness.agent.requests] == [
+        "Bearer access-1",
+        "Bearer access-2",
+    ]
