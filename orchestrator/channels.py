@@ -190,9 +190,11 @@ def parse_config(text: str, source: str, env: Mapping[str, str] | None = None) -
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
+        # Only the position and the problem: the offending line may hold a secret.
         mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigFileError(f"{source}: YAML syntax error{at}: {exc}") from exc
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise ConfigFileError(f"{source}: YAML syntax error{at}: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigFileError(f"{source}: expected a mapping of settings at the top level")
     problems: list[str] = []

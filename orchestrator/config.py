@@ -37,7 +37,10 @@ class Settings(BaseSettings):
     agent_idle_timeout: float = Field(300.0, validation_alias=_env("ORCH_AGENT_IDLE_TIMEOUT"))
 
     config_file: Path | None = Field(None, validation_alias=_env("ORCH_CONFIG"))
-    inline_config: str | None = Field(None, validation_alias=_env("SLACK_INTEGRATION_BOT_CONFIG"))
+    # The inline YAML may carry agent credentials: kept secret like the tokens.
+    inline_config: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_INTEGRATION_BOT_CONFIG")
+    )
     machine_file: Path = Field(DEFAULT_MACHINE, validation_alias=_env("ORCH_MACHINE"))
     database_url: str = Field(
         "sqlite+aiosqlite:///./orchestrator.db", validation_alias=_env("ORCH_DATABASE_URL")

@@ -33,7 +33,7 @@ from ag_ui.core import (
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator import approvals, metrics
+from orchestrator import approvals, bot_loops, metrics
 from orchestrator.agent_client import AgentClient
 from orchestrator.agent_errors import AgentAuthError, AgentError, StreamIncomplete
 from orchestrator.agents import AgentResolver, AgentTarget
@@ -180,14 +180,8 @@ class Engine:
         """The loop guard: after `max_bot_runs` runs started by bots in a row, bots are ignored
         in the thread until a person writes there (says so once, and logs every refusal)."""
         limit = self.policy(inbound.channel_id).max_bot_runs
-        runs, told = 0, False
-        for entry in reversed(await self.store.history(thread_id)):
-            if entry.trigger == "bot_loop_stopped":
-                told = True
-            elif entry.trigger == "user_message":
-                if not (entry.detail or {}).get("bot"):
-                    break  # a person wrote: the count starts again
-                runs += entry.from_state != entry.to_state  # started a run (not queued)
+        turns = bot_loops.bot_turns(await self.store.history(thread_id))
+        runs = turns.runs
         if runs < limit:
             return True
         log.warning(
@@ -195,8 +189,8 @@ class Engine:
             extra={"conversation": thread_id, "bot": inbound.user, "runs": runs, "limit": limit},
         )
         thread = await self.store.get_thread(thread_id)
-        if thread is not None and not told:
-            await self.store.record(thread, "bot_loop_stopped", inbound.user, {"runs": runs})
+        if thread is not None and not turns.told:
+            await self.store.record(thread, bot_loops.STOPPED, inbound.user, {"runs": runs})
             await self._say(
                 thread,
                 f"I have answered {runs} bot messages in a row in this thread, so I'll stop "

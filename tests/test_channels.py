@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.channels import ChannelDirectory, ConfigFileError, parse_config
+from orchestrator.config import Settings
+from orchestrator.server import channel_directory
 from tests.harness import ALICE, BOB, Harness
 from tests.test_e2e_approvals import approve, pause_for_approval
 
@@ -204,3 +206,19 @@ async def test_configured_user_group_may_approve(harness: Harness, tmp_path: Pat
     await harness.settle(thread_ts, ("done",), min_version=row.version + 1)
     assert harness.agent.resumes == 1
     assert (await harness.interrupts(thread_ts))[0].answered_by == BOB
+
+
+def test_errors_and_reprs_never_show_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigFileError) as err:
+        parse_config("agents:\n  a:\n    auth: {bearer: s3cret-tok]\n", "cfg.yaml", env={})
+    assert "YAML syntax error at line 3" in str(err.value) and "s3cret" not in str(err.value)
+    with pytest.raises(ConfigFileError) as err:
+        parse_config("agents:\n  a:\n    auth:\n      bearer: [s3cret-tok]\n", "cfg.yaml", env={})
+    assert "agents.a.auth.bearer" in str(err.value) and "s3cret" not in str(err.value)
+    inline = "agents:\n  a:\n    url: http://x\n    auth: {bearer: s3cret-tok}\n"
+    monkeypatch.setenv("SLACK_INTEGRATION_BOT_CONFIG", inline)
+    settings = Settings(AGENT_BEARER_TOKEN="s3cret-default")
+    assert "s3cret" not in repr(settings)
+    directory = channel_directory(settings)
+    assert directory.config.agents["a"].auth is not None
+    assert "s3cret" not in repr(directory.config) + repr(directory.targets())
