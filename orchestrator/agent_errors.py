@@ -89,3 +89,11 @@ class MalformedEvent(AgentError):
 
     kind = "malformed_event"
     title = "The agent sent an event we could not read"
+
+
+class AgentCredentialsError(AgentError):
+    """The agent's credentials could not be obtained (e.g. the OAuth2 token endpoint failed)."""
+
+    kind = "agent_credentials_unavailable"
+    title = "The agent's credentials could not be obtained"
+    retryable = False

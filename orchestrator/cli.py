@@ -1,4 +1,4 @@
-"""The `orchestrator` command: run, demo, threads, machine."""
+"""The `orchestrator` command: run, check, demo, threads, machine."""
 
 from __future__ import annotations
 
@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=3000, help="HTTP port (also /healthz, /metrics)")
     run.add_argument("--host", default="0.0.0.0", help="HTTP bind address")
     run.set_defaults(func=_run)
+
+    check = sub.add_parser(
+        "check",
+        help="validate settings, channel configuration and machine; probe agents and Slack",
+    )
+    check.set_defaults(func=_check)
 
     demo = sub.add_parser("demo", help="run the whole path locally: no Slack, no agent needed")
     demo.add_argument("--delay", type=float, default=0.01, help="seconds between agent tokens")
@@ -115,6 +121,18 @@ async def _serve(settings: Settings, *, http: bool, host: str, port: int) -> Non
         if socket_mode is not None:
             await socket_mode.close_async()
         await runtime.stop()
+
+
+# --- check -----------------------------------------------------------------------------
+
+
+def _check(_args: argparse.Namespace) -> int:
+    from orchestrator.checks import run_checks
+
+    results = asyncio.run(run_checks(report=lambda check: print(check.line(), flush=True)))
+    failed = sum(1 for check in results if check.status == "FAIL")
+    print(f"{failed} of {len(results)} checks failed" if failed else "all checks passed")
+    return 1 if failed else 0
 
 
 # --- demo ------------------------------------------------------------------------------

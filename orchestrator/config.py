@@ -37,7 +37,10 @@ class Settings(BaseSettings):
     agent_idle_timeout: float = Field(300.0, validation_alias=_env("ORCH_AGENT_IDLE_TIMEOUT"))
 
     config_file: Path | None = Field(None, validation_alias=_env("ORCH_CONFIG"))
-    inline_config: str | None = Field(None, validation_alias=_env("SLACK_INTEGRATION_BOT_CONFIG"))
+    # The inline YAML may carry agent credentials: kept secret like the tokens.
+    inline_config: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_INTEGRATION_BOT_CONFIG")
+    )
     machine_file: Path = Field(DEFAULT_MACHINE, validation_alias=_env("ORCH_MACHINE"))
     database_url: str = Field(
         "sqlite+aiosqlite:///./orchestrator.db", validation_alias=_env("ORCH_DATABASE_URL")
@@ -57,6 +60,7 @@ class Settings(BaseSettings):
     approval_timeout: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_TIMEOUT"))
     approval_reminder: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_REMINDER"))
     run_lease: float = Field(30.0, gt=0, validation_alias=_env("ORCH_RUN_LEASE"))
+    max_bot_runs: int = Field(5, ge=1, validation_alias=_env("ORCH_MAX_BOT_RUNS"))
     scheduler_interval: float = Field(5.0, validation_alias=_env("ORCH_SCHEDULER_INTERVAL"))
     log_level: str = Field("INFO", validation_alias=_env("ORCH_LOG_LEVEL"))
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("ORCH_LOG_FORMAT"))

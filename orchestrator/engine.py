@@ -33,9 +33,9 @@ from ag_ui.core import (
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator import approvals, leases, metrics
+from orchestrator import approvals, bot_loops, leases, metrics
 from orchestrator.agent_client import AgentClient
-from orchestrator.agent_errors import AgentError, StreamIncomplete
+from orchestrator.agent_errors import AgentAuthError, AgentError, StreamIncomplete
 from orchestrator.agents import AgentResolver, AgentTarget
 from orchestrator.channels import ChannelPolicy
 from orchestrator.config import Settings
@@ -185,6 +185,8 @@ class Engine:
             thread_ts=inbound.thread_ts,
             state=self.machine.definition.initial,
         )
+        if inbound.is_bot and not await self._bot_may_run(thread_id, inbound):
+            return
         message = user_message(inbound.text, name=inbound.display_name or inbound.user)
         context = Context(actor=inbound.user, inbound=inbound, message=message)
         if created and inbound.ts != inbound.thread_ts:  # first asked in an existing discussion
@@ -196,7 +198,29 @@ class Engine:
                 me=await self._identity(),
                 limit=self.settings.thread_context_limit,
             )
-        await self.fire(thread_id, "user_message", context, detail={"ts": inbound.ts})
+        await self.fire(thread_id, "user_message", context, detail=_message_detail(inbound))
+
+    async def _bot_may_run(self, thread_id: str, inbound: Inbound) -> bool:
+        """The loop guard: after `max_bot_runs` runs started by bots in a row, bots are ignored
+        in the thread until a person writes there (says so once, and logs every refusal)."""
+        limit = self.policy(inbound.channel_id).max_bot_runs
+        turns = bot_loops.bot_turns(await self.store.history(thread_id))
+        runs = turns.runs
+        if runs < limit:
+            return True
+        log.warning(
+            "bot message ignored: too many bot-started runs in a row",
+            extra={"conversation": thread_id, "bot": inbound.user, "runs": runs, "limit": limit},
+        )
+        thread = await self.store.get_thread(thread_id)
+        if thread is not None and not turns.told:
+            await self.store.record(thread, bot_loops.STOPPED, inbound.user, {"runs": runs})
+            await self._say(
+                thread,
+                f"I have answered {runs} bot messages in a row in this thread, so I'll stop "
+                "answering bots here until a person writes.",
+            )
+        return False
 
     async def _identity(self) -> BotIdentity:
         if self._me is None or self._me.user_id is None:
@@ -686,7 +710,8 @@ class Engine:
         next_context = Context(
             actor=head.user, inbound=inbound, message=head.message, dequeue_id=head.id
         )
-        self._spawn(self._fire_detached(thread.id, "user_message", next_context, {"ts": head.ts}))
+        detail = _message_detail(inbound)
+        self._spawn(self._fire_detached(thread.id, "user_message", next_context, detail))
 
     async def _fire_detached(
         self, thread_id: str, trigger: str, context: Context, detail: dict[str, Any]
@@ -748,14 +773,17 @@ class Engine:
         recorder: RunRecorder,
     ) -> RunResult:
         run_input = await self._run_input(thread, target, run_id, resume)
-        stream = self.client.stream(target.url, run_input, headers=await target.request_headers())
         progress = _Progress()
         try:
+            headers = await target.request_headers()
+            stream = self.client.stream(target.url, run_input, headers=headers)
             async with contextlib.aclosing(stream):
                 return await self._read(
                     thread, run_id, stream, view, publisher, recorder, resume, progress
                 )
         except AgentError as exc:
+            if isinstance(exc, AgentAuthError):
+                target.credentials_refused()
             if resume is not None and not progress.delivered:
                 return _resume_failure(exc, resume)
             return _agent_failure(exc, target)
@@ -1096,15 +1124,31 @@ def _agent_failure(exc: AgentError, target: AgentTarget) -> RunResult:
     if exc.kind == "agent_not_found":
         detail = (
             f"The agent `{target.name}` is not known to the backend (HTTP 404). "
-            "An admin should check the agent configured for this channel."
+            f"An admin should check {_configured_at(target)}."
         )
-    elif exc.kind == "agent_auth_failed":
-        detail = f"{exc.detail} An admin should check the agent's credentials."
+    elif exc.kind in ("agent_auth_failed", "agent_credentials_unavailable"):
+        detail = (
+            f"{exc.detail} An admin should check the credentials of the agent `{target.name}` "
+            f"({_configured_at(target)})."
+        )
     elif exc.retryable:
         detail = f"{exc.detail} You can try again."
     error = ErrorView(kind=exc.kind, title=exc.title, detail=detail, retryable=exc.retryable)
     trigger = "stream_lost" if exc.kind in ("stream_lost", "agent_timeout") else "run_error"
     return RunResult(trigger, {"error": exc.kind, "detail": exc.detail}, error)
+
+
+def _configured_at(target: AgentTarget) -> str:
+    if target.origin is None:
+        return "the agent configured for this channel"
+    if target.origin == "AGENT_URL":
+        return "`AGENT_URL`, the default agent"
+    return f"`{target.origin}` in the channel configuration"
+
+
+def _message_detail(inbound: Inbound) -> dict[str, Any]:
+    """What the history keeps of a message; `bot` lets the loop guard count bot turns."""
+    return {"ts": inbound.ts, "bot": True} if inbound.is_bot else {"ts": inbound.ts}
 
 
 def _resume_failure(exc: AgentError, resume: approvals.Resume) -> RunResult:

@@ -54,11 +54,15 @@ def channel_directory(settings: Settings) -> ChannelDirectory:
     if settings.agent_bearer_token:
         headers["Authorization"] = f"Bearer {settings.agent_bearer_token.get_secret_value()}"
     return ChannelDirectory(
-        load_config(settings.config_file, settings.inline_config),
+        load_config(
+            settings.config_file,
+            settings.inline_config.get_secret_value() if settings.inline_config else None,
+        ),
         default_agent_url=settings.agent_url,
         agent_headers=headers,
         approval_timeout=settings.approval_timeout,
         approval_reminder=settings.approval_reminder,
+        max_bot_runs=settings.max_bot_runs,
     )
 
 

@@ -15,6 +15,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator import metrics
+from orchestrator.channels import Listen
 from orchestrator.engine import Engine, Inbound
 from renderers.common import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
 
@@ -24,9 +25,7 @@ log = logging.getLogger("orchestrator.slack")
 _WRITTEN = {None, "bot_message", "thread_broadcast", "file_share", "me_message"}
 
 
-def build_app(
-    engine: Engine, client: AsyncWebClient, signing_secret: str | None, *, allow_bots: bool = False
-) -> AsyncApp:
+def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None) -> AsyncApp:
     """The bolt app. `signing_secret` is required in HTTP mode (requests are verified with it)."""
     app = AsyncApp(
         client=client,
@@ -35,7 +34,7 @@ def build_app(
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
-    listeners = Listeners(engine, allow_bots=allow_bots)
+    listeners = Listeners(engine)
     app.event("app_mention")(listeners.on_mention)
     app.event("message")(listeners.on_message)
     app.action(ACTION_RETRY)(listeners.on_retry)
@@ -45,9 +44,11 @@ def build_app(
 
 
 class Listeners:
-    def __init__(self, engine: Engine, *, allow_bots: bool) -> None:
+    """Each channel's listen rules (`mention`, `message`, `off`, for humans and for bots) decide
+    which messages reach the engine; the bot's own messages never do."""
+
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.allow_bots = allow_bots
 
     async def on_mention(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         await self._inbound(body, event, context, mentioned=True)
@@ -65,14 +66,17 @@ class Listeners:
     async def _inbound(
         self, body: dict[str, Any], event: dict[str, Any], context: Any, *, mentioned: bool
     ) -> None:
-        is_bot = bool(event.get("bot_id")) or event.get("subtype") == "bot_message"
-        if is_bot and (not self.allow_bots or event.get("bot_id") == context.bot_id):
-            metrics.INBOUND.labels("message", "ignored_bot").inc()
+        if _from_self(event, context):
+            metrics.INBOUND.labels("message", "ignored_self").inc()
             return
+        is_bot = bool(event.get("bot_id")) or event.get("subtype") == "bot_message"
         channel, ts = event["channel"], event["ts"]
         team_id = body.get("team_id") or event.get("team") or context.team_id or ""
         thread_ts = event.get("thread_ts") or ts
-        if not mentioned and not await self._listening(event, team_id, channel, thread_ts):
+        policy = self.engine.policy(channel)
+        rule = policy.listen_bots if is_bot else policy.listen_humans
+        if not await self._listening(rule, event, team_id, channel, thread_ts, mentioned):
+            metrics.INBOUND.labels("message", "ignored_bot" if is_bot else "not_listening").inc()
             return
         keys = [f"msg:{channel}:{ts}"]
         if body.get("event_id"):
@@ -93,9 +97,20 @@ class Listeners:
         )
         await self.engine.handle_message(inbound)
 
-    async def _listening(self, event: dict[str, Any], team: str, channel: str, thread: str) -> bool:
-        """Without a mention: direct messages, and follow-ups in threads the bot is part of."""
-        if event.get("channel_type") == "im":
+    async def _listening(
+        self,
+        rule: Listen,
+        event: dict[str, Any],
+        team: str,
+        channel: str,
+        thread: str,
+        mentioned: bool,
+    ) -> bool:
+        """`message`: everything. `mention`: mentions, direct messages, and follow-ups in
+        threads the bot is part of. `off`: nothing."""
+        if rule == "off":
+            return False
+        if rule == "message" or mentioned or event.get("channel_type") == "im":
             return True
         if "thread_ts" not in event:
             return False
@@ -128,6 +143,12 @@ class Listeners:
         )
         if note:
             await respond(text=note, response_type="ephemeral", replace_original=False)
+
+
+def _from_self(event: dict[str, Any], context: Any) -> bool:
+    """A message this bot posted (Slack delivers those too)."""
+    bot_id, user = event.get("bot_id"), event.get("user")
+    return bool((bot_id and bot_id == context.bot_id) or (user and user == context.bot_user_id))
 
 
 def _without_mention(text: str, bot_user_id: str | None) -> str:
