@@ -8,6 +8,7 @@ Validated with pydantic at start-up; an error names the channel and the field.
       approvers: [requester]        # user ids (U…), user-group ids (S…), or "requester"
       approval_timeout: 86400       # seconds; an interrupt's own expiresAt wins
       approval_reminder: 3600       # seconds before expiry; omit for no reminder
+      escalate_to: [S0ONCALL]       # pinged by "Get help": user ids (U…) or user-group ids (S…)
     channels:
       C0123456:
         name: ops
@@ -40,6 +41,7 @@ class ChannelSettings(BaseModel):
     approvers: list[str] | None = None
     approval_timeout: PositiveFloat | None = None
     approval_reminder: PositiveFloat | None = None
+    escalate_to: list[str] | None = None
 
     @field_validator("approvers")
     @classmethod
@@ -49,6 +51,14 @@ class ChannelSettings(BaseModel):
                 raise ValueError(
                     f"{who!r} is not a user id (U…/W…), a user-group id (S…) or 'requester'"
                 )
+        return value
+
+    @field_validator("escalate_to")
+    @classmethod
+    def _known_targets(cls, value: list[str] | None) -> list[str] | None:
+        for who in value or []:
+            if who[:1] not in ("U", "W", "S") or not who.isalnum():
+                raise ValueError(f"{who!r} is not a user id (U…/W…) or a user-group id (S…)")
         return value
 
 
@@ -75,6 +85,7 @@ class ChannelPolicy:
     approvers: tuple[str, ...] = ("requester",)
     approval_timeout: float | None = None
     approval_reminder: float | None = None
+    escalate_to: tuple[str, ...] = ()  # who "Get help" pings; empty: no button
 
 
 def parse_config(text: str, source: str) -> ChannelConfig:
@@ -145,6 +156,7 @@ class ChannelDirectory:
             approvers=tuple(pick("approvers") or ("requester",)),
             approval_timeout=pick("approval_timeout") or self.approval_timeout,
             approval_reminder=pick("approval_reminder") or self.approval_reminder,
+            escalate_to=tuple(pick("escalate_to") or ()),
         )
 
     def _target(self, agent: str | None) -> AgentTarget:

@@ -1,4 +1,5 @@
-"""Deadlines read from the store, never held in memory: expiries and reminders of approvals.
+"""Deadlines read from the store, never held in memory: approval expiries and reminders, and
+feedback sends to retry.
 
 Every replica may run it: each expiry is a compare-and-set on the interrupt, so only one wins.
 """
@@ -41,6 +42,7 @@ class Scheduler:
             await self.engine.remind(row)
         for row in await self.engine.store.due_interrupts(now):
             await self.engine.expire(row)
+        await self.engine.answers.forwarder.send_due(now)
 
     async def _loop(self) -> None:
         while True:
