@@ -21,6 +21,7 @@ reference the environment as `${NAME}`, so secrets need not be written in the fi
       approval_reminder: 3600       # seconds before expiry; omit for no reminder
       listen: {humans: mention, bots: "off"}   # mention | message | off
       max_bot_runs: 5               # consecutive bot-started runs per thread, then stop
+      escalate_to: [S0ONCALL]       # pinged by "Get help": user ids (U…) or user-group ids (S…)
     channels:
       C0123456:
         name: ops
@@ -142,6 +143,7 @@ class ChannelSettings(BaseModel):
     approval_reminder: PositiveFloat | None = None
     listen: ListenRules | None = None
     max_bot_runs: PositiveInt | None = None
+    escalate_to: list[str] | None = None
 
     @field_validator("approvers")
     @classmethod
@@ -151,6 +153,14 @@ class ChannelSettings(BaseModel):
                 raise ValueError(
                     f"{who!r} is not a user id (U…/W…), a user-group id (S…) or 'requester'"
                 )
+        return value
+
+    @field_validator("escalate_to")
+    @classmethod
+    def _known_targets(cls, value: list[str] | None) -> list[str] | None:
+        for who in value or []:
+            if who[:1] not in ("U", "W", "S") or not who.isalnum():
+                raise ValueError(f"{who!r} is not a user id (U…/W…) or a user-group id (S…)")
         return value
 
 
@@ -181,6 +191,7 @@ class ChannelPolicy:
     listen_humans: Listen = "mention"
     listen_bots: Listen = "off"
     max_bot_runs: int = DEFAULT_MAX_BOT_RUNS
+    escalate_to: tuple[str, ...] = ()  # who "Get help" pings; empty: no button
 
 
 # --- loading ---------------------------------------------------------------------------
@@ -391,6 +402,7 @@ class ChannelDirectory:
             listen_humans=listen("humans", "mention"),
             listen_bots=listen("bots", "off"),
             max_bot_runs=pick("max_bot_runs") or self.max_bot_runs,
+            escalate_to=tuple(pick("escalate_to") or ()),
         )
 
     def _origin(self, channel_id: str | None) -> str:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -200,6 +201,8 @@ async def _show(prefix: str, as_json: bool) -> int:
         history = await store.history(thread.id)
         interrupts = await store.interrupts_of(thread.id)
         queued = await store.queued(thread.id)
+        feedback = await store.feedback_of(thread.id)
+        escalation = await store.get_escalation(thread.id)
     finally:
         await store.close()
     data = {
@@ -237,6 +240,25 @@ async def _show(prefix: str, as_json: bool) -> int:
             for i in interrupts
         ],
         "queued": [{"ts": q.ts, "user": q.user} for q in queued],
+        "feedback": [
+            {
+                "id": f.id,
+                "run": f.run_id,
+                "user": f.user,
+                "rating": f.rating,
+                "reasons": f.reasons,
+                "comment": f.comment,
+                "at": _when(f.updated_at),
+                "forwarded": f.forward_state,
+                "forward_error": f.forward_error,
+            }
+            for f in feedback
+        ],
+        "escalation": (
+            {"by": escalation.user, "at": _when(escalation.at), "targets": escalation.targets}
+            if escalation
+            else None
+        ),
     }
     if as_json:
         print(json.dumps(data, indent=2))
@@ -260,7 +282,22 @@ async def _show(prefix: str, as_json: bool) -> int:
                 print(f"      answer: {json.dumps(i['answer'])}")
     if data["queued"]:
         print(f"\nqueued messages: {len(data['queued'])}")
+    _print_feedback(data)
     return 0
+
+
+def _print_feedback(data: dict[str, Any]) -> None:
+    if data["feedback"]:
+        print("\nfeedback")
+        for f in data["feedback"]:
+            error = f["forward_error"]
+            sent = f" (forward {f['forwarded']}: {error})" if error else ""
+            print(f"  {f['at']}  {f['rating']} by {f['user']}  run {f['run']}{sent}")
+            if f["reasons"] or f["comment"]:
+                print(f"      reasons: {', '.join(f['reasons']) or '-'}  comment: {f['comment']!r}")
+    if data["escalation"]:
+        e = data["escalation"]
+        print(f"\nescalated by {e['by']} at {e['at']} to {', '.join(e['targets'])}")
 
 
 def _when(at: float | None) -> str | None:

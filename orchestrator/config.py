@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     approval_reminder: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_REMINDER"))
     run_lease: float = Field(30.0, gt=0, validation_alias=_env("ORCH_RUN_LEASE"))
     max_bot_runs: int = Field(5, ge=1, validation_alias=_env("ORCH_MAX_BOT_RUNS"))
+    feedback_url: str | None = Field(None, validation_alias=_env("ORCH_FEEDBACK_URL"))
     scheduler_interval: float = Field(5.0, validation_alias=_env("ORCH_SCHEDULER_INTERVAL"))
     log_level: str = Field("INFO", validation_alias=_env("ORCH_LOG_LEVEL"))
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("ORCH_LOG_FORMAT"))

@@ -37,9 +37,11 @@ from orchestrator import approvals, bot_loops, leases, metrics
 from orchestrator.agent_client import AgentClient
 from orchestrator.agent_errors import AgentAuthError, AgentError, StreamIncomplete
 from orchestrator.agents import AgentResolver, AgentTarget
+from orchestrator.answer_actions import AnswerActions
 from orchestrator.channels import ChannelPolicy
 from orchestrator.config import Settings
 from orchestrator.conversation import RunRecorder, user_message
+from orchestrator.feedback_forwarder import FeedbackForwarder
 from orchestrator.ids import conversation_id
 from orchestrator.logs import escape
 from orchestrator.machine import Fired, InvalidTrigger, ThreadMachine
@@ -151,6 +153,7 @@ class Engine:
             "post_forms": self._post_forms,
             "resume_run": self._resume_run,
         }
+        self.answers = AnswerActions(self, FeedbackForwarder(store, settings.feedback_url))
 
     # --- entry points ------------------------------------------------------------------
 
@@ -527,6 +530,7 @@ class Engine:
         for task in list(self._tasks):
             task.cancel()
         await self.drain()
+        await self.answers.close()
 
     # --- firing ------------------------------------------------------------------------
 
@@ -916,6 +920,8 @@ class Engine:
             if resume is not None and resume.tool_messages:
                 also.append(append_op(thread.id, resume.tool_messages, sent=sent))
             also.append(self._history_write(thread, recorder, sent=sent))
+        if result.trigger == "run_finished":
+            also.append(self.answers.record(thread, view, publisher.ts))
         if result.trigger == "resume_failed" and resume is not None:
             await self._release(resume.interrupt_keys)
         if result.interrupts:
@@ -960,6 +966,7 @@ class Engine:
             )
         if publisher.ts != fields["message_ts"]:  # continuations or forms were posted
             await self.store.update_thread(thread.id, message_ts=publisher.ts)
+            await self.answers.posted(view, publisher.ts)
         form_ts = publisher.ts[len(messages) :]
         for row, ts in zip(forms, form_ts, strict=False):
             await self.store.set_interrupt(row.id, form_ts=ts)

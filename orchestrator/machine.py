@@ -31,6 +31,7 @@ REQUIRED_TRIGGERS: frozenset[str] = frozenset(
     {
         "user_message",
         "retry",
+        "regenerate",
         "run_started",
         "run_finished",
         "interrupt",

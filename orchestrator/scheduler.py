@@ -1,4 +1,5 @@
-"""Deadlines read from the store, never held in memory: run leases, approval expiries, reminders.
+"""Deadlines read from the store, never held in memory: run leases, approval expiries and
+reminders, and feedback sends to retry.
 
 Every replica may run it: each expiry and each lost run is a compare-and-set, so only one wins.
 """
@@ -42,6 +43,7 @@ class Scheduler:
             await self.engine.remind(row)
         for row in await self.engine.store.due_interrupts(now):
             await self.engine.expire(row)
+        await self.engine.answers.forwarder.send_due(now)
 
     async def _loop(self) -> None:
         while True:

@@ -17,7 +17,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 from orchestrator import metrics
 from orchestrator.channels import Listen
 from orchestrator.engine import Engine, Inbound
-from renderers.common import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
+from renderers.common import (
+    ACTION_APPROVE,
+    ACTION_ESCALATE,
+    ACTION_REGENERATE,
+    ACTION_REJECT,
+    ACTION_RETRY,
+    ACTION_THUMBS_DOWN,
+    ACTION_THUMBS_UP,
+    FEEDBACK_CALLBACK_ID,
+)
 
 log = logging.getLogger("orchestrator.slack")
 
@@ -40,6 +49,11 @@ def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None
     app.action(ACTION_RETRY)(listeners.on_retry)
     app.action(ACTION_APPROVE)(listeners.on_answer)
     app.action(ACTION_REJECT)(listeners.on_answer)
+    app.action(ACTION_THUMBS_UP)(listeners.on_rating)
+    app.action(ACTION_THUMBS_DOWN)(listeners.on_rating)
+    app.action(ACTION_REGENERATE)(listeners.on_regenerate)
+    app.action(ACTION_ESCALATE)(listeners.on_escalate)
+    app.view(FEEDBACK_CALLBACK_ID)(listeners.on_feedback_details)
     return app
 
 
@@ -137,12 +151,67 @@ class Listeners:
             user=body["user"]["id"],
             decision=decision,
             state_values=(body.get("state") or {}).get("values") or {},
-            channel=(body.get("channel") or {}).get("id")
-            or body.get("container", {}).get("channel_id", ""),
+            channel=_channel_of(body),
             message_ts=(body.get("container") or {}).get("message_ts", ""),
         )
         if note:
             await respond(text=note, response_type="ephemeral", replace_original=False)
+
+    async def on_rating(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        note = await self.engine.answers.rate(
+            run_id=action.get("value", ""),
+            user=body["user"]["id"],
+            rating="up" if action["action_id"] == ACTION_THUMBS_UP else "down",
+            channel=_channel_of(body),
+            trigger_id=body.get("trigger_id"),
+        )
+        await _tell(respond, note)
+
+    async def on_feedback_details(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        errors = await self.engine.answers.details(
+            run_id=view.get("private_metadata", ""),
+            user=body["user"]["id"],
+            state_values=(view.get("state") or {}).get("values") or {},
+        )
+        if errors:
+            await ack(response_action="errors", errors=errors)
+        else:
+            await ack()
+
+    async def on_regenerate(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        note = await self.engine.answers.regenerate(
+            run_id=action.get("value", ""), user=body["user"]["id"], channel=_channel_of(body)
+        )
+        await _tell(respond, note)
+
+    async def on_escalate(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        note = await self.engine.answers.escalate(
+            run_id=action.get("value", ""), user=body["user"]["id"], channel=_channel_of(body)
+        )
+        await _tell(respond, note)
+
+
+async def _tell(respond: Any, note: str | None) -> None:
+    """An ephemeral note to the person who clicked."""
+    if note:
+        await respond(text=note, response_type="ephemeral", replace_original=False)
+
+
+def _channel_of(body: dict[str, Any]) -> str:
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id", ""
+    )
 
 
 def _from_self(event: dict[str, Any], context: Any) -> bool:

@@ -75,6 +75,17 @@ class InterruptView:
 
 
 @dataclass(slots=True)
+class AnswerView:
+    """The buttons and notes under a finished answer. Buttons carry only `run_id`."""
+
+    run_id: str
+    thumbs_up: int = 0  # how many people rated it; who is never shown
+    thumbs_down: int = 0
+    regenerated_by: str | None = None  # set once a newer answer replaced this one
+    can_escalate: bool = False  # the channel names people to ask for help
+
+
+@dataclass(slots=True)
 class ThreadView:
     """Everything a renderer may show about one thread's current (or last) run."""
 
@@ -89,6 +100,7 @@ class ThreadView:
     interrupted: str | None = None  # why the partial answer stopped, shown as a visible note
     interrupts: list[InterruptView] = field(default_factory=list)
     queued: int = 0  # user messages waiting for this run to end
+    answer: AnswerView | None = None  # a finished answer's feedback and follow-up buttons
 
     @property
     def text(self) -> str:

@@ -155,3 +155,60 @@ class QueuedMessage(Base):
     is_bot: Mapped[bool] = mapped_column(default=False)
     message: Mapped[dict[str, Any]] = mapped_column(JSON)  # the AG-UI user message to send
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class Answer(Base):
+    """A finished answer in Slack: what it showed, where, and whether it was regenerated.
+
+    Its buttons carry only `run_id`; feedback, regeneration and re-rendering start here.
+    """
+
+    __tablename__ = "answers"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    # What the done renderer needs to draw the answer again: text, tool calls, plan steps.
+    view: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    message_ts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="current")  # current | regenerated
+    regenerated_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    regenerated_at: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Feedback(Base):
+    """One person's rating of one answer (a later click replaces it), and its forwarding."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    user: Mapped[str] = mapped_column(String(32))
+    rating: Mapped[str] = mapped_column(String(8))  # up | down
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    # Forwarding to ORCH_FEEDBACK_URL: pending (due at forward_due) | sent | failed | None (off).
+    forward_state: Mapped[str | None] = mapped_column(String(16), default=None)
+    forward_due: Mapped[float | None] = mapped_column(Float, default=None, index=True)
+    forward_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    forward_error: Mapped[str | None] = mapped_column(Text, default=None)
+    forwarded_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+    __table_args__ = (UniqueConstraint("run_id", "user"),)
+
+
+class Escalation(Base):
+    """Someone asked the channel's people for help in a thread; one per thread."""
+
+    __tablename__ = "escalations"
+
+    thread_id: Mapped[str] = mapped_column(
+        ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True
+    )
+    user: Mapped[str] = mapped_column(String(32))
+    targets: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    run_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    at: Mapped[float] = mapped_column(Float)

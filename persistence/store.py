@@ -23,8 +23,11 @@ from sqlalchemy.ext.asyncio import (
 
 from persistence.models import (
     SCHEMA_VERSION,
+    Answer,
     Base,
     ConversationMessage,
+    Escalation,
+    Feedback,
     InboundEvent,
     Interrupt,
     Meta,
@@ -357,6 +360,193 @@ class Store:
         )
         async with self._session() as s:
             return list((await s.scalars(query)).all())
+
+    # --- answers, feedback, escalations ----------------------------------------------------
+
+    async def get_answer(self, run_id: str) -> Answer | None:
+        async with self._session() as s:
+            return await s.get(Answer, run_id)
+
+    async def set_answer(self, run_id: str, **fields: Any) -> None:
+        async with self._session.begin() as s:
+            await s.execute(update(Answer).where(Answer.run_id == run_id).values(**fields))
+
+    async def save_feedback(
+        self,
+        *,
+        thread_id: str,
+        run_id: str,
+        user: str,
+        rating: str,
+        details: tuple[list[str], str | None] | None = None,
+        forward: bool,
+    ) -> Feedback:
+        """Store `user`'s rating of the answer of `run_id`, replacing their earlier one.
+
+        `details` (reasons, comment) replace the stored ones; without them a changed rating
+        clears them and an unchanged one keeps them. `forward` marks the record due for sending.
+        """
+        now = time.time()
+        forwarding: dict[str, Any] = (
+            {"forward_state": "pending", "forward_due": now, "forward_attempts": 0}
+            if forward
+            else {}
+        )
+        for _ in range(2):
+            try:
+                async with self._session.begin() as s:
+                    row = await s.scalar(
+                        select(Feedback).where(Feedback.run_id == run_id, Feedback.user == user)
+                    )
+                    if row is None:
+                        row = Feedback(
+                            thread_id=thread_id,
+                            run_id=run_id,
+                            user=user,
+                            rating=rating,
+                            reasons=[],
+                            created_at=now,
+                            forward_attempts=0,
+                        )
+                        s.add(row)
+                    elif row.rating != rating and details is None:
+                        row.reasons, row.comment = [], None
+                    row.rating, row.updated_at = rating, now
+                    if details is not None:
+                        row.reasons, row.comment = list(details[0]), details[1]
+                    for key, value in forwarding.items():
+                        setattr(row, key, value)
+            except IntegrityError:  # the same person's first click, twice at once
+                continue
+            return row
+        raise StaleThread(thread_id)
+
+    async def get_feedback(self, feedback_id: int) -> Feedback | None:
+        async with self._session() as s:
+            return await s.get(Feedback, feedback_id)
+
+    async def feedback_of(self, thread_id: str) -> list[Feedback]:
+        query = select(Feedback).where(Feedback.thread_id == thread_id).order_by(Feedback.id)
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+    async def feedback_counts(self, run_id: str) -> dict[str, int]:
+        query = (
+            select(Feedback.rating, func.count())
+            .where(Feedback.run_id == run_id)
+            .group_by(Feedback.rating)
+        )
+        async with self._session() as s:
+            return {rating: count for rating, count in (await s.execute(query)).all()}
+
+    async def due_forwards(self, now: float) -> list[Feedback]:
+        query = select(Feedback).where(
+            Feedback.forward_state == "pending", Feedback.forward_due <= now
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query.order_by(Feedback.forward_due))).all())
+
+    async def claim_forward(self, feedback_id: int, due: float, lease_until: float) -> bool:
+        """Take a pending forward for sending; False when another task or replica has it."""
+        async with self._session.begin() as s:
+            result = await s.execute(
+                update(Feedback)
+                .where(
+                    Feedback.id == feedback_id,
+                    Feedback.forward_state == "pending",
+                    Feedback.forward_due == due,
+                )
+                .values(forward_due=lease_until)
+            )
+            return result.rowcount == 1
+
+    async def settle_forward(self, feedback_id: int, updated_at: float, **fields: Any) -> bool:
+        """Record a forwarding outcome unless the feedback changed meanwhile (it is due again)."""
+        async with self._session.begin() as s:
+            result = await s.execute(
+                update(Feedback)
+                .where(Feedback.id == feedback_id, Feedback.updated_at == updated_at)
+                .values(**fields)
+            )
+            return result.rowcount == 1
+
+    async def add_escalation(
+        self, thread_id: str, user: str, targets: Sequence[str], run_id: str | None
+    ) -> Escalation | None:
+        """Record the thread's escalation; None when someone escalated it already."""
+        row = Escalation(
+            thread_id=thread_id, user=user, targets=list(targets), run_id=run_id, at=time.time()
+        )
+        try:
+            async with self._session.begin() as s:
+                s.add(row)
+        except IntegrityError:
+            return None
+        return row
+
+    async def get_escalation(self, thread_id: str) -> Escalation | None:
+        async with self._session() as s:
+            return await s.get(Escalation, thread_id)
+
+    async def remove_escalation(self, thread_id: str, user: str) -> None:
+        async with self._session.begin() as s:
+            await s.execute(
+                delete(Escalation).where(Escalation.thread_id == thread_id, Escalation.user == user)
+            )
+
+
+class AnswerTaken(RuntimeError):
+    """The answer was regenerated already, or a newer run replaced it."""
+
+
+def answer_op(row: Answer) -> Also:
+    """Record a finished answer (with the state change that finishes its run)."""
+
+    async def write(s: AsyncSession) -> None:
+        s.add(row)
+
+    return write
+
+
+def regenerate_op(thread_id: str, run_id: str, user: str) -> Also:
+    """Claim the answer of `run_id` for regeneration and rewind the history to its input.
+
+    Runs inside the thread's versioned update, so of two clicks exactly one gets here with the
+    answer still current; the other raises AnswerTaken and its transaction rolls back.
+    """
+
+    async def write(s: AsyncSession) -> None:
+        current = await s.scalar(select(Thread.run_id).where(Thread.id == thread_id))
+        claimed = await s.execute(
+            update(Answer)
+            .where(Answer.run_id == run_id, Answer.status == "current")
+            .values(status="regenerated", regenerated_by=user, regenerated_at=time.time())
+        )
+        if current != run_id or claimed.rowcount != 1:
+            raise AnswerTaken(run_id)
+        rows = (
+            await s.execute(
+                select(ConversationMessage.seq, ConversationMessage.message)
+                .where(ConversationMessage.thread_id == thread_id)
+                .order_by(ConversationMessage.seq)
+            )
+        ).all()
+        asked = [seq for seq, message in rows if message.get("role") == "user"]
+        if not asked:
+            raise AnswerTaken(run_id)
+        await s.execute(
+            delete(ConversationMessage).where(
+                ConversationMessage.thread_id == thread_id, ConversationMessage.seq > asked[-1]
+            )
+        )
+        # A backend that keeps its own history is sent the question again.
+        await s.execute(
+            update(ConversationMessage)
+            .where(ConversationMessage.thread_id == thread_id, ConversationMessage.seq == asked[-1])
+            .values(sent=False)
+        )
+
+    return write
 
 
 def append_op(thread_id: str, messages: Sequence[dict[str, Any]], *, sent: bool = False) -> Also:

@@ -27,6 +27,11 @@ Block = dict[str, Any]
 ACTION_RETRY = "retry_run"  # value: the conversation id
 ACTION_APPROVE = "approval_submit"  # value: the interrupt id
 ACTION_REJECT = "approval_reject"  # value: the interrupt id
+ACTION_THUMBS_UP = "feedback_up"  # value: the run id of the answer
+ACTION_THUMBS_DOWN = "feedback_down"  # value: the run id of the answer
+ACTION_REGENERATE = "regenerate_answer"  # value: the run id of the answer
+ACTION_ESCALATE = "escalate_thread"  # value: the run id of the answer
+FEEDBACK_CALLBACK_ID = "feedback_details"  # the 👎 modal; private_metadata: the run id
 FIELD_ACTION_ID = "value"  # every form input's action id; its block id says which field
 
 CURSOR = "▌"

@@ -94,6 +94,20 @@ def test_a_trigger_the_engine_needs_cannot_be_dropped(tmp_path: Path) -> None:
         load_machine(_variant(tmp_path, drop_retry))
 
 
+def test_regenerate_is_required_and_runs_again_from_done(tmp_path: Path) -> None:
+    def drop_regenerate(d: dict) -> None:
+        d["transitions"] = [t for t in d["transitions"] if t["trigger"] != "regenerate"]
+
+    with pytest.raises(MachineDefinitionError, match="no transition for trigger.*regenerate"):
+        load_machine(_variant(tmp_path, drop_regenerate))
+    machine = ThreadMachine(load_machine(DEFAULT_MACHINE))
+    fired = machine.fire("done", "regenerate")
+    assert (fired.dest, fired.effects) == ("streaming", ["start_run"])
+    for state in ("idle", "streaming", "awaiting_approval", "errored"):
+        with pytest.raises(InvalidTrigger):
+            machine.fire(state, "regenerate")
+
+
 def test_firing_follows_the_yaml() -> None:
     machine = ThreadMachine(load_machine(DEFAULT_MACHINE))
     fired = machine.fire("idle", "user_message")

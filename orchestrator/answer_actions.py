@@ -1,0 +1,289 @@
+"""What people do with a finished answer: rate it, regenerate it, or ask the channel for help.
+
+The answer's buttons carry only its run id. Everything else (the thread, what the answer showed,
+who rated or escalated) is read from the store, so old buttons keep working after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk.errors import SlackApiError
+
+from orchestrator import approvals
+from orchestrator.feedback_forwarder import FeedbackForwarder
+from orchestrator.view import AnswerView, StepView, ThreadView, ToolCallView
+from persistence.models import Answer, Feedback, Thread
+from persistence.store import Also, AnswerTaken, answer_op, regenerate_op
+from renderers import get_renderer
+from renderers.feedback import feedback_modal, read_feedback
+
+if TYPE_CHECKING:
+    from orchestrator.engine import Engine
+
+log = logging.getLogger("orchestrator.answers")
+
+UNKNOWN_ANSWER = "This answer is no longer known to the bot."
+THANKS = "Thanks for the feedback! It helps improve the answers."
+
+
+class AnswerActions:
+    def __init__(self, engine: Engine, forwarder: FeedbackForwarder) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.forwarder = forwarder
+
+    async def close(self) -> None:
+        await self.forwarder.close()
+
+    # --- hooks of a finishing run ------------------------------------------------------------
+
+    def record(self, thread: Thread, view: ThreadView, message_ts: list[str]) -> Also:
+        """The finished answer gets its buttons, and its record lands with the state change."""
+        assert thread.run_id is not None
+        policy = self.engine.policy(thread.channel_id)
+        view.answer = AnswerView(run_id=thread.run_id, can_escalate=bool(policy.escalate_to))
+        row = Answer(
+            run_id=thread.run_id,
+            thread_id=thread.id,
+            view=_snapshot(view),
+            message_ts=list(message_ts),
+            status="current",
+            created_at=time.time(),
+        )
+        return answer_op(row)
+
+    async def posted(self, view: ThreadView, message_ts: list[str]) -> None:
+        if view.answer is not None:
+            await self.store.set_answer(view.answer.run_id, message_ts=list(message_ts))
+
+    # --- feedback ----------------------------------------------------------------------------
+
+    async def rate(
+        self, *, run_id: str, user: str, rating: str, channel: str, trigger_id: str | None
+    ) -> str | None:
+        """👍 or 👎. A 👎 opens the details modal first (its trigger expires in 3 s)."""
+        found = await self._find(run_id, channel)
+        if isinstance(found, str):
+            return found
+        answer, thread = found
+        note = THANKS if rating == "up" else None
+        if rating == "down":
+            earlier = await self._feedback_of(thread.id, run_id, user)
+            if not await self._open_details(trigger_id, run_id, earlier):
+                note = "Your 👎 is recorded, but the form for details could not be opened."
+        row = await self.store.save_feedback(
+            thread_id=thread.id,
+            run_id=run_id,
+            user=user,
+            rating=rating,
+            forward=self.forwarder.enabled,
+        )
+        await self.refresh(answer)
+        self._forward(row)
+        return note
+
+    async def details(
+        self, *, run_id: str, user: str, state_values: dict[str, Any]
+    ) -> dict[str, str]:
+        """The 👎 modal was submitted. Returns the errors to show on it (empty: stored)."""
+        answer = await self.store.get_answer(run_id) if run_id else None
+        if answer is None:
+            return {"reasons": f"{UNKNOWN_ANSWER} Your feedback could not be saved."}
+        reasons, comment, errors = read_feedback(state_values)
+        if errors:
+            return errors
+        row = await self.store.save_feedback(
+            thread_id=answer.thread_id,
+            run_id=run_id,
+            user=user,
+            rating="down",
+            details=(reasons, comment),
+            forward=self.forwarder.enabled,
+        )
+        await self.refresh(answer)
+        self._forward(row)
+        return {}
+
+    async def _open_details(
+        self, trigger_id: str | None, run_id: str, earlier: Feedback | None
+    ) -> bool:
+        if not trigger_id:
+            return False
+        reasons = earlier.reasons if earlier and earlier.rating == "down" else None
+        comment = earlier.comment if earlier and earlier.rating == "down" else None
+        try:
+            await self.engine.slack.views_open(
+                trigger_id=trigger_id, view=feedback_modal(run_id, reasons, comment)
+            )
+        except SlackApiError as exc:
+            log.warning("feedback form not opened", extra={"run": run_id, "error": str(exc)})
+            return False
+        return True
+
+    async def _feedback_of(self, thread_id: str, run_id: str, user: str) -> Feedback | None:
+        rows = await self.store.feedback_of(thread_id)
+        return next((r for r in rows if r.run_id == run_id and r.user == user), None)
+
+    def _forward(self, row: Feedback) -> None:
+        if self.forwarder.enabled:
+            self.engine._spawn(self._send(row))
+
+    async def _send(self, row: Feedback) -> None:
+        try:
+            await self.forwarder.send(row)
+        except Exception:  # stored feedback is the truth; the scheduler sends it later
+            log.exception("feedback forwarding crashed", extra={"feedback": row.id})
+
+    # --- regenerate --------------------------------------------------------------------------
+
+    async def regenerate(self, *, run_id: str, user: str, channel: str) -> str | None:
+        """Run the answer's input again as a new run; the old answer stays, marked."""
+        found = await self._find(run_id, channel)
+        if isinstance(found, str):
+            return found
+        answer, thread = found
+        refusal = _not_regenerable(answer, thread)
+        if refusal:
+            return refusal
+        from orchestrator.engine import Context
+
+        try:
+            fired = await self.engine.fire(
+                thread.id,
+                "regenerate",
+                Context(actor=user),
+                detail={"run": run_id},
+                also=[regenerate_op(thread.id, run_id, user)],
+                expect_state="done",
+            )
+        except AnswerTaken:
+            fired = None
+        fresh = await self.store.get_answer(run_id)
+        if fired is None:
+            thread = await self.store.get_thread(thread.id) or thread
+            return _not_regenerable(fresh or answer, thread) or (
+                "This answer can no longer be regenerated; the conversation has moved on."
+            )
+        if fresh is not None:
+            await self.refresh(fresh)
+        return None
+
+    # --- escalation --------------------------------------------------------------------------
+
+    async def escalate(self, *, run_id: str, user: str, channel: str) -> str | None:
+        """Ping the channel's people once per thread; later clickers hear who did it."""
+        found = await self._find(run_id, channel)
+        if isinstance(found, str):
+            return found
+        _answer, thread = found
+        targets = self.engine.policy(thread.channel_id).escalate_to
+        if not targets:
+            return "Nobody is set up to help in this channel (an admin can set `escalate_to`)."
+        row = await self.store.add_escalation(thread.id, user, targets, run_id)
+        if row is None:
+            earlier = await self.store.get_escalation(thread.id)
+            who = f"<@{earlier.user}>" if earlier else "Someone"
+            when = f" at {approvals.moment(earlier.at)}" if earlier else ""
+            return f"{who} already asked for help here{when}; {_pings(targets)} were notified."
+        text = f"🆘 {_pings(targets)}: <@{user}> asked for help with this conversation."
+        try:
+            await self.engine.slack.chat_postMessage(
+                channel=thread.channel_id, thread_ts=thread.thread_ts, text=text
+            )
+        except SlackApiError as exc:
+            await self.store.remove_escalation(thread.id, user)
+            log.warning(
+                "escalation not posted", extra={"conversation": thread.id, "error": str(exc)}
+            )
+            return "Your request for help could not be posted in the thread; please try again."
+        await self.store.record(
+            thread, "escalated", user, {"run": run_id, "targets": list(targets)}
+        )
+        return None
+
+    # --- showing an answer again ---------------------------------------------------------
+
+    async def refresh(self, answer: Answer) -> None:
+        """Draw the answer again with its current counts and marks (edits its Slack messages)."""
+        thread = await self.store.get_thread(answer.thread_id)
+        fresh = await self.store.get_answer(answer.run_id)
+        if thread is None or fresh is None or not fresh.message_ts:
+            return
+        counts = await self.store.feedback_counts(fresh.run_id)
+        view = _restore(thread, fresh)
+        view.answer = AnswerView(
+            run_id=fresh.run_id,
+            thumbs_up=counts.get("up", 0),
+            thumbs_down=counts.get("down", 0),
+            regenerated_by=fresh.regenerated_by if fresh.status == "regenerated" else None,
+            can_escalate=bool(self.engine.policy(thread.channel_id).escalate_to),
+        )
+        renderer = get_renderer(self.engine.machine.definition.renderer_of("done"))
+        messages = renderer(view)
+        pairs = list(zip(fresh.message_ts, messages, strict=False))
+        if len(messages) == len(fresh.message_ts):
+            pairs = pairs[-1:]  # the buttons and notes live in the last message
+        for ts, message in pairs:
+            try:
+                await self.engine.slack.chat_update(
+                    channel=thread.channel_id, ts=ts, text=message.text, blocks=message.blocks
+                )
+            except SlackApiError as exc:
+                log.warning(
+                    "answer not updated", extra={"conversation": thread.id, "error": str(exc)}
+                )
+
+    async def _find(self, run_id: str, channel: str) -> tuple[Answer, Thread] | str:
+        answer = await self.store.get_answer(run_id) if run_id else None
+        thread = await self.store.get_thread(answer.thread_id) if answer else None
+        if answer is None or thread is None:
+            return UNKNOWN_ANSWER
+        if channel and thread.channel_id != channel:
+            log.warning("click on an answer of another channel", extra={"conversation": thread.id})
+            return "This button does not belong to this conversation."
+        return answer, thread
+
+
+def _not_regenerable(answer: Answer, thread: Thread) -> str | None:
+    if answer.status == "regenerated":
+        who = f"<@{answer.regenerated_by}>" if answer.regenerated_by else "someone"
+        return f"This answer was already regenerated by {who}."
+    if thread.run_id != answer.run_id:
+        return "Only the latest answer in this thread can be regenerated."
+    if thread.state != "done":
+        return "The agent is still busy in this thread; try again once it has answered."
+    return None
+
+
+def _pings(targets: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(f"<!subteam^{t}>" if t.startswith("S") else f"<@{t}>" for t in targets)
+
+
+def _snapshot(view: ThreadView) -> dict[str, Any]:
+    return {
+        "text": view.text,
+        "tools": [
+            {"id": c.id, "name": c.name, "status": c.status} for c in view.tool_calls.values()
+        ],
+        "steps": [{"name": s.name, "status": s.status} for s in view.steps],
+    }
+
+
+def _restore(thread: Thread, answer: Answer) -> ThreadView:
+    saved = answer.view or {}
+    text = str(saved.get("text") or "")
+    return ThreadView(
+        conversation_id=thread.id,
+        state="done",
+        run_id=answer.run_id,
+        requester=thread.requester,
+        chunks=[text] if text else [],
+        tool_calls={
+            t["id"]: ToolCallView(t["id"], t["name"], status=t["status"])
+            for t in saved.get("tools", [])
+        },
+        steps=[StepView(s["name"], s["status"]) for s in saved.get("steps", [])],
+    )
