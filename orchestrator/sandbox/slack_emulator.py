@@ -1068,9 +1068,9 @@ def _checked_task_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
     title = chunk.get("title")
     if not isinstance(title, str) or not title:
         raise SlackApiFailure("invalid_chunks")
-    if chunk["type"] == "task_update":
-        if not chunk.get("id") or chunk.get("status") not in TASK_STATUSES:
-            raise SlackApiFailure("invalid_chunks")
+    is_task = chunk["type"] == "task_update"
+    if is_task and (not chunk.get("id") or chunk.get("status") not in TASK_STATUSES):
+        raise SlackApiFailure("invalid_chunks")
     return chunk
 
 
