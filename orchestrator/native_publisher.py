@@ -69,6 +69,7 @@ UNSUPPORTED = frozenset(
         "404",
     }
 )
+TRANSIENT = frozenset({"ratelimited"})  # a live append refused this way is simply retried
 MARKDOWN_TEXT_MAX = 12_000  # Slack's limit on one call's markdown text
 TASK_DISPLAY_MODE = "plan"  # the tool calls sit together in one plan titled by the current step
 
@@ -230,35 +231,41 @@ class NativePublisher:
         try:
             await self._push()
         except _Fallback as exc:
+            if exc.error in TRANSIENT:  # nothing was appended: try again on the next interval
+                self.changed()
+                return
             self._fall_back(exc.error)
             await self._end_streams()
             if not self.stopped_by_user:
                 self._tail.changed(self._render_rest)
 
     async def _push(self) -> None:
-        """Send the text and task changes Slack has not confirmed, rolling over as needed."""
+        """Send what Slack has not confirmed of the text as it is now, and the task changes,
+        rolling over to new messages as needed (text arriving meanwhile waits for the next
+        flush)."""
         loop = asyncio.get_running_loop()
+        end = len(self.view.text)
         while True:
             segment = self._segments[-1] if self._segments else None
-            pending = self.view.text[self._confirmed :]
-            if segment is not None and segment.open:
+            streaming = segment is not None and segment.open
+            pending = self.view.text[self._confirmed : end]
+            shown = segment.tasks if segment is not None and streaming else TaskState()
+            chunks, after = task_updates(self.view, shown, self._shown)
+            if not pending and not chunks:
+                return
+            if segment is not None and streaming:
                 aged = loop.time() - segment.started_at >= self.max_age
                 if aged or (pending and (segment.full or segment.chars >= self.max_chars)):
                     await self._stop(segment, [])
                     continue
                 piece = cut_text(pending, self.max_chars - segment.chars)
-                chunks, after = task_updates(self.view, segment.tasks, self._shown)
-                if not piece and not chunks:
-                    return
                 await self._append(segment, piece, chunks, after)
             else:
-                if not pending and not self.view.tool_calls and not self.view.steps:
-                    return
                 piece = cut_text(pending, self.max_chars)
-                chunks, after = task_updates(self.view, TaskState(), self._shown)
                 await self._start(piece, chunks, after)
-            if len(piece) < len(pending):
-                self._segments[-1].full = True
+            if len(piece) == len(pending):
+                return
+            self._segments[-1].full = True
 
     async def _start(self, piece: str, chunks: list[Chunk], after: TaskState) -> None:
         response = await self._call(
@@ -285,8 +292,9 @@ class NativePublisher:
                 chunks=_body(piece, chunks),
             )
         except _Fallback as exc:
-            segment.open = False
-            segment.ended = exc.error in ("message_not_in_streaming_state", STOPPED_BY_USER)
+            if exc.error not in TRANSIENT:
+                segment.open = False
+                segment.ended = exc.error in ("message_not_in_streaming_state", STOPPED_BY_USER)
             raise
         self._confirm(segment, piece, after)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import time
 from collections.abc import Callable
@@ -155,6 +156,42 @@ async def test_text_is_flushed_on_the_interval_and_only_the_suffix_is_appended(
         assert last == [{"type": "markdown_text", "text": delta}]
     await publisher.close(finish(view))
     assert stream.text == "The cluster has three nodes, all ready." and not stream.streaming
+
+
+async def test_at_most_one_append_per_interval_however_fast_the_deltas(
+    slack: SlackEmulator, client: AsyncWebClient
+) -> None:
+    thread_ts = ask(slack)
+    view = new_view()
+    publisher = native(client, thread_ts, view, interval=0.05)
+    await publisher.open([])
+    answer = answer_of(2500)
+    for start in range(0, len(answer), 10):
+        view.append_text(answer[start : start + 10])
+        publisher.changed()
+        await asyncio.sleep(0.001)
+    live = [call.at for call in slack.calls_to("chat.appendStream")]  # the end flushes at once
+    await publisher.close(finish(view))
+    assert len(live) >= 2
+    assert all(later - earlier >= 0.05 for earlier, later in itertools.pairwise(live))
+    assert replies(slack, thread_ts)[0].text == answer
+
+
+async def test_a_rate_limited_append_is_retried_on_the_next_interval(
+    slack: SlackEmulator, client: AsyncWebClient
+) -> None:
+    thread_ts = ask(slack)
+    view = new_view()
+    publisher = native(client, thread_ts, view)
+    await publisher.open([])
+    slack.rate_limit("chat.appendStream", times=2)
+    view.append_text("Still streaming.")
+    publisher.changed()
+    stream = replies(slack, thread_ts)[0]
+    await until(lambda: stream.text == "Still streaming.")
+    await publisher.close(finish(view))
+    statuses = [call.status for call in slack.calls_to("chat.appendStream")]
+    assert statuses == [429, 429, 200] and publisher.native and stream.text == view.text
 
 
 async def test_a_stream_past_its_age_rolls_over(
