@@ -2,8 +2,10 @@
 
 Uses `assistant.threads.setStatus`. The status is set when the run starts, follows the current
 tool call or plan step, and is cleared (an empty status) when the answer's text starts or the
-run ends. Calls are throttled to one per interval, the latest status winning. A failure is only
-logged, and the status stays off for the rest of the run: it must never break a run.
+run ends. Calls are throttled to one per interval, the latest status winning. Slack drops a
+status after two minutes without a message, so a status still wanted is sent again every
+`refresh` seconds. A failure is only logged, and the status stays off for the rest of the run:
+it must never break a run.
 
     status = TypingStatus(client, channel, thread_ts, interval=settings.update_interval)
     await status.start()        # the user's message was received
@@ -37,11 +39,13 @@ class TypingStatus:
         thread_ts: str,
         *,
         interval: float = 1.0,
+        refresh: float = 90.0,
     ) -> None:
         self.client = client
         self.channel = channel
         self.thread_ts = thread_ts
         self.interval = interval
+        self.refresh = refresh
         self.calls = 0
         self._wanted = ""
         self._sent = ""
@@ -49,6 +53,7 @@ class TypingStatus:
         self._failed = False
         self._next_at = 0.0
         self._loop_task: asyncio.Task[None] | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Show "is thinking…" now."""
@@ -71,6 +76,8 @@ class TypingStatus:
         """The run ended: clear the status (within the throttle) and wait until it is sent."""
         self._text_started = True
         self._wanted = ""
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
         if self._loop_task is not None:
             await self._loop_task
         loop = asyncio.get_running_loop()
@@ -103,6 +110,7 @@ class TypingStatus:
             return
         self._sent = status
         self._next_at = asyncio.get_running_loop().time() + self.interval
+        self._schedule_refresh(status)
         self.calls += 1
         try:
             await self.client.assistant_threads_setStatus(
@@ -114,6 +122,20 @@ class TypingStatus:
                 "thread status not set",
                 extra={"channel": self.channel, "error": _error_of(exc)},
             )
+
+    def _schedule_refresh(self, status: str) -> None:
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            self._refresh_task = None
+        if status:
+            self._refresh_task = asyncio.create_task(self._refresh_later(status))
+
+    async def _refresh_later(self, status: str) -> None:
+        await asyncio.sleep(self.refresh)
+        if self._wanted == status and self._sent == status and not self._failed:
+            self._refresh_task = None
+            self._sent = ""  # sent again, as if it were new
+            self._want(status)
 
 
 def _error_of(exc: Exception) -> str:

@@ -403,3 +403,20 @@ async def test_status_cleared_at_the_end_and_failures_only_logged(
     await broken.clear()
     assert broken.calls == 1 and len(slack.statuses()) == 3
     assert "thread status not set" in caplog.text
+
+
+async def test_a_long_wait_keeps_the_status_alive(
+    slack: SlackEmulator, client: AsyncWebClient
+) -> None:
+    thread_ts = ask(slack)
+    status = TypingStatus(client, CHANNEL, thread_ts, interval=0.01, refresh=0.05)
+    await status.start()
+    status.tool("slow_tool")
+    running = "is running slow_tool…"
+    await until(lambda: [s["status"] for s in slack.statuses()][-2:] == [running, running])
+    await status.clear()
+    sent = [s["status"] for s in slack.statuses()]
+    assert sent[:2] == ["is thinking…", "is running slow_tool…"] and sent[-1] == ""
+    calls = len(slack.statuses())
+    await asyncio.sleep(0.1)
+    assert len(slack.statuses()) == calls  # cleared: no refresh after the end
