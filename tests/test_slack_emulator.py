@@ -651,9 +651,64 @@ async def test_stream_size_limit_and_user_stop(
     stopped = await api_error(
         client.chat_appendStream(channel=CHANNEL, ts=started["ts"], markdown_text="z"),
     )
-    assert stopped.response["error"] == "message_not_in_streaming_state"
+    assert stopped.response["error"] == "stopped_by_user"
+    stop = await api_error(client.chat_stopStream(channel=CHANNEL, ts=started["ts"]))
+    assert stop.response["error"] == "stopped_by_user"
+    assert emulator.thread(CHANNEL, parent["ts"])[1].text == "x" * 11_990 + "y" * 10
     unknown = await api_error(client.chat_startStream(channel="C0NOPE", thread_ts=parent["ts"]))
     assert unknown.response["error"] == "channel_not_found"
+
+
+async def test_stream_task_and_plan_chunks(
+    emulator: SlackEmulator,
+    client: AsyncWebClient,
+) -> None:
+    parent = emulator.post_user_message(CHANNEL, "UALICE", "plan it")
+    started = await client.chat_startStream(
+        channel=CHANNEL,
+        thread_ts=parent["ts"],
+        task_display_mode="plan",
+        chunks=[
+            {"type": "plan_update", "title": "Checking the cluster"},
+            {"type": "task_update", "id": "t1", "title": "kubectl", "status": "in_progress"},
+        ],
+    )
+    await client.chat_appendStream(
+        channel=CHANNEL,
+        ts=started["ts"],
+        chunks=[
+            {"type": "task_update", "id": "t1", "title": "kubectl", "status": "complete"},
+            {"type": "markdown_text", "text": "All pods run."},
+        ],
+    )
+    message = emulator.thread(CHANNEL, parent["ts"])[1]
+    assert render_text(message) == "Checking the cluster\n● kubectl\nAll pods run."
+    assert message.text == "All pods run."
+
+    for bad in (
+        {"type": "task_update", "id": "t2", "title": "x", "status": "done"},
+        {"type": "task_update", "title": "no id", "status": "pending"},
+        {"type": "plan_update"},
+        {"type": "sparkles"},
+    ):
+        error = await api_error(
+            client.chat_appendStream(channel=CHANNEL, ts=started["ts"], chunks=[bad])
+        )
+        assert error.response["error"] == "invalid_chunks"
+    assert render_text(emulator.thread(CHANNEL, parent["ts"])[1]) == render_text(message)
+
+
+async def test_removed_method_is_unknown() -> None:
+    emulator = SlackEmulator(channels=(CHANNEL,))  # its own: the shared one keeps the method
+    await emulator.start()
+    try:
+        emulator.remove_method("chat.startStream")
+        client = AsyncWebClient(token=emulator.token, base_url=emulator.api_url)
+        parent = emulator.post_user_message(CHANNEL, "UALICE", "stream?")
+        error = await api_error(client.chat_startStream(channel=CHANNEL, thread_ts=parent["ts"]))
+    finally:
+        await emulator.stop()
+    assert (error.response.status_code, error.response["error"]) == (404, "unknown_method")
 
 
 # -- delivery to the app ----------------------------------------------------------------------

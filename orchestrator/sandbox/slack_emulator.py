@@ -45,6 +45,8 @@ JSON_ENCODED_PARAMS = (
     "loading_messages",
 )
 STREAM_CHUNK_TYPES = frozenset({"markdown_text", "task_update", "plan_update", "blocks"})
+TASK_STATUSES = frozenset({"pending", "in_progress", "complete", "error"})
+TASK_DISPLAY_MODES = frozenset({"timeline", "plan"})
 
 
 @dataclass
@@ -93,9 +95,13 @@ class _Fault:
 @dataclass
 class _Stream:
     started_at: float
+    display_mode: str = "timeline"
     markdown: str = ""
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task id -> latest update
+    plan_title: str = ""
     open: bool = True
+    stopped_by_user: bool = False
 
 
 @dataclass
@@ -275,11 +281,16 @@ class SlackEmulator:
         return self._event_for(message, mention=mention)
 
     def stop_stream_by_user(self, channel: str, ts: str) -> None:
-        """What the Stop button in Slack's client does to a streaming message."""
+        """What the Stop button in Slack's client does: later stream calls get `stopped_by_user`."""
         message = self._messages[(channel, ts)]
         stream = self._streams.get((channel, ts))
-        if stream is not None:
+        if stream is not None and self._live_stream(message) is not None:
+            stream.stopped_by_user = True
             _close_stream(message, stream)
+
+    def remove_method(self, method: str) -> None:
+        """Answer `method` with `unknown_method`, as a workspace without the feature does."""
+        self._handlers.pop(method, None)
 
     # -- delivery to the app under test ----------------------------------------------------
 
@@ -588,31 +599,36 @@ class SlackEmulator:
         channel = self._channel(params)
         if not params.get("thread_ts"):
             raise _missing_field("thread_ts")
-        stream = _Stream(started_at=time.monotonic())
-        text, blocks = self._stream_input(stream, params, required=False)
+        mode = params.get("task_display_mode") or "timeline"
+        if mode not in TASK_DISPLAY_MODES:
+            raise SlackApiFailure("invalid_arguments")
+        stream = _Stream(started_at=time.monotonic(), display_mode=mode)
+        text, blocks, tasks = self._stream_input(stream, params, required=False)
         _check_blocks(blocks)
         message = self._bot_message(channel, params["thread_ts"], "", [])
         message.streaming = True
         self._streams[(channel, message.ts)] = stream
-        _extend_stream(message, stream, text, blocks)
+        _extend_stream(message, stream, text, blocks, tasks)
         self._store(message)
         return {"channel": channel, "ts": message.ts}
 
     def _append_stream(self, params: dict[str, Any]) -> dict[str, Any]:
         message, stream = self._streaming_message(params)
-        text, blocks = self._stream_input(stream, params, required=True)
+        text, blocks, tasks = self._stream_input(stream, params, required=True)
         _check_blocks(blocks)
-        _extend_stream(message, stream, text, blocks)
+        _extend_stream(message, stream, text, blocks, tasks)
         return {"channel": message.channel, "ts": message.ts}
 
     def _stop_stream(self, params: dict[str, Any]) -> dict[str, Any]:
         message, stream = self._streaming_message(params)
-        text, blocks = self._stream_input(stream, params, required=False)
+        text, blocks, tasks = self._stream_input(stream, params, required=False)
+        _check_blocks(blocks)
         final_blocks = params.get("blocks")
         if final_blocks is not None:
-            blocks = blocks + final_blocks if isinstance(final_blocks, list) else final_blocks
-        _check_blocks(blocks)
-        _extend_stream(message, stream, text, blocks)
+            _check_blocks(final_blocks)  # its own 50-block limit, apart from the chunks' blocks
+            if isinstance(final_blocks, list):
+                blocks = blocks + final_blocks
+        _extend_stream(message, stream, text, blocks, tasks)
         _close_stream(message, stream)
         return {
             "channel": message.channel,
@@ -625,6 +641,9 @@ class SlackEmulator:
         message = self._find(channel, params.get("ts"))
         stream = self._live_stream(message)
         if stream is None:
+            ended = self._streams.get((channel, message.ts))
+            if ended is not None and ended.stopped_by_user:
+                raise SlackApiFailure("stopped_by_user")
             raise SlackApiFailure("message_not_in_streaming_state")
         return message, stream
 
@@ -634,19 +653,19 @@ class SlackEmulator:
         params: dict[str, Any],
         *,
         required: bool,
-    ) -> tuple[str, list[dict[str, Any]]]:
-        """The text and blocks a stream call adds; raises before anything is applied."""
+    ) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+        """The text, blocks and task chunks a stream call adds; raises before applying any."""
         markdown, chunks = params.get("markdown_text"), params.get("chunks")
         if required and markdown is None and not chunks:
             raise SlackApiFailure("no_text")
         text = "" if markdown is None else str(markdown)
         if len(text) > MARKDOWN_TEXT_MAX:
             raise SlackApiFailure("msg_too_long")
-        chunk_text, blocks = _read_chunks(chunks)
+        chunk_text, blocks, tasks = _read_chunks(chunks)
         text += chunk_text
         if len(stream.markdown) + len(text) > self.stream_max_chars:
             raise SlackApiFailure("msg_too_long")
-        return text, blocks
+        return text, blocks, tasks
 
     def _live_stream(self, message: StoredMessage) -> _Stream | None:
         """The message's open stream; a stream past `stream_ttl` is closed on the way."""
@@ -1021,13 +1040,13 @@ def _missing_field(name: str) -> SlackApiFailure:
     )
 
 
-def _read_chunks(chunks: Any) -> tuple[str, list[dict[str, Any]]]:
-    """Markdown text and blocks carried by stream chunks; task and plan chunks carry neither."""
+def _read_chunks(chunks: Any) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Markdown text, blocks, and the task and plan updates carried by stream chunks."""
     if chunks is None:
-        return "", []
+        return "", [], []
     if not isinstance(chunks, list):
         raise SlackApiFailure("invalid_chunks")
-    text, blocks = "", []
+    text, blocks, tasks = "", [], []
     for chunk in chunks:
         kind = chunk.get("type") if isinstance(chunk, dict) else None
         if kind not in STREAM_CHUNK_TYPES:
@@ -1039,7 +1058,20 @@ def _read_chunks(chunks: Any) -> tuple[str, list[dict[str, Any]]]:
             text += piece
         elif kind == "blocks":
             blocks.extend(chunk.get("blocks") or [])
-    return text, blocks
+        else:
+            tasks.append(_checked_task_chunk(chunk))
+    return text, blocks, tasks
+
+
+def _checked_task_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
+    """A task update needs an id, a title and a known status; a plan update needs a title."""
+    title = chunk.get("title")
+    if not isinstance(title, str) or not title:
+        raise SlackApiFailure("invalid_chunks")
+    is_task = chunk["type"] == "task_update"
+    if is_task and (not chunk.get("id") or chunk.get("status") not in TASK_STATUSES):
+        raise SlackApiFailure("invalid_chunks")
+    return chunk
 
 
 def _extend_stream(
@@ -1047,13 +1079,34 @@ def _extend_stream(
     stream: _Stream,
     text: str,
     blocks: list[dict[str, Any]],
+    tasks: list[dict[str, Any]],
 ) -> None:
-    """A streamed message reads as one markdown block followed by any blocks it was given."""
+    """A streamed message reads as its tasks (a plan, or task cards), one markdown block, and
+    any blocks it was given. A task update replaces the title and status of the task with its
+    id; its details are appended."""
     stream.markdown += text
     stream.blocks.extend(blocks)
+    for chunk in tasks:
+        if chunk["type"] == "plan_update":
+            stream.plan_title = chunk["title"]
+            continue
+        task = stream.tasks.setdefault(str(chunk["id"]), {"details": ""})
+        task.update(title=chunk["title"], status=chunk["status"])
+        task["details"] += str(chunk.get("details") or "")
+        if chunk.get("output"):
+            task["output"] = str(chunk["output"])
     message.text = stream.markdown
     markdown_block = [{"type": "markdown", "text": stream.markdown}] if stream.markdown else []
-    message.blocks = markdown_block + stream.blocks
+    message.blocks = _task_blocks(stream) + markdown_block + stream.blocks
+
+
+def _task_blocks(stream: _Stream) -> list[dict[str, Any]]:
+    cards = [
+        {"type": "task_card", "task_id": task_id, **task} for task_id, task in stream.tasks.items()
+    ]
+    if stream.display_mode == "plan" and (cards or stream.plan_title):
+        return [{"type": "plan", "title": stream.plan_title, "tasks": cards}]
+    return cards
 
 
 def _close_stream(message: StoredMessage, stream: _Stream) -> None:
@@ -1241,6 +1294,19 @@ def _table_cell(cell: Any) -> str:
     return _rich_text(cell)
 
 
+_TASK_MARKS = {"pending": "○", "in_progress": "◐", "complete": "●", "error": "✖"}
+
+
+def _render_task_card(card: dict[str, Any]) -> str:
+    return f"{_TASK_MARKS.get(card.get('status', ''), '?')} {card.get('title', '')}"
+
+
+def _render_plan(block: dict[str, Any]) -> str:
+    lines = [str(block.get("title") or "")]
+    lines.extend(_render_task_card(card) for card in block.get("tasks") or [])
+    return "\n".join(line for line in lines if line)
+
+
 def _text_of(obj: Any) -> str:
     if isinstance(obj, dict) and obj.get("type") != "image":
         return str(obj.get("text", ""))
@@ -1257,4 +1323,6 @@ _BLOCK_RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "divider": lambda block: "---",
     "rich_text": _render_rich_text,
     "table": _render_table,
+    "plan": _render_plan,
+    "task_card": _render_task_card,
 }
