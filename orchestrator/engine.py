@@ -45,13 +45,16 @@ from orchestrator.feedback_forwarder import FeedbackForwarder
 from orchestrator.ids import conversation_id
 from orchestrator.logs import escape
 from orchestrator.machine import Fired, InvalidTrigger, ThreadMachine
+from orchestrator.native_publisher import NativePublisher
 from orchestrator.publisher import LivePublisher, Publisher, PublisherFactory, PublishError
+from orchestrator.streaming_mode import StreamingMode
 from orchestrator.thread_context import (
     BotIdentity,
     bot_identity,
     earlier_messages,
     thread_messages,
 )
+from orchestrator.typing_status import TypingStatus
 from orchestrator.view import ErrorView, StepView, ThreadView, ToolCallView
 from persistence.models import Interrupt, QueuedMessage, Thread
 from persistence.store import (
@@ -117,6 +120,7 @@ Effect = Callable[[Thread, Context], Awaitable[None]]
 @dataclass(slots=True)
 class _Progress:
     delivered: bool = False  # the backend answered with at least one event
+    status: TypingStatus | None = None  # the thread status, until the answer's text starts
 
 
 class Engine:
@@ -139,12 +143,16 @@ class Engine:
         self.agents = agents
         self.settings = settings
         self._policies = policies
-        self._publishers = publishers or self._update_publisher
+        self.streaming = StreamingMode(
+            settings.slack_streaming, slack, interval=settings.update_interval
+        )
+        self._publishers = publishers or self._mode_publisher
         self._me: BotIdentity | None = None
         self.owner = leases.new_owner()  # names this process in the leases of its runs
         self._live: set[str] = set()  # threads whose run streams in this process
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._housekeeping: set[asyncio.Task[None]] = set()
         self._effects: dict[str, Effect] = {
             "start_run": self._start_run,
             "queue_message": self._queue_notice,
@@ -527,9 +535,10 @@ class Engine:
 
     async def close(self) -> None:
         leases.retire(self.owner)  # what this process still streams is lost from now on
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._housekeeping]:
             task.cancel()
         await self.drain()
+        await asyncio.gather(*self._housekeeping, return_exceptions=True)
         await self.answers.close()
 
     # --- firing ------------------------------------------------------------------------
@@ -763,8 +772,34 @@ class Engine:
             for key in resume.interrupt_keys:
                 await self.store.cas_interrupt(key, "claimed", status="sending")
         recorder = RunRecorder()
-        result = await self._consume(thread, target, run_id, resume, view, publisher, recorder)
+        status = await self._typing_status(thread, publisher)
+        try:
+            result = await self._consume(
+                thread, target, run_id, resume, view, publisher, recorder, status
+            )
+        finally:
+            if status is not None:
+                self._background(status.clear())
         await self._finish(thread, target, view, publisher, recorder, result, resume)
+
+    async def _typing_status(self, thread: Thread, publisher: LivePublisher) -> TypingStatus | None:
+        """With native streaming the message shows text only: the thread status shows progress.
+
+        (In update mode the live message itself says "Thinking…" and shows tools and steps.)
+        """
+        if not isinstance(publisher, NativePublisher):
+            return None
+        status = TypingStatus(
+            self.slack, thread.channel_id, thread.thread_ts, interval=self.settings.update_interval
+        )
+        await status.start()
+        return status
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Housekeeping that must not hold a run up (nor count as the engine being busy)."""
+        task = asyncio.create_task(coro)
+        self._housekeeping.add(task)
+        task.add_done_callback(self._housekeeping.discard)
 
     async def _consume(
         self,
@@ -775,9 +810,10 @@ class Engine:
         view: ThreadView,
         publisher: LivePublisher,
         recorder: RunRecorder,
+        status: TypingStatus | None = None,
     ) -> RunResult:
         run_input = await self._run_input(thread, target, run_id, resume)
-        progress = _Progress()
+        progress = _Progress(status=status)
         try:
             headers = await target.request_headers()
             stream = self.client.stream(target.url, run_input, headers=headers)
@@ -818,12 +854,17 @@ class Engine:
                 view.chunks.append(event.delta)  # type: ignore[attr-defined]
                 recorder.text(event.message_id, event.delta)  # type: ignore[attr-defined]
                 publisher.changed(render)
+                if progress.status is not None:
+                    progress.status.text_started()
+                    progress.status = None
                 continue
             apply = _DELTAS.get(kind)
             if apply is not None:
                 apply(view, event)
                 recorder.observe(event)
                 publisher.changed(render)
+                if progress.status is not None:
+                    _show_activity(progress.status, event)
             elif kind == EventType.RUN_STARTED:
                 await self.fire(
                     thread.id,
@@ -958,7 +999,7 @@ class Engine:
         messages = self._render(view)
         forms = await self._open_forms(thread) if result.trigger == "interrupt" else []
         try:
-            await publisher.close(messages + [self._form_message(thread, r) for r in forms])
+            await publisher.close(messages, [self._form_message(thread, r) for r in forms])
         except PublishError as exc:
             metrics.SLACK_ERRORS.labels(exc.error).inc()
             log.error(
@@ -967,8 +1008,7 @@ class Engine:
         if publisher.ts != fields["message_ts"]:  # continuations or forms were posted
             await self.store.update_thread(thread.id, message_ts=publisher.ts)
             await self.answers.posted(view, publisher.ts)
-        form_ts = publisher.ts[len(messages) :]
-        for row, ts in zip(forms, form_ts, strict=False):
+        for row, ts in zip(forms, publisher.extra_ts, strict=False):
             await self.store.set_interrupt(row.id, form_ts=ts)
         if result.trigger == "resume_failed" and resume is not None:
             for key in resume.interrupt_keys:
@@ -1005,12 +1045,13 @@ class Engine:
 
     # --- Slack helpers -----------------------------------------------------------------
 
-    def _update_publisher(self, thread: Thread, _view: ThreadView) -> LivePublisher:
-        return Publisher(
-            self.slack,
+    def _mode_publisher(self, thread: Thread, view: ThreadView) -> LivePublisher:
+        return self.streaming.publisher(
             thread.channel_id,
             thread.thread_ts,
-            interval=self.settings.update_interval,
+            view,
+            requester=thread.requester,
+            team_id=thread.team_id,
             final_only=thread.requester_is_bot,
         )
 
@@ -1102,6 +1143,15 @@ def _step_end(view: ThreadView, event: BaseEvent) -> None:
 
 
 _TEXT = EventType.TEXT_MESSAGE_CONTENT
+
+
+def _show_activity(status: TypingStatus, event: BaseEvent) -> None:
+    if isinstance(event, ToolCallStartEvent):
+        status.tool(event.tool_call_name)
+    elif isinstance(event, StepStartedEvent):
+        status.step(event.step_name)
+
+
 _DELTAS: dict[str, Callable[[ThreadView, BaseEvent], None]] = {
     EventType.TEXT_MESSAGE_START: _text_start,
     EventType.TOOL_CALL_START: _tool_start,

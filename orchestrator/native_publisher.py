@@ -179,8 +179,11 @@ class NativePublisher:
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._flush_loop())
 
-    async def close(self, messages: Sequence[SlackMessage]) -> None:
+    async def close(
+        self, messages: Sequence[SlackMessage], extras: Sequence[SlackMessage] = ()
+    ) -> None:
         """The run is over: send the rest, close the stream with the final blocks, post extras."""
+        messages = [*messages, *extras]
         self._dirty = False
         if self._loop_task is not None:
             self._loop_task.cancel()

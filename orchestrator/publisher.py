@@ -38,7 +38,12 @@ class LivePublisher(Protocol):
 
     def changed(self, render: Render) -> None: ...
 
-    async def close(self, messages: Sequence[SlackMessage]) -> None: ...
+    async def close(
+        self, messages: Sequence[SlackMessage], extras: Sequence[SlackMessage] = ()
+    ) -> None: ...
+
+    @property
+    def extra_ts(self) -> list[str]: ...  # the ts of the `extras` posted by `close`, in order
 
 
 # Builds the publisher of one run: the thread it writes to and the view it shows.
@@ -76,6 +81,7 @@ class Publisher:
         self._loop_task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Task[None] | None = None
         self.calls = 0
+        self._answer_count = 0
 
     async def open(self, messages: Sequence[SlackMessage]) -> None:
         """Post the run's first message now, so the user sees at once that it started."""
@@ -93,8 +99,15 @@ class Publisher:
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._flush_loop())
 
-    async def close(self, messages: Sequence[SlackMessage]) -> None:
-        """The run is over: stop the throttle and write the final content."""
+    @property
+    def extra_ts(self) -> list[str]:
+        return self.ts[self._answer_count :]
+
+    async def close(
+        self, messages: Sequence[SlackMessage], extras: Sequence[SlackMessage] = ()
+    ) -> None:
+        """The run is over: stop the throttle and write the final content, then `extras`."""
+        self._answer_count = len(messages)
         self._dirty = False
         if self._loop_task is not None:
             self._loop_task.cancel()
@@ -103,7 +116,7 @@ class Publisher:
         if self._inflight is not None:
             with contextlib.suppress(Exception):
                 await self._inflight
-        await self._sync(messages)
+        await self._sync([*messages, *extras])
 
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
