@@ -12,13 +12,27 @@ import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator import metrics
 from orchestrator.engine import Engine, Inbound
+from orchestrator.logs import escape
+from persistence.store import DatabaseFailure
 from renderers.common import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
 
 log = logging.getLogger("orchestrator.slack")
+
+# Bolt acknowledges before the listener runs, so Slack will not redeliver: a message the store
+# could not take is answered with this, and the person sends it again.
+_NOT_TAKEN = (
+    "I could not take this message: my database is not available right now. "
+    "Nothing was sent to the agent; please send it again in a minute."
+)
+_CLICK_NOT_TAKEN = (
+    "Your click could not be recorded: my database is not available right now. "
+    "Nothing was sent to the agent; please click again in a minute."
+)
 
 # Message subtypes that are someone writing; edits, joins, deletions and the like are not.
 _WRITTEN = {None, "bot_message", "thread_broadcast", "file_share", "me_message"}
@@ -77,7 +91,12 @@ class Listeners:
         keys = [f"msg:{channel}:{ts}"]
         if body.get("event_id"):
             keys.append(f"event:{body['event_id']}")
-        if not await self.engine.store.claim_inbound(keys):
+        try:
+            claimed = await self.engine.store.claim_inbound(keys)
+        except DatabaseFailure as exc:
+            await self._not_taken(channel, thread_ts, ts, exc)
+            return
+        if not claimed:
             metrics.INBOUND.labels("message", "duplicate").inc()
             return
         metrics.INBOUND.labels("message", "accepted").inc()
@@ -91,7 +110,23 @@ class Listeners:
             is_bot=is_bot,
             display_name=event.get("username"),
         )
-        await self.engine.handle_message(inbound)
+        try:
+            await self.engine.handle_message(inbound)
+        except DatabaseFailure as exc:
+            await self._not_taken(channel, thread_ts, ts, exc)
+
+    async def _not_taken(self, channel: str, thread_ts: str, ts: str, exc: Exception) -> None:
+        metrics.INBOUND.labels("message", "store_failed").inc()
+        log.error(
+            "message not taken: the database failed",
+            extra={"channel": channel, "ts": ts, "error": escape(str(getattr(exc, "orig", exc)))},
+        )
+        try:
+            await self.engine.slack.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=_NOT_TAKEN
+            )
+        except SlackApiError as slack_error:
+            log.error("notice not delivered", extra={"channel": channel, "error": str(slack_error)})
 
     async def _listening(self, event: dict[str, Any], team: str, channel: str, thread: str) -> bool:
         """Without a mention: direct messages, and follow-ups in threads the bot is part of."""
@@ -108,7 +143,12 @@ class Listeners:
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         await ack()
-        note = await self.engine.retry(action.get("value", ""), body["user"]["id"])
+        try:
+            note = await self.engine.retry(
+                action.get("value", ""), body["user"]["id"], _clicked_channel(body)
+            )
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
         if note:
             await respond(text=note, response_type="ephemeral", replace_original=False)
 
@@ -117,17 +157,31 @@ class Listeners:
     ) -> None:
         await ack()
         decision = "resolved" if action["action_id"] == ACTION_APPROVE else "cancelled"
-        note = await self.engine.answer(
-            interrupt_key=action.get("value", ""),
-            user=body["user"]["id"],
-            decision=decision,
-            state_values=(body.get("state") or {}).get("values") or {},
-            channel=(body.get("channel") or {}).get("id")
-            or body.get("container", {}).get("channel_id", ""),
-            message_ts=(body.get("container") or {}).get("message_ts", ""),
-        )
+        try:
+            note = await self.engine.answer(
+                interrupt_key=action.get("value", ""),
+                user=body["user"]["id"],
+                decision=decision,
+                state_values=(body.get("state") or {}).get("values") or {},
+                channel=_clicked_channel(body),
+                message_ts=(body.get("container") or {}).get("message_ts", ""),
+            )
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
         if note:
             await respond(text=note, response_type="ephemeral", replace_original=False)
+
+    def _click_not_taken(self, exc: Exception) -> str:
+        metrics.INBOUND.labels("action", "store_failed").inc()
+        log.error(
+            "click not taken: the database failed",
+            extra={"error": escape(str(getattr(exc, "orig", exc)))},
+        )
+        return _CLICK_NOT_TAKEN
+
+
+def _clicked_channel(body: dict[str, Any]) -> str:
+    return (body.get("channel") or {}).get("id") or body.get("container", {}).get("channel_id", "")
 
 
 def _without_mention(text: str, bot_user_id: str | None) -> str:
