@@ -50,7 +50,10 @@ FAULTS: dict[str, Fault] = {
         retry=False,
     ),
     "401": Fault(
-        "401", ("refused our credentials", "check the agent's credentials"), "agent_auth_failed", False
+        "401",
+        ("refused our credentials", "check the agent's credentials"),
+        "agent_auth_failed",
+        False,
     ),
     "403": Fault(
         "403", ("refused our credentials", "may not run this agent"), "agent_auth_failed", False
