@@ -40,8 +40,10 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(None, validation_alias=_env("ORCH_CONFIG"))
     inline_config: str | None = Field(None, validation_alias=_env("SLACK_INTEGRATION_BOT_CONFIG"))
     machine_file: Path = Field(DEFAULT_MACHINE, validation_alias=_env("ORCH_MACHINE"))
-    database_url: str = Field(
-        "sqlite+aiosqlite:///./orchestrator.db", validation_alias=_env("ORCH_DATABASE_URL")
+    database_url: str = Field(  # may carry a password: kept out of the repr
+        "sqlite+aiosqlite:///./orchestrator.db",
+        validation_alias=_env("ORCH_DATABASE_URL"),
+        repr=False,
     )
     database_busy_timeout: float = Field(30.0, validation_alias=_env("ORCH_DATABASE_BUSY_TIMEOUT"))
 
