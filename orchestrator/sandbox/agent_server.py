@@ -219,6 +219,12 @@ class ScriptedAgent:
         self.resumes = 0
         self._busy_answered.clear()
 
+    def serve(self, scenario: str, items: list[Item]) -> str:
+        """Answers `scenario` with exactly `items` (events, raw SSE text, pauses); its URL."""
+        fixed = list(items)
+        self._scripts[scenario] = lambda _run: iter(fixed)
+        return self.url(scenario)
+
     def requests_for(self, scenario: str) -> list[ReceivedRequest]:
         return [request for request in self.requests if request.scenario == scenario]
 
