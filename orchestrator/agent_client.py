@@ -37,7 +37,7 @@ from ag_ui.core import (
     ToolCallEndEvent,
     ToolCallStartEvent,
 )
-from httpx_sse import ServerSentEvent, aconnect_sse
+from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -65,6 +65,7 @@ _MAX_WARNED_TYPES: Final = 256  # bounds the memory a stream of invented types c
 _ERROR_BODY_LIMIT: Final = 4096
 _CHECKS_PER_TIMEOUT: Final = 4
 _END_GRACE: Final = 0.05  # seconds a finished run's response gets to end before it is cut
+_BUSY_STATUSES: Final = frozenset({429, 503})
 _warned_types: set[str] = set()
 
 
@@ -309,10 +310,12 @@ class AgentClient:
         *,
         first_event_timeout: float = 60.0,
         idle_timeout: float = 300.0,
+        retry_after_max: float = 5.0,
     ) -> None:
         self._http = http
         self.first_event_timeout = first_event_timeout
         self.idle_timeout = idle_timeout
+        self.retry_after_max = retry_after_max
 
     async def stream(
         self,
@@ -329,10 +332,7 @@ class AgentClient:
         responded = False
         try:
             body = run_input_payload(run_input)
-            async with aconnect_sse(
-                self._http, "POST", url, json=body, headers=dict(headers or {})
-            ) as source:
-                await _check_response(source.response)
+            async with self._connect(url, body, dict(headers or {}), where) as source:
                 responded = True
                 expander = ChunkExpander()
                 messages = source.aiter_sse()
@@ -370,6 +370,38 @@ class AgentClient:
             raise _logged(exc, where) from None
         finally:
             watchdog.cancel()
+
+    @contextlib.asynccontextmanager
+    async def _connect(
+        self, url: str, body: dict[str, Any], headers: dict[str, str], where: str
+    ) -> AsyncIterator[EventSource]:
+        """The event stream of a 2xx answer. A 429/503 whose Retry-After is at most
+        `retry_after_max` seconds is waited out and the request sent once more."""
+        for attempt in (1, 2):
+            async with aconnect_sse(self._http, "POST", url, json=body, headers=headers) as source:
+                try:
+                    await _check_response(source.response)
+                except AgentHTTPError as exc:
+                    if attempt == 2 or not self._worth_waiting(exc):
+                        raise
+                    status, delay = exc.status, exc.retry_after or 0.0
+                else:
+                    yield source
+                    return
+            logger.info(
+                "Agent busy (HTTP %s); retrying once in %gs",
+                status,
+                delay,
+                extra={"agent_url": where, "retry_after": delay},
+            )
+            await asyncio.sleep(delay)
+
+    def _worth_waiting(self, exc: AgentHTTPError) -> bool:
+        return (
+            exc.status in _BUSY_STATUSES
+            and exc.retry_after is not None
+            and exc.retry_after <= self.retry_after_max
+        )
 
     def _timeout(self, received: int) -> AgentTimeout:
         if not received:

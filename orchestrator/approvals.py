@@ -67,7 +67,9 @@ def _from_outcome(
     metadata = getattr(item, "metadata", None) or {}
     raw = (metadata.get("langgraph") or {}).get("raw") if isinstance(metadata, dict) else None
     raw = raw if isinstance(raw, dict) else {}
-    name, args = recorder.tool_call(item.tool_call_id) if item.tool_call_id else (None, None)
+    # the tool call may not be in this run (or anywhere): the form then shows no tool
+    seen = recorder.tool_call(item.tool_call_id) if item.tool_call_id else None
+    name, args = seen or (None, None)
     return Interrupt(
         id=str(uuid.uuid4()),
         interrupt_id=item.id,

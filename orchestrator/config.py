@@ -35,6 +35,7 @@ class Settings(BaseSettings):
         60.0, validation_alias=_env("ORCH_AGENT_FIRST_EVENT_TIMEOUT")
     )
     agent_idle_timeout: float = Field(300.0, validation_alias=_env("ORCH_AGENT_IDLE_TIMEOUT"))
+    agent_retry_after_max: float = Field(5.0, validation_alias=_env("ORCH_AGENT_RETRY_AFTER_MAX"))
 
     config_file: Path | None = Field(None, validation_alias=_env("ORCH_CONFIG"))
     # The inline YAML may carry agent credentials: kept secret like the tokens.
@@ -42,9 +43,12 @@ class Settings(BaseSettings):
         None, validation_alias=_env("SLACK_INTEGRATION_BOT_CONFIG")
     )
     machine_file: Path = Field(DEFAULT_MACHINE, validation_alias=_env("ORCH_MACHINE"))
-    database_url: str = Field(
-        "sqlite+aiosqlite:///./orchestrator.db", validation_alias=_env("ORCH_DATABASE_URL")
+    database_url: str = Field(  # may carry a password: kept out of the repr
+        "sqlite+aiosqlite:///./orchestrator.db",
+        validation_alias=_env("ORCH_DATABASE_URL"),
+        repr=False,
     )
+    database_busy_timeout: float = Field(30.0, validation_alias=_env("ORCH_DATABASE_BUSY_TIMEOUT"))
 
     update_interval: float = Field(1.0, validation_alias=_env("ORCH_UPDATE_INTERVAL"))
     slack_streaming: Literal["auto", "native", "update"] = Field(

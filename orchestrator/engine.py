@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -35,7 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator import approvals, bot_loops, leases, metrics
 from orchestrator.agent_client import AgentClient
-from orchestrator.agent_errors import AgentAuthError, AgentError, StreamIncomplete
+from orchestrator.agent_errors import AgentAuthError, AgentError, AgentHTTPError, StreamIncomplete
 from orchestrator.agents import AgentResolver, AgentTarget
 from orchestrator.answer_actions import AnswerActions
 from orchestrator.channels import ChannelPolicy
@@ -238,11 +239,17 @@ class Engine:
             self._me = await bot_identity(self.slack)
         return self._me
 
-    async def retry(self, thread_id: str, actor: str) -> str | None:
+    async def retry(self, thread_id: str, actor: str, channel: str | None = None) -> str | None:
         """The Retry button. Returns a note for the clicker when there is nothing to retry."""
         thread = await self.store.get_thread(thread_id)
         if thread is None:
             return "This conversation is no longer known to the bot."
+        if channel is not None and thread.channel_id != channel:
+            log.warning(
+                "retry of a thread in another channel",
+                extra={"conversation": thread.id, "user": actor},
+            )
+            return "This button does not belong to this conversation."
         if not self.machine.allows(thread.state, "retry"):
             return "This conversation is not in an error state any more; nothing to retry."
         fired = await self.fire(thread_id, "retry", Context(actor=actor))
@@ -267,9 +274,7 @@ class Engine:
         thread = await self.store.get_thread(row.thread_id) if row else None
         if row is None or thread is None:
             return "This approval request is no longer known to the bot."
-        if thread.channel_id != channel or (
-            row.form_ts and message_ts and row.form_ts != message_ts
-        ):
+        if thread.channel_id != channel or row.form_ts is None or row.form_ts != message_ts:
             log.warning(
                 "click on a form of another thread", extra={"conversation": thread.id, "user": user}
             )
@@ -998,6 +1003,7 @@ class Engine:
             view.state = "errored"  # this run's message says why; the original form reopens
         messages = self._render(view)
         forms = await self._open_forms(thread) if result.trigger == "interrupt" else []
+        undelivered: dict[str, Any] = {}
         try:
             await publisher.close(messages, [self._form_message(thread, r) for r in forms])
         except PublishError as exc:
@@ -1005,8 +1011,12 @@ class Engine:
             log.error(
                 "final answer not delivered", extra={"conversation": thread.id, "error": exc.error}
             )
-        if publisher.ts != fields["message_ts"]:  # continuations or forms were posted
-            await self.store.update_thread(thread.id, message_ts=publisher.ts)
+            undelivered = {
+                "error_kind": "slack_delivery",
+                "error_text": f"The answer could not be posted in Slack ({exc.error})",
+            }
+        if publisher.ts != fields["message_ts"] or undelivered:  # continuations, forms, failure
+            await self.store.update_thread(thread.id, message_ts=publisher.ts, **undelivered)
             await self.answers.posted(view, publisher.ts)
         for row, ts in zip(forms, publisher.extra_ts, strict=False):
             await self.store.set_interrupt(row.id, form_ts=ts)
@@ -1030,6 +1040,8 @@ class Engine:
         return thread.state if thread else "errored"
 
     async def _fail_crashed(self, thread: Thread) -> None:
+        # The store may be what failed: the thread is told either way, and a thread left in
+        # `streaming` is ended by the recovery at the next start.
         with contextlib.suppress(Exception):
             await self.fire(
                 thread.id,
@@ -1039,9 +1051,7 @@ class Engine:
                 fields={"error_kind": "internal", "error_text": "Something went wrong in the bot"},
                 expect_state="streaming",
             )
-            await self._say(
-                thread, "Something went wrong on my side while answering. Please retry."
-            )
+        await self._say(thread, "Something went wrong on my side while answering. Please retry.")
 
     # --- Slack helpers -----------------------------------------------------------------
 
@@ -1188,6 +1198,8 @@ def _agent_failure(exc: AgentError, target: AgentTarget) -> RunResult:
             f"{exc.detail} An admin should check the credentials of the agent `{target.name}` "
             f"({_configured_at(target)})."
         )
+    elif isinstance(exc, AgentHTTPError) and exc.retry_after is not None:
+        detail = f"{exc.detail} It asked to be retried {_when(exc.retry_after)}; use Retry then."
     elif exc.retryable:
         detail = f"{exc.detail} You can try again."
     error = ErrorView(kind=exc.kind, title=exc.title, detail=detail, retryable=exc.retryable)
@@ -1206,6 +1218,12 @@ def _configured_at(target: AgentTarget) -> str:
 def _message_detail(inbound: Inbound) -> dict[str, Any]:
     """What the history keeps of a message; `bot` lets the loop guard count bot turns."""
     return {"ts": inbound.ts, "bot": True} if inbound.is_bot else {"ts": inbound.ts}
+
+
+def _when(seconds: float) -> str:
+    if seconds < 120:
+        return f"in {math.ceil(seconds)} seconds"
+    return "after " + time.strftime("%H:%M UTC", time.gmtime(time.time() + seconds))
 
 
 def _resume_failure(exc: AgentError, resume: approvals.Resume) -> RunResult:

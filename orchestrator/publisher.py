@@ -18,12 +18,18 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator.view import SlackMessage
+from renderers.limits import truncate
 
 if TYPE_CHECKING:
     from orchestrator.view import ThreadView
     from persistence.models import Thread
 
 log = logging.getLogger("orchestrator.publisher")
+
+# Slack refused the blocks or the length: the message is sent again as plain text, so the
+# answer still reaches the thread. 4,000 characters is the text length Slack never refuses.
+_PLAIN_FALLBACK = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long"})
+PLAIN_TEXT_MAX = 4000
 
 Render = Callable[[], Sequence[SlackMessage]]
 
@@ -149,32 +155,43 @@ class Publisher:
                 await self._post(message)
 
     async def _post(self, message: SlackMessage) -> None:
-        try:
-            response = await self.client.chat_postMessage(
-                channel=self.channel,
-                thread_ts=self.thread_ts,
-                text=message.text,
-                blocks=message.blocks,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        except SlackApiError as exc:
-            raise PublishError(_error_of(exc)) from exc
-        finally:
-            self.calls += 1
+        response = await self._call(
+            self.client.chat_postMessage,
+            message,
+            channel=self.channel,
+            thread_ts=self.thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
         self.ts.append(response["ts"])
         self._sent.append((message.text, message.blocks))
 
     async def _update(self, index: int, message: SlackMessage) -> None:
+        await self._call(self.client.chat_update, message, channel=self.channel, ts=self.ts[index])
+        self._sent[index] = (message.text, message.blocks)
+
+    async def _call(self, method: Any, message: SlackMessage, **params: Any) -> Any:
+        """One post or update; refused blocks or length fall back to the text alone."""
         try:
-            await self.client.chat_update(
-                channel=self.channel, ts=self.ts[index], text=message.text, blocks=message.blocks
+            return await self._send(method, text=message.text, blocks=message.blocks, **params)
+        except PublishError as exc:
+            if exc.error not in _PLAIN_FALLBACK:
+                raise
+            log.warning(
+                "message sent as plain text", extra={"channel": self.channel, "error": exc.error}
             )
+        text = truncate(message.text, PLAIN_TEXT_MAX, "… (shortened)")
+        if "ts" in params:  # an update must clear the blocks it replaces
+            params["blocks"] = []
+        return await self._send(method, text=text, **params)
+
+    async def _send(self, method: Any, **params: Any) -> Any:
+        try:
+            return await method(**params)
         except SlackApiError as exc:
             raise PublishError(_error_of(exc)) from exc
         finally:
             self.calls += 1
-        self._sent[index] = (message.text, message.blocks)
 
 
 def _error_of(exc: SlackApiError) -> str:

@@ -89,7 +89,9 @@ class Runtime:
         settings = self.settings
         machine = ThreadMachine(load_machine(settings.machine_file))
         channels = channel_directory(settings)
-        self.store = await Store.open(settings.database_url)
+        self.store = await Store.open(
+            settings.database_url, busy_timeout=settings.database_busy_timeout
+        )
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 settings.agent_first_event_timeout, connect=settings.agent_connect_timeout
@@ -103,6 +105,7 @@ class Runtime:
                 self._http,
                 first_event_timeout=settings.agent_first_event_timeout,
                 idle_timeout=settings.agent_idle_timeout,
+                retry_after_max=settings.agent_retry_after_max,
             ),
             slack=client,
             agents=self._agents or channels.agent,

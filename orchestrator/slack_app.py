@@ -12,11 +12,14 @@ import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator import metrics
 from orchestrator.channels import Listen
 from orchestrator.engine import Engine, Inbound
+from orchestrator.logs import escape
+from persistence.store import DatabaseFailure
 from renderers.common import (
     ACTION_APPROVE,
     ACTION_ESCALATE,
@@ -29,6 +32,17 @@ from renderers.common import (
 )
 
 log = logging.getLogger("orchestrator.slack")
+
+# Bolt acknowledges before the listener runs, so Slack will not redeliver: a message the store
+# could not take is answered with this, and the person sends it again.
+_NOT_TAKEN = (
+    "I could not take this message: my database is not available right now. "
+    "Nothing was sent to the agent; please send it again in a minute."
+)
+_CLICK_NOT_TAKEN = (
+    "Your click could not be recorded: my database is not available right now. "
+    "Nothing was sent to the agent; please click again in a minute."
+)
 
 # Message subtypes that are someone writing; edits, joins, deletions and the like are not.
 _WRITTEN = {None, "bot_message", "thread_broadcast", "file_share", "me_message"}
@@ -95,7 +109,12 @@ class Listeners:
         keys = [f"msg:{channel}:{ts}"]
         if body.get("event_id"):
             keys.append(f"event:{body['event_id']}")
-        if not await self.engine.store.claim_inbound(keys):
+        try:
+            claimed = await self.engine.store.claim_inbound(keys)
+        except DatabaseFailure as exc:
+            await self._not_taken(channel, thread_ts, ts, exc)
+            return
+        if not claimed:
             metrics.INBOUND.labels("message", "duplicate").inc()
             return
         metrics.INBOUND.labels("message", "accepted").inc()
@@ -109,7 +128,23 @@ class Listeners:
             is_bot=is_bot,
             display_name=event.get("username"),
         )
-        await self.engine.handle_message(inbound)
+        try:
+            await self.engine.handle_message(inbound)
+        except DatabaseFailure as exc:
+            await self._not_taken(channel, thread_ts, ts, exc)
+
+    async def _not_taken(self, channel: str, thread_ts: str, ts: str, exc: Exception) -> None:
+        metrics.INBOUND.labels("message", "store_failed").inc()
+        log.error(
+            "message not taken: the database failed",
+            extra={"channel": channel, "ts": ts, "error": escape(str(getattr(exc, "orig", exc)))},
+        )
+        try:
+            await self.engine.slack.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=_NOT_TAKEN
+            )
+        except SlackApiError as slack_error:
+            log.error("notice not delivered", extra={"channel": channel, "error": str(slack_error)})
 
     async def _listening(
         self,
@@ -137,7 +172,12 @@ class Listeners:
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         await ack()
-        note = await self.engine.retry(action.get("value", ""), body["user"]["id"])
+        try:
+            note = await self.engine.retry(
+                action.get("value", ""), body["user"]["id"], _channel_of(body)
+            )
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
         if note:
             await respond(text=note, response_type="ephemeral", replace_original=False)
 
@@ -146,16 +186,26 @@ class Listeners:
     ) -> None:
         await ack()
         decision = "resolved" if action["action_id"] == ACTION_APPROVE else "cancelled"
-        note = await self.engine.answer(
-            interrupt_key=action.get("value", ""),
-            user=body["user"]["id"],
-            decision=decision,
-            state_values=(body.get("state") or {}).get("values") or {},
-            channel=_channel_of(body),
-            message_ts=(body.get("container") or {}).get("message_ts", ""),
+        try:
+            note = await self.engine.answer(
+                interrupt_key=action.get("value", ""),
+                user=body["user"]["id"],
+                decision=decision,
+                state_values=(body.get("state") or {}).get("values") or {},
+                channel=_channel_of(body),
+                message_ts=(body.get("container") or {}).get("message_ts", ""),
+            )
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
+        await _tell(respond, note)
+
+    def _click_not_taken(self, exc: Exception) -> str:
+        metrics.INBOUND.labels("action", "store_failed").inc()
+        log.error(
+            "click not taken: the database failed",
+            extra={"error": escape(str(getattr(exc, "orig", exc)))},
         )
-        if note:
-            await respond(text=note, response_type="ephemeral", replace_original=False)
+        return _CLICK_NOT_TAKEN
 
     async def on_rating(
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import delete, event, func, insert, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -45,6 +45,10 @@ class StoreError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
 
 
+# What a store call raises when the database refuses work: locked, full, read-only or gone.
+DatabaseFailure = OperationalError
+
+
 class StaleThread(RuntimeError):
     """The thread changed since it was read (another replica or task won the race)."""
 
@@ -57,34 +61,44 @@ class Store:
     # --- lifecycle ---------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, url: str) -> Store:
-        """Connect, create the schema when new, refuse a schema from another version."""
-        engine = create_async_engine(url, **_engine_options(url))
+    async def open(cls, url: str, *, busy_timeout: float = 30.0) -> Store:
+        """Connect, create the schema when new, refuse a schema from another version.
+
+        `busy_timeout` is how long (seconds) a write waits for another connection's lock.
+        The schema version row is written at start-up, so a read-only database is refused here
+        rather than on the first message.
+        """
+        engine = create_async_engine(url, **_engine_options(url, busy_timeout))
         if engine.dialect.name == "sqlite":
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout))
         store = cls(engine)
         try:
-            await store._prepare()
+            await store._prepare(_safe_url(url))
         except OperationalError as exc:
             await engine.dispose()
-            raise StoreError(f"cannot open the database {_safe_url(url)}: {exc.orig}") from exc
+            raise StoreError(
+                f"cannot open the database {_safe_url(url)}: {exc.orig}{_hint(exc)}"
+            ) from exc
         except StoreError:
             await engine.dispose()
             raise
         return store
 
-    async def _prepare(self) -> None:
+    async def _prepare(self, where: str) -> None:
         async with self.engine.begin() as conn:
+            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+            found = None
+            if Meta.__tablename__ in tables:
+                found = await conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+            _check_schema(where, found, tables & set(Base.metadata.tables))
             await conn.run_sync(Base.metadata.create_all)
-            found = await conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
             if found is None:
                 await conn.execute(
                     insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION))
                 )
-            elif int(found) != SCHEMA_VERSION:
-                raise StoreError(
-                    f"the database has schema version {found}, this release uses "
-                    f"{SCHEMA_VERSION}; back it up and run the matching upgrade before starting"
+            else:
+                await conn.execute(
+                    update(Meta).where(Meta.key == "schema_version").values(value=found)
                 )
 
     async def close(self) -> None:
@@ -618,22 +632,57 @@ def dequeue_op(queued_id: int) -> Also:
     return write
 
 
-def _engine_options(url: str) -> dict[str, Any]:
+def _check_schema(where: str, found: str | None, ours: set[str]) -> None:
+    """Refuses a database written by another release (or by one that predates the version row)."""
+    upgrade = (
+        "Back it up, then start the release that wrote it, or point ORCH_DATABASE_URL at a new "
+        "database."
+    )
+    if found is None:
+        if ours - {Meta.__tablename__}:
+            raise StoreError(
+                f"the database {where} has orchestrator tables but no schema version: it was "
+                f"written by an older release. {upgrade}"
+            )
+        return
+    if found.strip() != str(SCHEMA_VERSION):
+        raise StoreError(
+            f"the database {where} has schema version {found!r}, this release needs "
+            f"{SCHEMA_VERSION}. {upgrade}"
+        )
+
+
+def _hint(exc: OperationalError) -> str:
+    said = str(exc.orig).lower()
+    if "readonly" in said or "read-only" in said:
+        return " (the service needs write access to the file and to its directory)"
+    if "locked" in said:
+        return " (another process holds a write lock on it; stop it or wait)"
+    if "full" in said:
+        return " (the disk is full; free some space)"
+    return ""
+
+
+def _engine_options(url: str, busy_timeout: float) -> dict[str, Any]:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return {"pool_pre_ping": True}
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    return {"connect_args": {"timeout": 30}}
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return {"connect_args": {"timeout": busy_timeout}}
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout: float) -> Callable[[Any, Any], None]:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        cursor.close()
+
+    return apply
 
 
 def _safe_url(url: str) -> str:

@@ -64,7 +64,10 @@ _ERROR_RESPONSES: Final[dict[str, tuple[int, str, dict[str, str]]]] = {
     "500": (500, "internal error in the sandbox agent", {}),
     "503": (503, "the sandbox agent is overloaded, try again later", {"Retry-After": "7"}),
     "401": (401, "missing or invalid credentials", {}),
+    "403": (403, "this token may not run this agent", {}),
 }
+# Answers 503 with a short Retry-After to the first request of each thread, then answers.
+_BUSY_ONCE: Final = "503-once"
 _RECORDING_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _REPLAY_CHUNK: Final = 8192
 
@@ -155,8 +158,10 @@ class ScriptedAgent:
         self.stall_seconds = 30.0
         self.resume_delay = 0.0  # seconds a resume waits before its first event
         self.interrupt_expires_at: str | None = None  # ISO 8601; omitted from interrupts if None
+        self.busy_retry_after = 1  # seconds, the Retry-After of the `503-once` scenario
         self.requests: list[ReceivedRequest] = []
         self.resumes = 0
+        self._busy_answered: set[str] = set()
         self.answer_text = (
             f"Hello from {name}! I am a **scripted** agent running on this machine. "
             "Here is what I can show you:\n\n"
@@ -185,6 +190,7 @@ class ScriptedAgent:
             "drop-abrupt": self._drop,
             "stall": self._stall,
             "malformed": self._malformed,
+            "out-of-order": self._out_of_order,
             "unknown-type": self._unknown_type,
             "huge-delta": self._huge_delta,
             "long": self._long,
@@ -212,6 +218,13 @@ class ScriptedAgent:
         """Forgets the requests and resumes seen so far."""
         self.requests.clear()
         self.resumes = 0
+        self._busy_answered.clear()
+
+    def serve(self, scenario: str, items: list[Item]) -> str:
+        """Answers `scenario` with exactly `items` (events, raw SSE text, pauses); its URL."""
+        fixed = list(items)
+        self._scripts[scenario] = lambda _run: iter(fixed)
+        return self.url(scenario)
 
     def requests_for(self, scenario: str) -> list[ReceivedRequest]:
         return [request for request in self.requests if request.scenario == scenario]
@@ -229,6 +242,12 @@ class ScriptedAgent:
         if scenario in _ERROR_RESPONSES:
             status, detail, headers = _ERROR_RESPONSES[scenario]
             return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        if scenario == _BUSY_ONCE:
+            if run.thread_id not in self._busy_answered:
+                self._busy_answered.add(run.thread_id)
+                headers = {"Retry-After": str(self.busy_retry_after)}
+                return JSONResponse({"detail": "busy"}, status_code=503, headers=headers)
+            scenario = "answer"
         if scenario == "slow-start":
             await self._sleep(self.slow_start_seconds)
         script = self._script(scenario, run)
@@ -421,6 +440,16 @@ class ScriptedAgent:
     def _malformed(self, run: _Run) -> Script:
         yield run.started()
         yield "data: {not json\n\n"
+        yield run.finished()
+
+    def _out_of_order(self, run: _Run) -> Script:
+        """Content before its start, an end that was never started, no RUN_STARTED at all."""
+        message_id = run.id("text")
+        yield TextMessageContentEvent(message_id=message_id, delta="Content before its start. ")
+        yield TextMessageEndEvent(message_id=run.id("never-started"))
+        yield TextMessageStartEvent(message_id=message_id, role="assistant")
+        yield TextMessageContentEvent(message_id=message_id, delta="Then the rest.")
+        yield TextMessageEndEvent(message_id=message_id)
         yield run.finished()
 
     def _unknown_type(self, run: _Run) -> Script:

@@ -1,0 +1,228 @@
+"""Faults of the database: a missing file, another release's schema, a read-only file, a lock held
+by another connection, a full disk. Start-up refuses what it cannot use with a message that says
+what to do; at run time a message the store could not take is answered, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from orchestrator.config import Settings
+from orchestrator.sandbox.agent_server import ScriptedAgent
+from orchestrator.sandbox.slack_emulator import SlackEmulator
+from orchestrator.server import Runtime
+from persistence.models import SCHEMA_VERSION
+from persistence.store import Store, StoreError
+from tests.harness import CHANNEL, SECRET, Harness
+
+NOT_TAKEN = "I could not take this message"
+
+
+async def wait_for(condition: Callable[[], bool], wait: float = 10) -> None:
+    deadline = time.monotonic() + wait
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def replies(harness: Harness, thread_ts: str) -> list[str]:
+    return [m.text for m in harness.thread_messages(thread_ts)]
+
+
+@contextmanager
+def write_lock(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection holding the write lock on the file, as a second process would."""
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield other
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+async def make_database(path: Path, **meta: str | None) -> None:
+    store = await Store.open(f"sqlite+aiosqlite:///{path}")
+    await store.close()
+    with sqlite3.connect(path) as db:
+        for key, value in meta.items():
+            if value is None:
+                db.execute("DELETE FROM orchestrator_meta WHERE key = ?", (key,))
+            else:
+                db.execute("UPDATE orchestrator_meta SET value = ? WHERE key = ?", (value, key))
+
+
+# --- start-up ---------------------------------------------------------------------------
+
+
+async def test_missing_file_and_directories_are_created(
+    slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "not" / "yet" / "there.db"
+    harness = Harness(slack, agent, db_path)
+    try:
+        await harness.start("answer")
+        thread_ts = await harness.mention("hello")
+        await harness.settle(thread_ts, ("done",))
+    finally:
+        await harness.stop()
+    assert db_path.is_file()
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT value FROM orchestrator_meta").fetchall() == [
+            (str(SCHEMA_VERSION),)
+        ]
+
+
+@pytest.mark.parametrize(
+    ("meta", "said"),
+    [
+        ({"schema_version": "0"}, "has schema version '0', this release needs"),
+        ({"schema_version": "99"}, "has schema version '99', this release needs"),
+        ({"schema_version": "one"}, "has schema version 'one', this release needs"),
+        ({"schema_version": None}, "has orchestrator tables but no schema version"),
+    ],
+)
+async def test_other_schema_stops_start_up_saying_what_to_do(
+    harness: Harness, tmp_path: Path, meta: dict[str, Any], said: str
+) -> None:
+    await make_database(harness.db_path, **meta)
+    with pytest.raises(StoreError) as refused:
+        await Runtime(harness.settings()).start()
+    message = str(refused.value)
+    assert said in message
+    assert "Back it up" in message and "ORCH_DATABASE_URL" in message
+    with sqlite3.connect(harness.db_path) as db:  # the database was left as it was
+        kept = dict(db.execute("SELECT key, value FROM orchestrator_meta").fetchall())
+    assert kept.get("schema_version") == meta["schema_version"]
+
+
+def test_service_refuses_an_old_schema_at_start(tmp_path: Path) -> None:
+    db_path = tmp_path / "old.db"
+    asyncio.run(make_database(db_path, schema_version="0"))
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-unused",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "run", "--http", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "schema version '0'" in done.stderr and "Back it up" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_read_only_database_stops_start_up(harness: Harness) -> None:
+    await make_database(harness.db_path)
+    read_only = f"sqlite+aiosqlite:///file:{harness.db_path}?mode=ro&uri=true"
+    with pytest.raises(StoreError) as refused:
+        await Runtime(harness.settings(ORCH_DATABASE_URL=read_only)).start()
+    assert "readonly" in str(refused.value)
+    assert "needs write access to the file and to its directory" in str(refused.value)
+
+
+async def test_locked_database_at_start_is_reported(harness: Harness) -> None:
+    await make_database(harness.db_path)
+    with write_lock(harness.db_path), pytest.raises(StoreError) as refused:
+        await Runtime(harness.settings(ORCH_DATABASE_BUSY_TIMEOUT=0.2)).start()
+    assert "database is locked" in str(refused.value)
+    assert "another process holds a write lock" in str(refused.value)
+
+
+# --- at run time ------------------------------------------------------------------------
+
+
+async def test_a_short_lock_is_waited_out(harness: Harness) -> None:
+    await harness.start("answer", ORCH_DATABASE_BUSY_TIMEOUT=10)
+    with write_lock(harness.db_path):
+        thread_ts = await harness.mention("hello while another writer holds the lock")
+        await asyncio.sleep(0.3)
+        assert harness.agent.requests == []  # the claim is waiting for the lock
+    row = await harness.settle(thread_ts, ("done",))
+    assert row.error_kind is None
+    assert "Hello from test-agent!" in harness.thread_text(thread_ts)
+    assert not any(NOT_TAKEN in text for text in replies(harness, thread_ts))
+
+
+async def test_a_lasting_lock_is_answered_and_the_redelivery_is_taken(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    await harness.start("answer", ORCH_DATABASE_BUSY_TIMEOUT=0.2)
+    event_ = harness.slack.post_user_message(CHANNEL, "U0ALICE", "take this", mention=True)
+    with caplog.at_level(logging.ERROR, logger="orchestrator.slack"), write_lock(harness.db_path):
+        await harness.slack.deliver_event(harness.events_url, SECRET, event_, event_id="EvL")
+        await wait_for(lambda: bool(harness.thread_messages(event_["ts"])))
+
+    assert NOT_TAKEN in replies(harness, event_["ts"])[0]
+    assert "send it again" in replies(harness, event_["ts"])[0]
+    assert harness.agent.requests == []
+    [record] = [r for r in caplog.records if r.getMessage().startswith("message not taken")]
+    assert record.__dict__["error"] == "database is locked"
+    assert (record.__dict__["channel"], record.__dict__["ts"]) == (CHANNEL, event_["ts"])
+
+    # nothing was marked as taken: the same delivery, sent again, is answered
+    await harness.slack.deliver_event(
+        harness.events_url, SECRET, event_, event_id="EvL", retry_num=1
+    )
+    row = await harness.settle(event_["ts"], ("done",))
+    assert [r.body["messages"][-1]["content"] for r in harness.agent.requests] == ["take this"]
+    assert row.state == "done"
+
+
+async def test_a_full_disk_is_answered_and_nothing_half_written(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = await harness.start("echo")
+    thread_ts = await harness.mention("first, while there is room")
+    first = await harness.settle(thread_ts, ("done",))
+
+    def cap_size(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA max_page_count=1")  # SQLite raises it to the current size
+        cursor.close()
+
+    event.listen(rt.store.engine.sync_engine, "connect", cap_size)
+    await rt.store.engine.dispose()  # every connection from now on sees a full disk
+    big = "a long paste " * 4000  # needs new pages wherever it is stored
+    with caplog.at_level(logging.ERROR, logger="orchestrator.slack"):
+        await harness.say(big, thread_ts)
+        await wait_for(lambda: any(NOT_TAKEN in t for t in replies(harness, thread_ts)))
+    await harness.rt.engine.drain()
+
+    [record] = [r for r in caplog.records if r.getMessage().startswith("message not taken")]
+    assert "full" in record.__dict__["error"]
+    row = await harness.row(thread_ts)
+    assert (row.state, row.version) == ("done", first.version)  # no half-made transition
+    assert len(harness.agent.requests) == 1
+    assert [m["content"] for m in await rt.store.messages(row.id) if m["role"] == "user"] == [
+        "first, while there is room"
+    ]
+
+    event.remove(rt.store.engine.sync_engine, "connect", cap_size)
+    await rt.store.engine.dispose()  # space again: the person sends it once more
+    await harness.say(big, thread_ts)
+    await harness.settle(thread_ts, ("done",), min_version=first.version + 1)
+    assert harness.agent.requests[-1].body["messages"][-1]["content"] == big
+
+
+def test_busy_timeout_is_a_setting() -> None:
+    assert Settings(ORCH_DATABASE_BUSY_TIMEOUT=2.5).database_busy_timeout == 2.5
