@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, inspect, select, update
+from sqlalchemy import delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -36,6 +36,8 @@ from persistence.models import (
     Thread,
     Transition,
 )
+
+_SCHEMA_LOCK = 0x6F726368  # "orch": the advisory lock held while the schema is checked or made
 
 # Extra writes that must commit in the same transaction as a state change.
 Also = Callable[[AsyncSession], Awaitable[None]]
@@ -86,6 +88,11 @@ class Store:
 
     async def _prepare(self, where: str) -> None:
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Replicas starting together on an empty database take turns creating it.
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK}
+                )
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
             found = None
             if Meta.__tablename__ in tables:
