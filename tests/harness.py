@@ -133,14 +133,15 @@ class Harness:
     ) -> Thread:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            row = await self.row(thread_ts, channel)
-            if (
-                row is not None
-                and row.state in states
-                and row.version >= min_version
-                and not self.rt.engine.busy
-            ):
-                return row
+            if not self.rt.engine.busy:  # read only when idle: the row is then the run's last write
+                row = await self.row(thread_ts, channel)
+                if (
+                    row is not None
+                    and row.state in states
+                    and row.version >= min_version
+                    and not self.rt.engine.busy
+                ):
+                    return row
             await asyncio.sleep(0.02)
         row = await self.row(thread_ts, channel)
         raise AssertionError(f"thread not in {states} after {wait}s: {row and row.state}")
