@@ -108,3 +108,26 @@ async def test_a_mention_starting_a_thread_reads_no_context(
     thread_ts = await harness.mention("hi")
     await harness.settle(thread_ts)
     assert slack.calls_to("conversations.replies") == []
+
+
+async def test_reading_the_discussion_waits_out_a_429_and_survives_a_refusal(
+    harness: Harness, agent: ScriptedAgent, slack: SlackEmulator
+) -> None:
+    await harness.start("answer")
+    root = slack.post_user_message(CHANNEL, BOB, "is the queue backed up?")
+    slack.rate_limit("conversations.replies", retry_after=1)
+    await harness.mention("have a look", root["ts"])
+    await harness.settle(root["ts"])
+    statuses = [c.status for c in slack.calls_to("conversations.replies")]
+    assert statuses == [429, 200]
+    assert [m["content"] for m in agent.requests[0].body["messages"]] == [
+        "is the queue backed up?",
+        "have a look",
+    ]
+
+    other = slack.post_user_message(CHANNEL, BOB, "and the workers?")
+    slack.fail("conversations.replies", "missing_scope")
+    await harness.mention("check them", other["ts"])
+    row = await harness.settle(other["ts"])
+    assert row.state == "done"  # answered without the earlier messages
+    assert [m["content"] for m in agent.requests[1].body["messages"]] == ["check them"]
