@@ -48,6 +48,23 @@ async def wait_for_form(store: Store, thread_id: str) -> None:
     raise AssertionError("the form was never posted")
 
 
+async def approve_on(
+    service: ServiceProcess, slack: SlackEmulator, thread_ts: str, replicas: str, comment: str
+) -> None:
+    """Alice clicks Approve on the thread's form, delivered to the service's HTTP endpoint."""
+    form = find_with_action(slack.thread(CHANNEL, thread_ts), ACTION_APPROVE)
+    payload = slack.block_actions_payload(
+        user=ALICE,
+        channel=CHANNEL,
+        message_ts=form.ts,
+        action_id=ACTION_APPROVE,
+        value=actions_of(form)[ACTION_APPROVE],
+        thread_ts=thread_ts,
+        state_values=answers(replicas, comment),
+    )
+    await slack.deliver_action(service.events_url, SECRET, payload)
+
+
 async def test_form_not_yet_posted_at_kill_is_posted_after_restart(
     slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
 ) -> None:
@@ -86,16 +103,7 @@ async def test_pending_approval_survives_sigkill(
 
         await service.start()  # a new process on the same database file
         form = find_with_action(slack.thread(CHANNEL, event["ts"]), ACTION_APPROVE)
-        payload = slack.block_actions_payload(
-            user=ALICE,
-            channel=CHANNEL,
-            message_ts=form.ts,
-            action_id=ACTION_APPROVE,
-            value=actions_of(form)[ACTION_APPROVE],
-            thread_ts=event["ts"],
-            state_values=answers("8", "after the restart"),
-        )
-        await slack.deliver_action(service.events_url, SECRET, payload)
+        await approve_on(service, slack, event["ts"], "8", "after the restart")
         done = await wait_for(store, thread_id, ("done",), after=waiting.version)
     finally:
         service.stop()
@@ -221,17 +229,7 @@ async def test_kill_right_after_the_resume_never_resends_it(
     try:
         thread_id, thread_ts = await start_with_pending_form(service, slack, store)
         agent.resume_delay = 30  # the agent holds the resume: the kill lands before any event
-        form = find_with_action(slack.thread(CHANNEL, thread_ts), ACTION_APPROVE)
-        payload = slack.block_actions_payload(
-            user=ALICE,
-            channel=CHANNEL,
-            message_ts=form.ts,
-            action_id=ACTION_APPROVE,
-            value=actions_of(form)[ACTION_APPROVE],
-            thread_ts=thread_ts,
-            state_values=answers("8", "sent, then killed"),
-        )
-        await slack.deliver_action(service.events_url, SECRET, payload)
+        await approve_on(service, slack, thread_ts, "8", "sent, then killed")
         deadline = time.monotonic() + 10
         while agent.resumes == 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
