@@ -6,10 +6,7 @@ thread status), throttled chat.update, or `auto`; every answer must arrive whole
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 from pydantic import ValidationError
@@ -22,7 +19,7 @@ from renderers.common import (
     ACTION_THUMBS_DOWN,
     ACTION_THUMBS_UP,
 )
-from tests.harness import ALICE, BOB, CHANNEL, Harness, actions_of, find_with_action
+from tests.harness import ALICE, BOB, CHANNEL, Harness, actions_of, find_with_action, until
 from tests.test_e2e_approvals import answers as form_values
 
 NATIVE = {"ORCH_SLACK_STREAMING": "native"}
@@ -62,17 +59,6 @@ def streamed_ts(harness: Harness) -> list[str]:
 def carries_text(call: RecordedCall) -> bool:
     chunks = call.params.get("chunks") or []
     return any(c.get("type") == "markdown_text" and c.get("text") for c in chunks)
-
-
-async def until(check: Callable[[], bool | Awaitable[bool]], wait: float = 10) -> None:
-    """Wait for a condition (clicks and housekeeping finish after Slack is answered)."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        result = check()
-        if result if isinstance(result, bool) else await result:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def errors(harness: Harness) -> list[str]:

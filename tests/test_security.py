@@ -14,7 +14,7 @@ import pytest
 from orchestrator.logs import JsonFormatter, TextFormatter
 from orchestrator.sandbox.slack_emulator import SlackEmulator
 from renderers.common import ACTION_APPROVE, ACTION_RETRY
-from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action
+from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action, until
 from tests.test_e2e_approvals import answers, approve, pause_for_approval, text_input
 
 BOT_TOKEN = "xoxb-0000-SECRET-bot-token"
@@ -117,6 +117,10 @@ async def test_a_request_four_minutes_old_is_still_accepted(harness: Harness) ->
 # --- clicks are bound to their thread ------------------------------------------------------
 
 
+def _notes(harness: Harness) -> list[str]:
+    return [m.text for m in harness.slack.ephemerals(user=ALICE)]
+
+
 async def test_a_button_of_one_thread_cannot_answer_another_threads_interrupt(
     harness: Harness,
 ) -> None:
@@ -149,8 +153,10 @@ async def test_a_button_of_one_thread_cannot_answer_another_threads_interrupt(
     await harness.slack.deliver_action(harness.events_url, SECRET, bare)
     await harness.rt.engine.drain()
 
-    notes = [m.text for m in harness.slack.ephemerals(user=ALICE)]
-    assert notes.count("This button does not belong to this conversation.") == 3
+    refusal = "This button does not belong to this conversation."
+    # clicks are handled after Slack has its acknowledgement: wait for all three answers
+    await until(lambda: _notes(harness).count(refusal) >= 3)
+    assert _notes(harness).count(refusal) == 3
     assert harness.agent.resumes == 0
     assert {i.status for i in await harness.interrupts(thread_b)} == {"pending"}
     assert {i.status for i in await harness.interrupts(thread_a)} == {"pending"}
