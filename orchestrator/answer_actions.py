@@ -55,9 +55,16 @@ class AnswerActions:
         )
         return answer_op(row)
 
-    async def posted(self, view: ThreadView, message_ts: list[str]) -> None:
-        if view.answer is not None:
-            await self.store.set_answer(view.answer.run_id, message_ts=list(message_ts))
+    async def posted(
+        self, view: ThreadView, message_ts: list[str], redraw_from: tuple[int, int] = (0, 0)
+    ) -> None:
+        """Where the answer landed, and from which message and character it can be redrawn."""
+        if view.answer is None:
+            return
+        fields: dict[str, Any] = {"message_ts": list(message_ts)}
+        if redraw_from != (0, 0):
+            fields["view"] = {**_snapshot(view), "redraw_from": list(redraw_from)}
+        await self.store.set_answer(view.answer.run_id, **fields)
 
     # --- feedback ----------------------------------------------------------------------------
 
@@ -213,7 +220,8 @@ class AnswerActions:
         if thread is None or fresh is None or not fresh.message_ts:
             return
         counts = await self.store.feedback_counts(fresh.run_id)
-        view = _restore(thread, fresh)
+        first, offset = (fresh.view or {}).get("redraw_from", (0, 0))
+        view = _restore(thread, fresh, offset)
         view.answer = AnswerView(
             run_id=fresh.run_id,
             thumbs_up=counts.get("up", 0),
@@ -223,8 +231,9 @@ class AnswerActions:
         )
         renderer = get_renderer(self.engine.machine.definition.renderer_of("done"))
         messages = renderer(view)
-        pairs = list(zip(fresh.message_ts, messages, strict=False))
-        if len(messages) == len(fresh.message_ts):
+        message_ts = fresh.message_ts[first:]  # streamed messages before these keep their text
+        pairs = list(zip(message_ts, messages, strict=False))
+        if len(messages) == len(message_ts):
             pairs = pairs[-1:]  # the buttons and notes live in the last message
         for ts, message in pairs:
             try:
@@ -272,9 +281,10 @@ def _snapshot(view: ThreadView) -> dict[str, Any]:
     }
 
 
-def _restore(thread: Thread, answer: Answer) -> ThreadView:
+def _restore(thread: Thread, answer: Answer, offset: int = 0) -> ThreadView:
+    """The answer's view as it finished, its text from character `offset` on."""
     saved = answer.view or {}
-    text = str(saved.get("text") or "")
+    text = str(saved.get("text") or "")[offset:]
     return ThreadView(
         conversation_id=thread.id,
         state="done",

@@ -1017,7 +1017,8 @@ class Engine:
             }
         if publisher.ts != fields["message_ts"] or undelivered:  # continuations, forms, failure
             await self.store.update_thread(thread.id, message_ts=publisher.ts, **undelivered)
-            await self.answers.posted(view, publisher.ts)
+        if publisher.ts != fields["message_ts"] or publisher.redraw_from != (0, 0):
+            await self.answers.posted(view, publisher.ts, publisher.redraw_from)
         for row, ts in zip(forms, publisher.extra_ts, strict=False):
             await self.store.set_interrupt(row.id, form_ts=ts)
         if result.trigger == "resume_failed" and resume is not None:

@@ -8,8 +8,10 @@ the record is marked `failed` with the error (see `orchestrator threads show`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +33,10 @@ class FeedbackForwarder:
         self.store = store
         self.url = url
         self._client = httpx.AsyncClient(timeout=TIMEOUT) if url else None
+        # One send per record at a time, so a record's changes reach the receiver in order.
+        self._sending: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     @property
     def enabled(self) -> bool:
@@ -50,6 +56,11 @@ class FeedbackForwarder:
         """One attempt for a pending record; True when the receiver took it."""
         if self._client is None or self.url is None or row.forward_due is None:
             return False
+        lock = self._sending.setdefault(row.id, asyncio.Lock())
+        async with lock:
+            return await self._send(row, now)
+
+    async def _send(self, row: Feedback, now: float | None) -> bool:
         now = time.time() if now is None else now
         if not await self.store.claim_forward(row.id, row.forward_due, now + LEASE):
             return False

@@ -148,6 +148,19 @@ class NativePublisher:
         return self._tail.ts[len(self._tail.ts) - self._extra :] if self._extra else []
 
     @property
+    def redraw_from(self) -> tuple[int, int]:
+        """Where drawing the finished answer again starts: (index in `ts`, offset in the text).
+
+        Streamed messages hold the text as Slack confirmed it, cut where the stream rolled
+        over, so a redraw (new feedback counts, a "Regenerated" mark) replaces only the last
+        streamed message, or the `chat.update` messages after a fallback, from their first
+        character on; the messages before it keep their text.
+        """
+        if self._tail.ts or not self._segments:
+            return len(self._segments), self._confirmed
+        return len(self._segments) - 1, self._confirmed - self._segments[-1].chars
+
+    @property
     def calls(self) -> int:
         return self._native_calls + self._tail.calls
 
@@ -335,14 +348,19 @@ class NativePublisher:
             raise _Fallback("no_open_stream")
 
     async def _end_streams(self) -> None:
-        """Stop what still streams after a fallback, so no message is left spinning."""
+        """Stop what still streams after a fallback, so no message is left spinning, and remove
+        the streams Slack ended before they showed anything, so no empty message is left."""
         for segment in list(self._segments):
             if not segment.ended:
                 with contextlib.suppress(_Fallback):
                     await self._stop(segment, [])
+            if segment.ended and not segment.chars and not segment.tasks.tasks:
+                await self._delete_empty(segment)
 
     async def _delete_empty(self, segment: _Segment) -> None:
         """A stream that ends before anything was said leaves no empty message behind."""
+        if segment not in self._segments:
+            return
         with contextlib.suppress(_Fallback):
             await self._call(self.client.chat_delete, channel=self.channel, ts=segment.ts)
             self._segments.remove(segment)

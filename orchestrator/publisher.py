@@ -51,6 +51,9 @@ class LivePublisher(Protocol):
     @property
     def extra_ts(self) -> list[str]: ...  # the ts of the `extras` posted by `close`, in order
 
+    @property
+    def redraw_from(self) -> tuple[int, int]: ...  # see `Publisher.redraw_from`
+
 
 # Builds the publisher of one run: the thread it writes to and the view it shows.
 PublisherFactory = Callable[["Thread", "ThreadView"], LivePublisher]
@@ -108,6 +111,14 @@ class Publisher:
     @property
     def extra_ts(self) -> list[str]:
         return self.ts[self._answer_count :]
+
+    @property
+    def redraw_from(self) -> tuple[int, int]:
+        """Where drawing the finished answer again starts: (index in `ts`, offset in the text).
+
+        Every message here is drawn from the whole answer, so a redraw covers them all.
+        """
+        return 0, 0
 
     async def close(
         self, messages: Sequence[SlackMessage], extras: Sequence[SlackMessage] = ()

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm.attributes import flag_modified
 
 from persistence.models import (
     SCHEMA_VERSION,
@@ -437,6 +438,9 @@ class Store:
                         row.reasons, row.comment = list(details[0]), details[1]
                     for key, value in forwarding.items():
                         setattr(row, key, value)
+                        # Written even when it reads unchanged: a send finishing meanwhile
+                        # may have marked the record sent, and this change must go out too.
+                        flag_modified(row, key)
             except IntegrityError:  # the same person's first click, twice at once
                 continue
             return row

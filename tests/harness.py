@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,17 @@ class Harness:
 
     async def interrupts(self, thread_ts: str, channel: str = CHANNEL) -> list[Interrupt]:
         return await self.rt.store.interrupts_of(self.thread_id(thread_ts, channel))
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], wait: float = 10) -> None:
+    """Wait for a condition (clicks and housekeeping finish after Slack is answered)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        result = check()
+        if result if isinstance(result, bool) else await result:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
 
 
 def actions_of(message: StoredMessage) -> dict[str, str]:
