@@ -4,8 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 
 import uvicorn
+
+_GRACE = 5.0  # seconds in-flight requests get to finish when a server stops
+_POLL = 0.005
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopping as soon as it is told to instead of on its next 0.1 s tick."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.exit_requested = asyncio.Event()
+
+    async def main_loop(self) -> None:
+        await self.exit_requested.wait()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn's own shutdown sleeps a fixed 0.1 s and polls every 0.1 s; the sandbox and the
+        # tests start and stop hundreds of servers, so this one polls finely instead.
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        for _ in range(int(_GRACE / _POLL)):
+            if not (self.server_state.connections or self.server_state.tasks):
+                break
+            await asyncio.sleep(_POLL)
+        for task in self.server_state.tasks:
+            task.cancel()
+        for server in self.servers:
+            await server.wait_closed()
 
 
 class LoopbackServer:
@@ -20,7 +51,7 @@ class LoopbackServer:
             lifespan="off",
             access_log=False,
         )
-        self._server = uvicorn.Server(self._config)
+        self._server = _Server(self._config)
         self._task: asyncio.Task[None] | None = None
         self.port: int = port
 
@@ -42,6 +73,7 @@ class LoopbackServer:
         if self._task is None:
             return
         self._server.should_exit = True
+        self._server.exit_requested.set()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(self._task, timeout=5)
         self._task = None
