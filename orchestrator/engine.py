@@ -67,7 +67,6 @@ from persistence.store import (
     enqueue_op,
     lease_op,
     replace_op,
-    thread_fields_op,
 )
 from renderers import get_renderer
 from renderers.common import has_cursor, without_cursor
@@ -190,7 +189,7 @@ class Engine:
     async def handle_message(self, inbound: Inbound) -> None:
         """A person (or an allowed bot) wrote to the agent in a thread."""
         thread_id = self.conversation_id(inbound.team_id, inbound.channel_id, inbound.thread_ts)
-        _, created = await self.store.get_or_create_thread(
+        row, created = await self.store.get_or_create_thread(
             thread_id,
             team_id=inbound.team_id,
             channel_id=inbound.channel_id,
@@ -210,7 +209,9 @@ class Engine:
                 me=await self._identity(),
                 limit=self.settings.thread_context_limit,
             )
-        await self.fire(thread_id, "user_message", context, detail=_message_detail(inbound))
+        await self.fire(
+            thread_id, "user_message", context, detail=_message_detail(inbound), known=row
+        )
 
     async def _bot_may_run(self, thread_id: str, inbound: Inbound) -> bool:
         """The loop guard: after `max_bot_runs` runs started by bots in a row, bots are ignored
@@ -564,15 +565,18 @@ class Engine:
         fields: dict[str, Any] | None = None,
         also: Sequence[Also] = (),
         expect_state: str | None = None,
+        known: Thread | None = None,
     ) -> Fired | None:
         """Fire `trigger` on the stored thread, store the result, then perform its effects.
 
-        Returns None when the trigger does not apply (any more) to the thread's state.
+        `known` is a row this process holds (and keeps up to date) for the thread: it saves the
+        read, and the version check still catches it being stale. Returns None when the trigger
+        does not apply (any more) to the thread's state.
         """
         context = context or Context()
         async with self._lock(thread_id):
             fired, thread = await self._fire_locked(
-                thread_id, trigger, context, detail, fields or {}, also, expect_state
+                thread_id, trigger, context, detail, fields or {}, also, expect_state, known
             )
         if fired is None:
             return None
@@ -589,16 +593,23 @@ class Engine:
         fields: dict[str, Any],
         also: Sequence[Also],
         expect_state: str | None,
+        known: Thread | None,
     ) -> tuple[Fired | None, Thread]:
         for _ in range(5):
-            thread = await self.store.get_thread(thread_id)
+            fresh = known is None
+            thread = known if known is not None else await self.store.get_thread(thread_id)
+            known = None  # a held row is tried once; any doubt and the store is asked
             if thread is None:
                 raise LookupError(f"unknown thread {thread_id}")
             if expect_state is not None and thread.state != expect_state:
+                if not fresh:
+                    continue
                 return None, thread
             try:
                 fired = self.machine.fire(thread.state, trigger, await self._facts(thread))
             except InvalidTrigger:
+                if not fresh:
+                    continue
                 log.info(
                     "trigger refused",
                     extra={"conversation": thread_id, "trigger": trigger, "state": thread.state},
@@ -614,6 +625,7 @@ class Engine:
                     detail=detail,
                     also=writes,
                     **fields,
+                    **_requester_fields(fired, context),
                 )
             except StaleThread:
                 continue
@@ -640,9 +652,6 @@ class Engine:
         writes: list[Also] = []
         if "start_run" in fired.effects and context.message is not None:
             writes.append(append_op(thread.id, [*context.seed, context.message]))
-        if "start_run" in fired.effects and context.inbound is not None:
-            who = {"requester": context.inbound.user, "requester_is_bot": context.inbound.is_bot}
-            writes.append(thread_fields_op(thread.id, **who))
         if "queue_message" in fired.effects and context.inbound is not None:
             writes.append(self._enqueue(thread, context))
         if context.dequeue_id is not None:
@@ -683,7 +692,7 @@ class Engine:
         task.add_done_callback(self._tasks.discard)
 
     async def _start_run(self, thread: Thread, context: Context) -> None:
-        if context.inbound is not None:  # stored with the transition (_writes_for)
+        if context.inbound is not None:  # stored with the transition (_requester_fields)
             thread.requester = context.inbound.user
             thread.requester_is_bot = context.inbound.is_bot
         self._spawn(self._run(thread))
@@ -876,6 +885,7 @@ class Engine:
                     "run_started",
                     detail={"run_id": run_id},
                     fields={"run_id": run_id, "message_ts": list(publisher.ts)},
+                    known=thread,
                 )
             elif kind == EventType.MESSAGES_SNAPSHOT:
                 recorder.observe(event)
@@ -986,6 +996,7 @@ class Engine:
             fields=fields,
             also=also,
             expect_state="streaming",
+            known=thread,
         )
         metrics.RUNS.labels(result.trigger).inc()
         if result.error is not None:
@@ -1154,6 +1165,13 @@ def _step_end(view: ThreadView, event: BaseEvent) -> None:
 
 
 _TEXT = EventType.TEXT_MESSAGE_CONTENT
+
+
+def _requester_fields(fired: Fired, context: Context) -> dict[str, Any]:
+    """A message that starts a run makes its sender the run's requester."""
+    if "start_run" not in fired.effects or context.inbound is None:
+        return {}
+    return {"requester": context.inbound.user, "requester_is_bot": context.inbound.is_bot}
 
 
 def _show_activity(status: TypingStatus, event: BaseEvent) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, event, func, insert, inspect, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -609,22 +611,16 @@ def replace_op(thread_id: str, messages: Sequence[dict[str, Any]]) -> Also:
     return write
 
 
-def thread_fields_op(thread_id: str, **fields: Any) -> Also:
-    """Set fields of the thread row that the machine's state does not cover (e.g. requester)."""
-
-    async def write(s: AsyncSession) -> None:
-        await s.execute(update(Thread).where(Thread.id == thread_id).values(**fields))
-
-    return write
-
-
 def lease_op(thread_id: str, owner: str | None, expires_at: float = 0.0) -> Also:
     """Take the thread's run lease for `owner`, or drop it (owner None)."""
 
     async def write(s: AsyncSession) -> None:
-        await s.execute(delete(RunLease).where(RunLease.thread_id == thread_id))
-        if owner is not None:
-            s.add(RunLease(thread_id=thread_id, owner=owner, expires_at=expires_at))
+        if owner is None:
+            await s.execute(delete(RunLease).where(RunLease.thread_id == thread_id))
+            return
+        await s.execute(
+            _upsert(s, RunLease, {"thread_id": thread_id}, owner=owner, expires_at=expires_at)
+        )
 
     return write
 
@@ -698,3 +694,11 @@ def _sqlite_pragmas(busy_timeout: float) -> Callable[[Any, Any], None]:
 
 def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _upsert(s: AsyncSession, model: type[Base], key: dict[str, Any], **values: Any) -> Any:
+    """INSERT … ON CONFLICT (key) DO UPDATE, in the dialect of the session's database."""
+    dialect = s.get_bind().dialect.name
+    insert_of = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_of(model).values(**key, **values)
+    return statement.on_conflict_do_update(index_elements=list(key), set_=values)
