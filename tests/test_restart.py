@@ -93,17 +93,13 @@ async def test_pending_approval_survives_sigkill(
 ) -> None:
     service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "interrupt-outcome")
     try:
-        await service.start()
-        event = slack.post_user_message(CHANNEL, ALICE, "please scale web", mention=True)
-        await slack.deliver_event(service.events_url, SECRET, event)
-        thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
+        thread_id, thread_ts = await start_with_pending_form(service, slack, store)
         waiting = await wait_for(store, thread_id, ("awaiting_approval",))
-        await wait_for_form(store, thread_id)
         service.kill()
 
         await service.start()  # a new process on the same database file
-        form = find_with_action(slack.thread(CHANNEL, event["ts"]), ACTION_APPROVE)
-        await approve_on(service, slack, event["ts"], "8", "after the restart")
+        form = find_with_action(slack.thread(CHANNEL, thread_ts), ACTION_APPROVE)
+        await approve_on(service, slack, thread_ts, "8", "after the restart")
         done = await wait_for(store, thread_id, ("done",), after=waiting.version)
     finally:
         service.stop()
@@ -113,7 +109,7 @@ async def test_pending_approval_survives_sigkill(
         "replicas": "8",
         "comment": "after the restart",
     }
-    record = render_text(next(m for m in slack.thread(CHANNEL, event["ts"]) if m.ts == form.ts))
+    record = render_text(next(m for m in slack.thread(CHANNEL, thread_ts) if m.ts == form.ts))
     assert f"Approved by <@{ALICE}>" in record
 
 
