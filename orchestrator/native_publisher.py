@@ -43,7 +43,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.messages.chunk import Chunk, MarkdownTextChunk
 from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator.publisher import Publisher, Render
+from orchestrator.publisher import Publisher, Render, stop_throttle
 from orchestrator.stream_content import (
     TaskState,
     cut_text,
@@ -198,13 +198,7 @@ class NativePublisher:
         """The run is over: send the rest, close the stream with the final blocks, post extras."""
         messages = [*messages, *extras]
         self._dirty = False
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-        if self._inflight is not None:
-            with contextlib.suppress(Exception):
-                await self._inflight
+        await stop_throttle(self._loop_task, self._inflight)
         parts = split_final(messages, self.view.text)
         self._extra = len(parts.extra)
         if self.native and not self.stopped_by_user:

@@ -126,13 +126,7 @@ class Publisher:
         """The run is over: stop the throttle and write the final content, then `extras`."""
         self._answer_count = len(messages)
         self._dirty = False
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-        if self._inflight is not None:
-            with contextlib.suppress(Exception):
-                await self._inflight
+        await stop_throttle(self._loop_task, self._inflight)
         await self._sync([*messages, *extras])
 
     async def _flush_loop(self) -> None:
@@ -203,6 +197,19 @@ class Publisher:
             raise PublishError(_error_of(exc)) from exc
         finally:
             self.calls += 1
+
+
+async def stop_throttle(
+    loop_task: asyncio.Task[None] | None, inflight: asyncio.Future[None] | None
+) -> None:
+    """End a publisher's flush loop and let the Slack call already on its way finish."""
+    if loop_task is not None:
+        loop_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop_task
+    if inflight is not None:
+        with contextlib.suppress(Exception):
+            await inflight
 
 
 def _error_of(exc: SlackApiError) -> str:
