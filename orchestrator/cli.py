@@ -153,8 +153,17 @@ def _threads_list(args: argparse.Namespace) -> int:
     return asyncio.run(_list(args.state, args.json))
 
 
+async def _open_for_reading() -> Store:
+    settings = Settings()
+    return await Store.open(
+        settings.database_url,
+        busy_timeout=settings.database_busy_timeout,
+        check_writable=False,
+    )
+
+
 async def _list(state: str | None, as_json: bool) -> int:
-    store = await Store.open(Settings().database_url)
+    store = await _open_for_reading()
     try:
         rows = await store.list_threads(state)
     finally:
@@ -190,7 +199,7 @@ def _threads_show(args: argparse.Namespace) -> int:
 
 
 async def _show(prefix: str, as_json: bool) -> int:
-    store = await Store.open(Settings().database_url)
+    store = await _open_for_reading()
     try:
         matches = [t for t in await store.list_threads(limit=100_000) if t.id.startswith(prefix)]
         if len(matches) != 1:

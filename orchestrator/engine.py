@@ -66,6 +66,7 @@ from persistence.store import (
     dequeue_op,
     enqueue_op,
     lease_op,
+    queue_head_op,
     replace_op,
 )
 from renderers import get_renderer
@@ -102,6 +103,7 @@ class Context:
     resume: approvals.Resume | None = None
     notice: str | None = None
     seed: list[dict[str, Any]] = field(default_factory=list)  # earlier thread messages
+    queue_head: list[QueuedMessage] = field(default_factory=list)  # read by run_next_queued
 
 
 @dataclass(slots=True)
@@ -189,13 +191,16 @@ class Engine:
     async def handle_message(self, inbound: Inbound) -> None:
         """A person (or an allowed bot) wrote to the agent in a thread."""
         thread_id = self.conversation_id(inbound.team_id, inbound.channel_id, inbound.thread_ts)
-        row, created = await self.store.get_or_create_thread(
-            thread_id,
-            team_id=inbound.team_id,
-            channel_id=inbound.channel_id,
-            thread_ts=inbound.thread_ts,
-            state=self.machine.definition.initial,
-        )
+        row = await self.store.get_thread(thread_id)
+        created = row is None
+        if row is None:  # stored with its first transition
+            row = self.store.new_thread(
+                thread_id,
+                team_id=inbound.team_id,
+                channel_id=inbound.channel_id,
+                thread_ts=inbound.thread_ts,
+                state=self.machine.definition.initial,
+            )
         if inbound.is_bot and not await self._bot_may_run(thread_id, inbound):
             return
         message = user_message(inbound.text, name=inbound.display_name or inbound.user)
@@ -615,6 +620,8 @@ class Engine:
                     extra={"conversation": thread_id, "trigger": trigger, "state": thread.state},
                 )
                 return None, thread
+            if context.dequeue_id is not None and "start_run" not in fired.effects:
+                return None, thread  # another run went first: the message keeps its place
             writes = [*also, *self._writes_for(thread, fired, context)]
             try:
                 await self.store.transition(
@@ -628,6 +635,7 @@ class Engine:
                     **_requester_fields(fired, context),
                 )
             except StaleThread:
+                context.seed = []  # the earlier messages are seeded by whoever stored it first
                 continue
             metrics.TRANSITIONS.labels(trigger, fired.source, fired.dest).inc()
             log.info(
@@ -649,13 +657,17 @@ class Engine:
         return {"pending_interrupts": sum(1 for r in rows if r.status == "pending")}
 
     def _writes_for(self, thread: Thread, fired: Fired, context: Context) -> list[Also]:
+        """The writes that go with `fired` (called again for each attempt of a transition)."""
         writes: list[Also] = []
+        context.notice = None
         if "start_run" in fired.effects and context.message is not None:
             writes.append(append_op(thread.id, [*context.seed, context.message]))
         if "queue_message" in fired.effects and context.inbound is not None:
             writes.append(self._enqueue(thread, context))
         if context.dequeue_id is not None:
             writes.append(dequeue_op(context.dequeue_id))
+        if "run_next_queued" in fired.effects:
+            writes.append(queue_head_op(thread.id, context.queue_head))
         if fired.dest == "streaming" and fired.source != "streaming":
             expires_at = time.time() + self.settings.run_lease
             writes.append(lease_op(thread.id, self.owner, expires_at))
@@ -674,15 +686,11 @@ class Engine:
             message=context.message,
             created_at=time.time(),
         )
-        enqueue = enqueue_op(row)
 
-        async def bounded(session: Any) -> None:
-            if len(await self.store.queued(thread.id)) >= QUEUE_LIMIT:
-                context.notice = "full"
-                return
-            await enqueue(session)
+        def full() -> None:
+            context.notice = "full"
 
-        return bounded
+        return enqueue_op(row, limit=QUEUE_LIMIT, full=full)
 
     # --- effects -----------------------------------------------------------------------
 
@@ -721,10 +729,9 @@ class Engine:
         )
 
     async def _run_next_queued(self, thread: Thread, context: Context) -> None:
-        queued = await self.store.queued(thread.id)
-        if not queued:
+        if not context.queue_head:
             return
-        head = queued[0]
+        head = context.queue_head[0]
         inbound = Inbound(
             team_id=thread.team_id,
             channel_id=thread.channel_id,

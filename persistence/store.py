@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, inspect, select, text, update
+from sqlalchemy import bindparam, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import flag_modified
 
 from persistence.models import (
@@ -41,6 +42,10 @@ from persistence.models import (
 )
 
 _SCHEMA_LOCK = 0x6F726368  # "orch": the advisory lock held while the schema is checked or made
+
+# Queued messages run in the order they were written in Slack (ts has a fixed width), whatever
+# order their deliveries were handled in.
+_QUEUE_ORDER = (QueuedMessage.ts, QueuedMessage.id)
 
 # Extra writes that must commit in the same transaction as a state change.
 Also = Callable[[AsyncSession], Awaitable[None]]
@@ -66,19 +71,22 @@ class Store:
     # --- lifecycle ---------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, url: str, *, busy_timeout: float = 30.0) -> Store:
+    async def open(
+        cls, url: str, *, busy_timeout: float = 30.0, check_writable: bool = True
+    ) -> Store:
         """Connect, create the schema when new, refuse a schema from another version.
 
         `busy_timeout` is how long (seconds) a write waits for another connection's lock.
-        The schema version row is written at start-up, so a read-only database is refused here
-        rather than on the first message.
+        With `check_writable` the schema version row is written at start-up, so a read-only
+        database is refused here rather than on the first message; a process that only reads
+        (the `threads` commands) skips it, so it never waits for a busy service's write lock.
         """
         engine = create_async_engine(url, **_engine_options(url, busy_timeout))
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout))
         store = cls(engine)
         try:
-            await store._prepare(_safe_url(url))
+            await store._prepare(_safe_url(url), check_writable=check_writable)
         except OperationalError as exc:
             await engine.dispose()
             raise StoreError(
@@ -89,7 +97,7 @@ class Store:
             raise
         return store
 
-    async def _prepare(self, where: str) -> None:
+    async def _prepare(self, where: str, *, check_writable: bool) -> None:
         async with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Replicas starting together on an empty database take turns creating it.
@@ -106,7 +114,7 @@ class Store:
                 await conn.execute(
                     insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION))
                 )
-            else:
+            elif check_writable:
                 await conn.execute(
                     update(Meta).where(Meta.key == "schema_version").values(value=found)
                 )
@@ -124,15 +132,12 @@ class Store:
         async with self._session() as s:
             return await s.get(Thread, thread_id)
 
-    async def get_or_create_thread(
+    def new_thread(
         self, thread_id: str, *, team_id: str, channel_id: str, thread_ts: str, state: str
-    ) -> tuple[Thread, bool]:
-        """The thread's row, and whether this call created it."""
-        found = await self.get_thread(thread_id)
-        if found is not None:
-            return found, False
+    ) -> Thread:
+        """A thread row that is not stored yet: its first `transition` inserts it."""
         now = time.time()
-        row = Thread(
+        return Thread(
             id=thread_id,
             team_id=team_id,
             channel_id=channel_id,
@@ -143,14 +148,6 @@ class Store:
             created_at=now,
             updated_at=now,
         )
-        try:
-            async with self._session.begin() as s:
-                s.add(row)
-        except IntegrityError:  # created at the same moment elsewhere
-            found = await self.get_thread(thread_id)
-            assert found is not None
-            return found, False
-        return row, True
 
     async def transition(
         self,
@@ -165,22 +162,22 @@ class Store:
     ) -> Thread:
         """Move `thread` to `to_state` if nobody changed it since it was read; log the trigger.
 
-        `also` are writes (queue, history) that must land with the state change or not at all.
+        A thread from `new_thread` is inserted in the same transaction (StaleThread if another
+        task or replica created it first). `also` are writes (queue, history) that must land
+        with the state change or not at all.
         """
         now = time.time()
         values = {**fields, "state": to_state, "version": thread.version + 1, "updated_at": now}
+        from_state, created = thread.state, inspect(thread).transient
         async with self._session.begin() as s:
-            result = await s.execute(
-                update(Thread)
-                .where(Thread.id == thread.id, Thread.version == thread.version)
-                .values(**values)
-            )
-            if result.rowcount != 1:
-                raise StaleThread(thread.id)
-            s.add(
-                Transition(
+            if created:
+                await _insert_thread(s, thread, values)
+            else:
+                await _update_thread(s, thread, values)
+            await s.execute(
+                insert(Transition).values(
                     thread_id=thread.id,
-                    from_state=thread.state,
+                    from_state=from_state,
                     to_state=to_state,
                     trigger=trigger,
                     actor=actor,
@@ -190,6 +187,8 @@ class Store:
             )
             for write in also:
                 await write(s)
+        if created:
+            make_transient_to_detached(thread)  # stored now: the next transition updates it
         for key, value in values.items():
             setattr(thread, key, value)
         return thread
@@ -298,7 +297,7 @@ class Store:
         query = (
             select(QueuedMessage)
             .where(QueuedMessage.thread_id == thread_id)
-            .order_by(QueuedMessage.id)
+            .order_by(*_QUEUE_ORDER)
         )
         async with self._session() as s:
             return list((await s.scalars(query)).all())
@@ -576,22 +575,34 @@ def regenerate_op(thread_id: str, run_id: str, user: str) -> Also:
     return write
 
 
+# One statement per appended message: its `seq` follows the thread's last one. A constant
+# statement, so it is compiled once.
+_APPEND = insert(ConversationMessage).values(
+    thread_id=bindparam("thread"),
+    seq=select(func.coalesce(func.max(ConversationMessage.seq), 0))
+    .where(ConversationMessage.thread_id == bindparam("thread"))
+    .scalar_subquery()
+    + bindparam("offset"),
+    message=bindparam("message"),
+    sent=bindparam("sent"),
+)
+
+
 def append_op(thread_id: str, messages: Sequence[dict[str, Any]], *, sent: bool = False) -> Also:
-    """Append to the thread's AG-UI history (as part of a larger transaction)."""
+    """Append to the thread's AG-UI history (as part of a larger transaction).
+
+    The rows number themselves after the thread's last `seq`, each above the one before it
+    whether the driver runs them one by one (numbers may then skip) or as one batch.
+    """
 
     async def write(s: AsyncSession) -> None:
         if not messages:
             return
-        last = await s.scalar(
-            select(func.max(ConversationMessage.seq)).where(
-                ConversationMessage.thread_id == thread_id
-            )
-        )
-        start = (last or 0) + 1
-        s.add_all(
-            ConversationMessage(thread_id=thread_id, seq=start + i, message=m, sent=sent)
-            for i, m in enumerate(messages)
-        )
+        rows = [
+            {"thread": thread_id, "offset": offset, "message": message, "sent": sent}
+            for offset, message in enumerate(messages, start=1)
+        ]
+        await s.execute(_APPEND, rows)
 
     return write
 
@@ -625,9 +636,35 @@ def lease_op(thread_id: str, owner: str | None, expires_at: float = 0.0) -> Also
     return write
 
 
-def enqueue_op(row: QueuedMessage) -> Also:
+def enqueue_op(row: QueuedMessage, *, limit: int, full: Callable[[], None]) -> Also:
+    """Queue `row` behind the thread's run, unless `limit` messages wait already (then `full`)."""
+
     async def write(s: AsyncSession) -> None:
+        waiting = await s.scalar(
+            select(func.count()).where(QueuedMessage.thread_id == row.thread_id)
+        )
+        if (waiting or 0) >= limit:
+            full()
+            return
         s.add(row)
+
+    return write
+
+
+def queue_head_op(thread_id: str, into: list[QueuedMessage]) -> Also:
+    """Put the thread's oldest queued message (if any) in `into`, read with the state change
+    that lets it run."""
+
+    async def write(s: AsyncSession) -> None:
+        into.clear()
+        head = await s.scalar(
+            select(QueuedMessage)
+            .where(QueuedMessage.thread_id == thread_id)
+            .order_by(*_QUEUE_ORDER)
+            .limit(1)
+        )
+        if head is not None:
+            into.append(head)
 
     return write
 
@@ -637,6 +674,29 @@ def dequeue_op(queued_id: int) -> Also:
         await s.execute(delete(QueuedMessage).where(QueuedMessage.id == queued_id))
 
     return write
+
+
+async def _insert_thread(s: AsyncSession, thread: Thread, values: dict[str, Any]) -> None:
+    try:
+        await s.execute(insert(Thread).values(**{**_columns(thread), **values}))
+    except IntegrityError:  # created at the same moment by another task or replica
+        raise StaleThread(thread.id) from None
+
+
+async def _update_thread(s: AsyncSession, thread: Thread, values: dict[str, Any]) -> None:
+    result = await s.execute(
+        update(Thread)
+        .where(Thread.id == thread.id, Thread.version == thread.version)
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise StaleThread(thread.id)
+
+
+def _columns(row: Base) -> dict[str, Any]:
+    """The column values set on `row` (the columns left unset get their defaults)."""
+    keys = {c.key for c in inspect(type(row)).column_attrs}
+    return {key: value for key, value in inspect(row).dict.items() if key in keys}
 
 
 def _check_schema(where: str, found: str | None, ours: set[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -11,8 +12,14 @@ from tests.harness import ALICE, Harness
 from tests.test_e2e_approvals import approve, pause_for_approval
 
 
-def cli(harness: Harness, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{harness.db_path}"}
+def cli(
+    harness: Harness, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{harness.db_path}",
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", "threads", *args],
         env=env,
@@ -48,3 +55,23 @@ async def test_list_and_show_an_answered_approval(harness: Harness) -> None:
 
     missing = cli(harness, "show", "ffffffff")
     assert missing.returncode == 1 and "no thread" in missing.stderr
+
+
+async def test_threads_commands_answer_while_the_service_holds_the_write_lock(
+    harness: Harness,
+) -> None:
+    await harness.start("answer")
+    thread_ts = await harness.mention("hello")
+    row = await harness.settle(thread_ts, ("done",))
+    writer = sqlite3.connect(harness.db_path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # as a service in the middle of a write
+        env = {"ORCH_DATABASE_BUSY_TIMEOUT": "2"}
+        listed = cli(harness, "list", "--json", env=env)
+        shown = cli(harness, "show", row.id[:8], env=env)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert listed.returncode == 0, listed.stderr
+    assert [t["id"] for t in json.loads(listed.stdout)] == [row.id]
+    assert shown.returncode == 0 and "done" in shown.stdout, shown.stderr

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from orchestrator.agents import AgentTarget
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator
-from tests.harness import ALICE, BOB, CHANNEL, Harness
+from tests.harness import ALICE, BOB, CHANNEL, SECRET, Harness, until
 
 
 def roles(messages: list[dict[str, Any]]) -> list[str]:
@@ -131,3 +132,24 @@ async def test_reading_the_discussion_waits_out_a_429_and_survives_a_refusal(
     row = await harness.settle(other["ts"])
     assert row.state == "done"  # answered without the earlier messages
     assert [m["content"] for m in agent.requests[1].body["messages"]] == ["check them"]
+
+
+async def test_two_people_opening_a_discussion_at_once_make_one_thread_seeded_once(
+    harness: Harness, agent: ScriptedAgent, slack: SlackEmulator
+) -> None:
+    await harness.start("answer")
+    thread_ts = slack.post_user_message(CHANNEL, BOB, "prod is slow since 10:00")["ts"]
+    asks = [
+        slack.post_user_message(CHANNEL, user, text, thread_ts, mention=True)
+        for user, text in ((ALICE, "what do you think?"), (BOB, "and the cache?"))
+    ]
+    await asyncio.gather(*(slack.deliver_event(harness.events_url, SECRET, ask) for ask in asks))
+    await until(lambda: len(agent.requests) == 2)
+    await harness.settle(thread_ts, ("done",))
+
+    last = [m["content"] for m in agent.requests[-1].body["messages"]]
+    assert last.count("prod is slow since 10:00") == 1
+    assert {"what do you think?", "and the cache?"} <= set(last)
+    history = await harness.history(thread_ts)
+    assert (history[0].from_state, history[0].trigger) == ("idle", "user_message")
+    assert sum(h.from_state == "idle" for h in history) == 1

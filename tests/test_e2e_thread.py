@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 
@@ -9,7 +10,7 @@ import pytest
 
 from orchestrator.agents import AgentTarget
 from renderers.common import ACTION_RETRY
-from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action
+from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action, until
 
 
 def _closed_port() -> int:
@@ -240,3 +241,51 @@ async def test_unknown_channel_is_logged_clearly(harness: Harness, caplog) -> No
         row = await harness.settle(event["ts"], ("done", "errored"), channel="C0GONE")
     assert row is not None
     assert any("channel_not_found" in str(r.__dict__.get("error")) for r in caplog.records)
+
+
+def notices(harness: Harness, thread_ts: str) -> tuple[int, int]:
+    """How many messages the thread was told are queued, and told to send again."""
+    shown = harness.thread_text(thread_ts)
+    return shown.count("I'll pick this up right after"), shown.count("already waiting")
+
+
+async def test_messages_sent_during_a_run_wait_their_turn_and_the_wait_is_bounded(
+    harness: Harness,
+) -> None:
+    harness.agent.token_delay = 0.05  # the first answer streams for a few seconds
+    await harness.start("answer")
+    thread_ts = await harness.mention("first")
+    await until(lambda: bool(harness.thread_messages(thread_ts)))
+    for n in range(1, 8):
+        told = sum(notices(harness, thread_ts))
+        await harness.say(f"follow-up {n}", thread_ts)
+        await until(lambda told=told: sum(notices(harness, thread_ts)) == told + 1)
+    await until(lambda: len(harness.agent.requests) == 6, wait=60)
+    await harness.settle(thread_ts, ("done",), wait=30)
+
+    asked = [r.body["messages"][-1]["content"] for r in harness.agent.requests]
+    assert asked == ["first", *(f"follow-up {n}" for n in range(1, 6))]
+    assert notices(harness, thread_ts) == (5, 2)
+    assert await harness.rt.store.queued(harness.thread_id(thread_ts)) == []
+
+
+async def test_a_burst_of_follow_ups_is_answered_in_the_order_it_was_written(
+    harness: Harness,
+) -> None:
+    harness.agent.token_delay = 0.05
+    await harness.start("answer")
+    thread_ts = await harness.mention("first")
+    await until(lambda: bool(harness.thread_messages(thread_ts)))
+    burst = [
+        harness.slack.post_user_message(CHANNEL, ALICE, f"follow-up {n}", thread_ts)
+        for n in range(1, 5)
+    ]
+    await asyncio.gather(
+        *(harness.slack.deliver_event(harness.events_url, SECRET, m) for m in burst)
+    )
+    await until(lambda: len(harness.agent.requests) == 5, wait=60)
+    await harness.settle(thread_ts, ("done",), wait=30)
+
+    asked = [r.body["messages"][-1]["content"] for r in harness.agent.requests]
+    assert asked == ["first", *(f"follow-up {n}" for n in range(1, 5))]
+    assert notices(harness, thread_ts) == (4, 0)

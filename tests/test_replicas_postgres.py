@@ -22,7 +22,7 @@ from orchestrator.sandbox.slack_emulator import SlackEmulator, render_text
 from persistence.models import Meta
 from persistence.store import Store
 from renderers.common import ACTION_APPROVE
-from tests.harness import Harness, actions_of, find_with_action
+from tests.harness import SECRET, Harness, actions_of, find_with_action, until
 from tests.test_e2e_approvals import answers
 
 ADMIN_DSN = os.environ.get("ORCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -145,3 +145,36 @@ async def test_a_form_posted_by_one_replica_is_answered_once_through_another(
     }
     notes = [c.params.get("text", "") for c in slack.calls_to("response_url")]
     assert sum("already answered" in n for n in notes) == 3
+
+
+async def test_two_replicas_taking_a_new_threads_first_messages_at_once_make_one_thread(
+    slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path, pg_url: str
+) -> None:
+    first, second = await replicas(slack, agent, tmp_path, pg_url, "answer")
+    try:
+        await second.start("answer", ORCH_DATABASE_URL=pg_url, ORCH_RUN_LEASE=2)
+        thread_ts = slack.post_user_message("C0GENERAL", "U0BOB", "prod is slow")["ts"]
+        asks = [
+            slack.post_user_message("C0GENERAL", user, text, thread_ts, mention=True)
+            for user, text in (("U0ALICE", "what do you think?"), ("U0BOB", "and the cache?"))
+        ]
+        await asyncio.gather(
+            *(
+                slack.deliver_event(replica.events_url, SECRET, ask)
+                for replica, ask in zip((first, second), asks, strict=True)
+            )
+        )
+        await until(lambda: len(agent.requests) == 2, wait=20)
+        await first.rt.engine.drain()
+        await second.rt.engine.drain()
+        row = await first.settle(thread_ts, ("done",))
+        history = await first.history(thread_ts)
+    finally:
+        await second.stop()
+        await first.stop()
+    assert row.state == "done"
+    assert sum(h.from_state == "idle" for h in history) == 1
+    asked = [r.body["messages"][-1]["content"] for r in agent.requests]
+    assert sorted(asked) == ["and the cache?", "what do you think?"]
+    last = [m["content"] for m in agent.requests[-1].body["messages"]]
+    assert last.count("prod is slow") == 1
