@@ -7,7 +7,7 @@ The same pre-encoded stream (text deltas with a large RAW event every so often) 
 (b) by a real `Runtime` (SQLite in a temp dir, production update interval) with a recording
     publisher: the engine's own `Publisher`, throttle and renders, writing its Slack calls to
     memory instead of HTTP. The run is started by a signed `app_mention` delivered to the app and
-    timed until the thread row is `done` and the engine is idle.
+    timed until the engine has drained it; the thread row is then checked to be `done`.
 
 The two paths alternate K times (so both see the machine in the same state) and the best run of
 each is reported. Run as `python bench/throughput.py [--events N] [--repeat K]` (defaults 20000

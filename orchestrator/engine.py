@@ -59,10 +59,12 @@ from orchestrator.typing_status import TypingStatus
 from orchestrator.view import ErrorView, StepView, ThreadView, ToolCallView
 from persistence.models import Interrupt, QueuedMessage, Thread
 from persistence.store import (
+    AlreadyClaimed,
     Also,
     StaleThread,
     Store,
     append_op,
+    claim_op,
     dequeue_op,
     enqueue_op,
     lease_op,
@@ -90,6 +92,7 @@ class Inbound:
     text: str
     is_bot: bool = False
     display_name: str | None = None
+    claim_keys: tuple[str, ...] = ()  # the delivery's dedupe keys, stored with what it starts
 
 
 @dataclass(slots=True)
@@ -188,8 +191,12 @@ class Engine:
         ns = self.settings.conversation_namespace
         return uuid.UUID(ns) if ns else NAMESPACE
 
-    async def handle_message(self, inbound: Inbound) -> None:
-        """A person (or an allowed bot) wrote to the agent in a thread."""
+    async def handle_message(self, inbound: Inbound) -> bool:
+        """A person (or an allowed bot) wrote to the agent in a thread.
+
+        The delivery is marked as taken in the transaction that acts on it, so a database
+        failure leaves it untaken (a redelivery is answered). False for a delivery taken before.
+        """
         thread_id = self.conversation_id(inbound.team_id, inbound.channel_id, inbound.thread_ts)
         row = await self.store.get_thread(thread_id)
         created = row is None
@@ -202,7 +209,7 @@ class Engine:
                 state=self.machine.definition.initial,
             )
         if inbound.is_bot and not await self._bot_may_run(thread_id, inbound):
-            return
+            return True
         message = user_message(inbound.text, name=inbound.display_name or inbound.user)
         context = Context(actor=inbound.user, inbound=inbound, message=message)
         if created and inbound.ts != inbound.thread_ts:  # first asked in an existing discussion
@@ -214,9 +221,18 @@ class Engine:
                 me=await self._identity(),
                 limit=self.settings.thread_context_limit,
             )
-        await self.fire(
-            thread_id, "user_message", context, detail=_message_detail(inbound), known=row
-        )
+        try:
+            await self.fire(
+                thread_id,
+                "user_message",
+                context,
+                detail=_message_detail(inbound),
+                also=[claim_op(inbound.claim_keys)],
+                known=row,
+            )
+        except AlreadyClaimed:
+            return False
+        return True
 
     async def _bot_may_run(self, thread_id: str, inbound: Inbound) -> bool:
         """The loop guard: after `max_bot_runs` runs started by bots in a row, bots are ignored

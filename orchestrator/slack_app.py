@@ -109,15 +109,6 @@ class Listeners:
         keys = [f"msg:{channel}:{ts}"]
         if body.get("event_id"):
             keys.append(f"event:{body['event_id']}")
-        try:
-            claimed = await self.engine.store.claim_inbound(keys)
-        except DatabaseFailure as exc:
-            await self._not_taken(channel, thread_ts, ts, exc)
-            return
-        if not claimed:
-            metrics.INBOUND.labels("message", "duplicate").inc()
-            return
-        metrics.INBOUND.labels("message", "accepted").inc()
         inbound = Inbound(
             team_id=team_id,
             channel_id=channel,
@@ -127,11 +118,14 @@ class Listeners:
             text=_without_mention(event.get("text", ""), context.bot_user_id),
             is_bot=is_bot,
             display_name=event.get("username"),
+            claim_keys=tuple(keys),
         )
         try:
-            await self.engine.handle_message(inbound)
+            taken = await self.engine.handle_message(inbound)
         except DatabaseFailure as exc:
             await self._not_taken(channel, thread_ts, ts, exc)
+            return
+        metrics.INBOUND.labels("message", "accepted" if taken else "duplicate").inc()
 
     async def _not_taken(self, channel: str, thread_ts: str, ts: str, exc: Exception) -> None:
         metrics.INBOUND.labels("message", "store_failed").inc()

@@ -63,6 +63,10 @@ class StaleThread(RuntimeError):
     """The thread changed since it was read (another replica or task won the race)."""
 
 
+class AlreadyClaimed(RuntimeError):
+    """This Slack delivery was taken before (a retry, or the same message's other event)."""
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -239,11 +243,10 @@ class Store:
 
     async def claim_inbound(self, keys: Iterable[str]) -> bool:
         """True for the first delivery carrying any of `keys`; False for a repeat."""
-        now = time.time()
         try:
             async with self._session.begin() as s:
-                s.add_all(InboundEvent(key=k[:255], at=now) for k in dict.fromkeys(keys))
-        except IntegrityError:
+                await claim_op(keys)(s)
+        except AlreadyClaimed:
             return False
         return True
 
@@ -647,6 +650,23 @@ def enqueue_op(row: QueuedMessage, *, limit: int, full: Callable[[], None]) -> A
             full()
             return
         s.add(row)
+
+    return write
+
+
+def claim_op(keys: Iterable[str]) -> Also:
+    """Mark a Slack delivery as taken, with the write that takes it; AlreadyClaimed (and so no
+    write at all) for a delivery taken before."""
+    now = time.time()
+    rows = [{"key": key[:255], "at": now} for key in dict.fromkeys(keys)]
+
+    async def write(s: AsyncSession) -> None:
+        if not rows:
+            return
+        try:
+            await s.execute(insert(InboundEvent), rows)
+        except IntegrityError:
+            raise AlreadyClaimed(rows[0]["key"]) from None
 
     return write
 

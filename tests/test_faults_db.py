@@ -203,8 +203,9 @@ async def test_a_full_disk_is_answered_and_nothing_half_written(
     event.listen(rt.store.engine.sync_engine, "connect", cap_size)
     await rt.store.engine.dispose()  # every connection from now on sees a full disk
     big = "a long paste " * 4000  # needs new pages wherever it is stored
+    pasted = harness.slack.post_user_message(CHANNEL, "U0ALICE", big, thread_ts)
     with caplog.at_level(logging.ERROR, logger="orchestrator.slack"):
-        await harness.say(big, thread_ts)
+        await harness.slack.deliver_event(harness.events_url, SECRET, pasted, event_id="EvBig")
         await wait_for(lambda: any(NOT_TAKEN in t for t in replies(harness, thread_ts)))
     await harness.rt.engine.drain()
 
@@ -218,8 +219,10 @@ async def test_a_full_disk_is_answered_and_nothing_half_written(
     ]
 
     event.remove(rt.store.engine.sync_engine, "connect", cap_size)
-    await rt.store.engine.dispose()  # space again: the person sends it once more
-    await harness.say(big, thread_ts)
+    await rt.store.engine.dispose()  # space again: Slack delivers the same event once more
+    await harness.slack.deliver_event(
+        harness.events_url, SECRET, pasted, event_id="EvBig", retry_num=1
+    )
     await harness.settle(thread_ts, ("done",), min_version=first.version + 1)
     assert harness.agent.requests[-1].body["messages"][-1]["content"] == big
 

@@ -178,3 +178,26 @@ async def test_two_replicas_taking_a_new_threads_first_messages_at_once_make_one
     assert sorted(asked) == ["and the cache?", "what do you think?"]
     last = [m["content"] for m in agent.requests[-1].body["messages"]]
     assert last.count("prod is slow") == 1
+
+
+async def test_a_delivery_and_its_retry_on_two_replicas_are_answered_once(
+    slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path, pg_url: str
+) -> None:
+    first, second = await replicas(slack, agent, tmp_path, pg_url, "answer")
+    try:
+        await second.start("answer", ORCH_DATABASE_URL=pg_url, ORCH_RUN_LEASE=2)
+        mention = slack.post_user_message("C0GENERAL", "U0ALICE", "once, please", mention=True)
+        await asyncio.gather(
+            slack.deliver_event(first.events_url, SECRET, mention, event_id="EvOnce"),
+            slack.deliver_event(second.events_url, SECRET, mention, event_id="EvOnce", retry_num=1),
+        )
+        await first.rt.engine.drain()
+        await second.rt.engine.drain()
+        row = await first.settle(mention["ts"], ("done",))
+        history = await first.history(mention["ts"])
+    finally:
+        await second.stop()
+        await first.stop()
+    assert row.state == "done" and len(agent.requests) == 1
+    assert [h.trigger for h in history].count("user_message") == 1
+    assert len(first.thread_messages(mention["ts"])) == 1
