@@ -1,8 +1,9 @@
 """Slack listeners (slack-bolt): acknowledge, dedupe, work out who and what, hand to the engine.
 
 Bolt acknowledges first and runs listeners after, so Slack never waits on the agent. Every
-delivery is claimed in the store by its event id and by `(channel, ts)`: a mention arrives both as
-`app_mention` and as `message`, Slack retries, and several replicas may receive the same event.
+delivery is claimed in the store by its event id and by `(channel, ts)`, in the transaction that
+acts on it: a mention arrives both as `app_mention` and as `message`, Slack retries, and several
+replicas may receive the same event.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -48,9 +50,25 @@ _CLICK_NOT_TAKEN = (
 _WRITTEN = {None, "bot_message", "thread_broadcast", "file_share", "me_message"}
 
 
+class _TokenSkippedFilter(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself, and warns that it skips it when given a client. We
+    hand it the client built from that same token (with our retries and API URL), so the
+    warning, at every start, says nothing an operator should act on."""
+
+    _said = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self._said
+
+
+_bolt_log = logging.getLogger("slack_bolt.AsyncApp")
+_bolt_log.addFilter(_TokenSkippedFilter())
+
+
 def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None) -> AsyncApp:
     """The bolt app. `signing_secret` is required in HTTP mode (requests are verified with it)."""
     app = AsyncApp(
+        logger=_bolt_log,
         client=client,
         signing_secret=signing_secret,
         request_verification_enabled=signing_secret is not None,

@@ -289,3 +289,12 @@ async def test_a_burst_of_follow_ups_is_answered_in_the_order_it_was_written(
     asked = [r.body["messages"][-1]["content"] for r in harness.agent.requests]
     assert asked == ["first", *(f"follow-up {n}" for n in range(1, 5))]
     assert notices(harness, thread_ts) == (4, 0)
+
+
+async def test_a_start_with_the_token_in_the_environment_logs_no_warning(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", harness.slack.token)  # as in production
+    with caplog.at_level(logging.WARNING):
+        await harness.start("answer")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
