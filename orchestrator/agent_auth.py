@@ -15,7 +15,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import SecretStr
 
-from orchestrator.agent_errors import AgentCredentialsError
+from orchestrator.agent_errors import AgentCredentialsError, CredentialsEndpointDown
 
 DEFAULT_LIFETIME = 300.0  # seconds a token without `expires_in` is reused
 MAX_EARLY_REFRESH = 60.0  # refresh at most this long before expiry
@@ -76,14 +76,19 @@ class ClientCredentials:
                     self.token_url, data=form, auth=auth, headers={"Accept": "application/json"}
                 )
         except httpx.HTTPError as exc:
-            raise AgentCredentialsError(
+            raise CredentialsEndpointDown(
                 f"The token endpoint {self.token_url} could not be reached ({type(exc).__name__})."
             ) from None
         started = time.monotonic()
         body = _json(response)
         if response.status_code != 200:
             said = _oauth_error(body)
-            raise AgentCredentialsError(
+            failed = (
+                CredentialsEndpointDown
+                if _transient(response.status_code)
+                else AgentCredentialsError
+            )
+            raise failed(
                 f"The token endpoint {self.token_url} answered HTTP {response.status_code}"
                 f"{f' ({said})' if said else ''}."
             )
@@ -118,3 +123,8 @@ def _lifetime(expires_in: Any) -> float:
     except (TypeError, ValueError):
         return DEFAULT_LIFETIME
     return seconds if seconds > 0 else DEFAULT_LIFETIME
+
+
+def _transient(status: int) -> bool:
+    """A failure of the endpoint itself, not a refusal of our credentials."""
+    return status >= 500 or status in (408, 429)

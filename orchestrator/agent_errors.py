@@ -92,8 +92,15 @@ class MalformedEvent(AgentError):
 
 
 class AgentCredentialsError(AgentError):
-    """The agent's credentials could not be obtained (e.g. the OAuth2 token endpoint failed)."""
+    """The agent's credentials were refused or are unusable (the OAuth2 token endpoint said no,
+    or answered without a token): an admin must act."""
 
     kind = "agent_credentials_unavailable"
     title = "The agent's credentials could not be obtained"
     retryable = False
+
+
+class CredentialsEndpointDown(AgentCredentialsError):
+    """The token endpoint could not be reached, or failed on its side (5xx, 429): may pass."""
+
+    retryable = True

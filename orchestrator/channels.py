@@ -60,7 +60,8 @@ from orchestrator.agents import AgentTarget, HistoryMode
 Listen = Literal["mention", "message", "off"]
 DEFAULT_MAX_BOT_RUNS = 5
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# `${NAME}` is replaced by the variable; `$${` stays a literal `${` (as in Docker Compose).
+_ENV_REF = re.compile(r"\$(\$)\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")
 
 
@@ -238,7 +239,7 @@ def load_config(path: Path | None, inline: str | None) -> ChannelConfig:
 def _substitute(
     value: Any, loc: tuple[Any, ...], env: Mapping[str, str], problems: list[str]
 ) -> Any:
-    """Replace `${NAME}` in every string by the environment variable's value."""
+    """Replace `${NAME}` in every string by the environment variable's value (`$${` is `${`)."""
     if isinstance(value, dict):
         return {k: _substitute(v, (*loc, k), env, problems) for k, v in value.items()}
     if isinstance(value, list):
@@ -247,7 +248,9 @@ def _substitute(
         return value
 
     def lookup(match: re.Match[str]) -> str:
-        name = match.group(1)
+        escaped, name = match.groups()
+        if escaped:
+            return "${"
         if name not in env:
             problems.append(f"{_path(loc)}: environment variable {name} is not set")
             return ""

@@ -1235,7 +1235,7 @@ def _agent_failure(exc: AgentError, target: AgentTarget) -> RunResult:
             f"The agent `{target.name}` is not known to the backend (HTTP 404). "
             f"An admin should check {_configured_at(target)}."
         )
-    elif exc.kind in ("agent_auth_failed", "agent_credentials_unavailable"):
+    elif exc.kind in ("agent_auth_failed", "agent_credentials_unavailable") and not exc.retryable:
         detail = (
             f"{exc.detail} An admin should check the credentials of the agent `{target.name}` "
             f"({_configured_at(target)})."

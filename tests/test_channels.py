@@ -169,6 +169,20 @@ channels:
     assert "s3cret" not in shown and "tok-" not in shown
 
 
+def test_a_doubled_dollar_keeps_a_literal_reference() -> None:
+    text = """
+agents:
+  ops:
+    url: http://127.0.0.1:9/ops
+    headers: {X-Template: "$${NOT_A_VAR}-${CF_ID}", X-Price: "$5"}
+channels:
+  C0OPS: {agent: ops}
+"""
+    config = parse_config(text, "cfg.yaml", env={"CF_ID": "cf-id"})
+    headers = {k: v.get_secret_value() for k, v in config.agents["ops"].headers.items()}
+    assert headers == {"X-Template": "${NOT_A_VAR}-cf-id", "X-Price": "$5"}
+
+
 def test_bad_config_stops_the_service(tmp_path: Path) -> None:
     bad = tmp_path / "channels.yaml"
     bad.write_text("channels:\n  C0OPS:\n    approvers: [nobody]\n")

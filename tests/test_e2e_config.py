@@ -14,7 +14,8 @@ from prometheus_client import REGISTRY
 from orchestrator.logs import TextFormatter
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import StoredMessage, render_text
-from tests.harness import ALICE, CHANNEL, SECRET, Harness
+from renderers.common import ACTION_RETRY
+from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action
 from tests.token_endpoint import TokenEndpoint
 
 OTHER = "C0OTHER"
@@ -275,6 +276,38 @@ channels:
     assert harness.agent.requests == []  # no run without credentials
     assert "wrong-s3cret" not in log_text(caplog)
     assert "run failed" in log_text(caplog)
+
+
+async def test_a_token_endpoint_in_trouble_offers_retry_which_then_answers(
+    harness: Harness, token_endpoint: TokenEndpoint, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("OAUTH_SECRET", token_endpoint.client_secret)
+    token_endpoint.unavailable = 1
+    config = write_config(
+        tmp_path,
+        f"""
+agents:
+  ops:
+    url: "{harness.agent.url("answer")}"
+    auth:
+      oauth2: {{token_url: "{token_endpoint.url}", client_id: orchestrator,
+               client_secret: "${{OAUTH_SECRET}}"}}
+channels:
+  {CHANNEL}: {{name: general, agent: ops}}
+""",
+    )
+    await harness.start(ORCH_CONFIG=config)
+    thread_ts = await harness.mention("hello")
+    failed = await harness.settle(thread_ts, ("errored",))
+    assert "HTTP 503 (temporarily_unavailable)" in harness.thread_text(thread_ts)
+    assert "You can try again" in harness.thread_text(thread_ts)
+    assert "An admin should check" not in harness.thread_text(thread_ts)
+
+    error = find_with_action(harness.thread_messages(thread_ts), ACTION_RETRY)
+    await harness.click(error, ACTION_RETRY, actions_of(error)[ACTION_RETRY])
+    row = await harness.settle(thread_ts, ("done",), min_version=failed.version + 1)
+    assert row.state == "done"
+    assert harness.agent.requests[-1].headers["authorization"] == "Bearer access-1"
 
 
 # --- listen rules ----------------------------------------------------------------------

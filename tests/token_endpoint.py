@@ -19,6 +19,7 @@ class TokenEndpoint:
     client_id: str = "orchestrator"
     client_secret: str = "client-s3cret-value"
     expires_in: int = 3600
+    unavailable: int = 0  # this many requests are answered 503, as by an endpoint in trouble
     issued: list[str] = field(default_factory=list)
     forms: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
@@ -37,6 +38,9 @@ class TokenEndpoint:
     async def _token(self, request: Request) -> JSONResponse:
         form = dict(parse_qsl((await request.body()).decode()))
         self.forms.append(form)
+        if self.unavailable > 0:
+            self.unavailable -= 1
+            return JSONResponse({"error": "temporarily_unavailable"}, status_code=503)
         if form.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         if _basic(request.headers.get("authorization", "")) != (
