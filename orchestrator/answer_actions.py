@@ -19,6 +19,7 @@ from persistence.models import Answer, Feedback, Thread
 from persistence.store import Also, AnswerTaken, answer_op, regenerate_op
 from renderers import get_renderer
 from renderers.feedback import feedback_modal, read_feedback
+from renderers.limits import text_from
 
 if TYPE_CHECKING:
     from orchestrator.engine import Engine
@@ -284,7 +285,7 @@ def _snapshot(view: ThreadView) -> dict[str, Any]:
 def _restore(thread: Thread, answer: Answer, offset: int = 0) -> ThreadView:
     """The answer's view as it finished, its text from character `offset` on."""
     saved = answer.view or {}
-    text = str(saved.get("text") or "")[offset:]
+    text = text_from(str(saved.get("text") or ""), offset)
     return ThreadView(
         conversation_id=thread.id,
         state="done",

@@ -52,6 +52,7 @@ from orchestrator.stream_content import (
     task_updates,
 )
 from orchestrator.view import SlackMessage, ThreadView
+from renderers.limits import FENCE, leaves_fence_open
 
 log = logging.getLogger("orchestrator.native_publisher")
 
@@ -128,6 +129,7 @@ class NativePublisher:
         self.fallback_reason: str | None = None
         self._segments: list[_Segment] = []
         self._confirmed = 0  # characters of view.text that Slack confirmed in streamed messages
+        self._reopen = False  # a rollover closed a code block: the next message opens it again
         self._shown: set[str] = set()  # ids of the tasks some streamed message shows
         self._tail = Publisher(client, channel, thread_ts, interval=interval)
         self._extra = 0
@@ -266,6 +268,7 @@ class NativePublisher:
             if segment is not None and streaming:
                 aged = loop.time() - segment.started_at >= self.max_age
                 if aged or (pending and (segment.full or segment.chars >= self.max_chars)):
+                    await self._close_code_block(segment)
                     await self._stop(segment, [])
                     continue
                 piece = cut_text(pending, self.max_chars - segment.chars)
@@ -282,7 +285,7 @@ class NativePublisher:
             self.client.chat_startStream,
             channel=self.channel,
             thread_ts=self.thread_ts,
-            chunks=_body(piece, chunks) or None,
+            chunks=_body(self._opened(piece), chunks) or None,
             recipient_user_id=self.recipient_user_id,
             recipient_team_id=self.recipient_team_id,
             task_display_mode=TASK_DISPLAY_MODE,
@@ -299,7 +302,7 @@ class NativePublisher:
                 self.client.chat_appendStream,
                 channel=self.channel,
                 ts=segment.ts,
-                chunks=_body(piece, chunks),
+                chunks=_body(self._opened(piece), chunks),
             )
         except _Fallback as exc:
             if exc.error not in TRANSIENT:
@@ -307,6 +310,26 @@ class NativePublisher:
                 segment.ended = exc.error in ("message_not_in_streaming_state", STOPPED_BY_USER)
             raise
         self._confirm(segment, piece, after)
+
+    async def _close_code_block(self, segment: _Segment) -> None:
+        """A message rolled over inside a code block ends it, so the block renders."""
+        if not leaves_fence_open(self.view.text[: self._confirmed]):
+            return
+        self._reopen = True
+        with contextlib.suppress(_Fallback):  # the stop that follows meets the same refusal
+            await self._call(
+                self.client.chat_appendStream,
+                channel=self.channel,
+                ts=segment.ts,
+                chunks=[MarkdownTextChunk(text=f"\n{FENCE}")],
+            )
+
+    def _opened(self, piece: str) -> str:
+        """`piece`, led by a code fence when it goes on a code block the last message closed."""
+        if not (piece and self._reopen):
+            return piece
+        self._reopen = False
+        return f"{FENCE}\n{piece}"
 
     def _confirm(self, segment: _Segment, piece: str, tasks: TaskState) -> None:
         self._confirmed += len(piece)

@@ -20,7 +20,7 @@ from slack_sdk.models.messages.chunk import Chunk, PlanUpdateChunk, TaskUpdateCh
 
 from orchestrator.view import SlackMessage, ThreadView
 from renderers.common import THINKING, activity_context, answer_blocks, thinking_context
-from renderers.limits import continued_block, pack_messages, truncate
+from renderers.limits import continued_block, pack_messages, text_from, truncate
 
 TASK_TITLE_MAX = 250  # Slack cuts task titles near 256 characters
 _TASK_STATUS = {"running": "in_progress", "done": "complete", "failed": "error"}
@@ -114,7 +114,7 @@ def rest_messages(view: ThreadView, start: int, closing: Sequence[Block] | None)
     Live (`closing` is None) it shows the activity line and a cursor; final, the text and then
     the closing blocks. A final rest with nothing in it is no message at all.
     """
-    rest = view.text[start:]
+    rest = text_from(view.text, start)
     if closing is None:
         activity = activity_context(view)
         groups: list[list[Block]] = [[activity]] if activity else []

@@ -72,12 +72,12 @@ def split_text(text: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
     reopen = False
     while rest:
         prefix = FENCE + "\n" if reopen else ""
-        if len(prefix) + len(rest) <= limit and not _leaves_fence_open(prefix + rest):
+        if len(prefix) + len(rest) <= limit and not leaves_fence_open(prefix + rest):
             chunks.append(prefix + rest)
             break
         cut, skip = _cut_point(rest, budget)
         chunk = prefix + rest[:cut]
-        reopen = _leaves_fence_open(chunk)
+        reopen = leaves_fence_open(chunk)
         if reopen:
             chunk += "\n" + FENCE
         chunks.append(chunk)
@@ -85,8 +85,16 @@ def split_text(text: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
     return [chunk for chunk in chunks if chunk.strip()]
 
 
-def _leaves_fence_open(text: str) -> bool:
+def leaves_fence_open(text: str) -> bool:
+    """True when `text` ends inside a ``` code block."""
     return text.count(FENCE) % 2 == 1
+
+
+def text_from(text: str, start: int) -> str:
+    """`text` from character `start` on, rendering on its own: a code block that `start` cuts
+    through is opened again."""
+    rest = text[start:]
+    return f"{FENCE}\n{rest}" if start and rest and leaves_fence_open(text[:start]) else rest
 
 
 def _cut_point(text: str, budget: int) -> tuple[int, int]:

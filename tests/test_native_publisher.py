@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from orchestrator.native_publisher import NativePublisher
 from orchestrator.publisher import Publisher
 from orchestrator.sandbox.slack_emulator import SlackEmulator, StoredMessage, render_text
+from orchestrator.stream_content import rest_messages
 from orchestrator.streaming_mode import StreamingMode
 from orchestrator.typing_status import TypingStatus
 from orchestrator.view import ErrorView, SlackMessage, StepView, ThreadView, ToolCallView
@@ -420,3 +421,38 @@ async def test_a_long_wait_keeps_the_status_alive(
     calls = len(slack.statuses())
     await asyncio.sleep(0.1)
     assert len(slack.statuses()) == calls  # cleared: no refresh after the end
+
+
+def code_answer() -> str:
+    """Prose, then a code block long enough to be cut by a rollover, then prose."""
+    code = "\n".join(f"    total += step({n})  # keep going" for n in range(120))
+    return answer_of(2000) + "\n\n```python\n" + code + "\n```\n\nThat is all." + "\n"
+
+
+async def test_a_code_block_cut_by_a_rollover_is_closed_and_opened_again(
+    slack: SlackEmulator, client: AsyncWebClient
+) -> None:
+    thread_ts = ask(slack)
+    view = new_view()
+    publisher = native(client, thread_ts, view)
+    answer = code_answer()
+    await publisher.open([])
+    await feed(publisher, view, answer)
+    await publisher.close(finish(view))
+
+    texts = [m.text for m in replies(slack, thread_ts)]
+    assert len(texts) >= 2 and publisher.native
+    assert all(text.count("```") % 2 == 0 for text in texts)  # each renders on its own
+    reopened = [text for text in texts[1:] if text.startswith("```\n")]
+    assert reopened and "total += step(" in reopened[0].split("\n")[1]
+    assert "".join(texts).replace("\n``````\n", "") == answer
+
+
+def test_the_rest_of_an_answer_cut_inside_a_code_block_opens_it_again() -> None:
+    answer = code_answer()
+    inside = answer.index("total += step(60)")
+    view = new_view()
+    view.append_text(answer)
+    first = rest_messages(view, inside, [])[0].blocks[0]["text"]["text"]
+    assert first.startswith("```") and "total += step(60)" in first
+    assert rest_messages(view, 0, [])[0].blocks[0]["text"]["text"].startswith("word1")
