@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("orchestrator.answers")
 
 UNKNOWN_ANSWER = "This answer is no longer known to the bot."
+UNKNOWN_CONVERSATION = "This conversation is no longer known to the bot."
 THANKS = "Thanks for the feedback! It helps improve the answers."
 
 
@@ -182,11 +183,21 @@ class AnswerActions:
     # --- escalation --------------------------------------------------------------------------
 
     async def escalate(self, *, run_id: str, user: str, channel: str) -> str | None:
-        """Ping the channel's people once per thread; later clickers hear who did it."""
+        """Get help with an answer: see `_escalate`."""
         found = await self._find(run_id, channel)
         if isinstance(found, str):
             return found
-        _answer, thread = found
+        return await self._escalate(found[1], user, run_id)
+
+    async def escalate_failure(self, *, thread_id: str, user: str, channel: str) -> str | None:
+        """Get help with a run that failed (the button of its error message): see `_escalate`."""
+        thread = await self.store.get_thread(thread_id) if thread_id else None
+        if thread is None:
+            return UNKNOWN_CONVERSATION
+        return _elsewhere(thread, channel) or await self._escalate(thread, user, thread.run_id)
+
+    async def _escalate(self, thread: Thread, user: str, run_id: str | None) -> str | None:
+        """Ping the channel's people once per thread; later clickers hear who did it."""
         targets = self.engine.policy(thread.channel_id).escalate_to
         if not targets:
             return "Nobody is set up to help in this channel (an admin can set `escalate_to`)."
@@ -251,10 +262,15 @@ class AnswerActions:
         thread = await self.store.get_thread(answer.thread_id) if answer else None
         if answer is None or thread is None:
             return UNKNOWN_ANSWER
-        if channel and thread.channel_id != channel:
-            log.warning("click on an answer of another channel", extra={"conversation": thread.id})
-            return "This button does not belong to this conversation."
-        return answer, thread
+        return _elsewhere(thread, channel) or (answer, thread)
+
+
+def _elsewhere(thread: Thread, channel: str) -> str | None:
+    """A refusal for a button clicked in another channel than its conversation's."""
+    if channel and thread.channel_id != channel:
+        log.warning("click on a button of another channel", extra={"conversation": thread.id})
+        return "This button does not belong to this conversation."
+    return None
 
 
 def _not_regenerable(answer: Answer, thread: Thread) -> str | None:

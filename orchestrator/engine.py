@@ -470,6 +470,7 @@ class Engine:
             kind="restart",
             title="Interrupted by a restart",
             detail="The bot restarted while this answer was being written. You can retry it.",
+            can_escalate=self._has_helpers(thread),
         )
         fired = await self.fire(
             thread.id,
@@ -1007,6 +1008,7 @@ class Engine:
             also.append(approvals.insert_op(result.interrupts))
         fields: dict[str, Any] = {"run_id": thread.run_id, "message_ts": list(publisher.ts)}
         if result.error is not None:
+            result.error.can_escalate = self._has_helpers(thread)
             fields |= {"error_kind": result.error.kind, "error_text": result.error.title}
             view.error = result.error
             if view.text:
@@ -1060,6 +1062,9 @@ class Engine:
                 row = await self.store.get_interrupt(key)
                 if row is not None:
                     await self._refresh_form(thread, row)
+
+    def _has_helpers(self, thread: Thread) -> bool:
+        return bool(self.policy(thread.channel_id).escalate_to)
 
     async def _open_forms(self, thread: Thread) -> list[Interrupt]:
         rows = await self.store.interrupts_of(thread.id, thread.run_id)

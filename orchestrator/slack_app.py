@@ -25,6 +25,7 @@ from persistence.store import DatabaseFailure
 from renderers.common import (
     ACTION_APPROVE,
     ACTION_ESCALATE,
+    ACTION_ESCALATE_ERROR,
     ACTION_REGENERATE,
     ACTION_REJECT,
     ACTION_RETRY,
@@ -85,6 +86,7 @@ def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None
     app.action(ACTION_THUMBS_DOWN)(listeners.on_rating)
     app.action(ACTION_REGENERATE)(listeners.on_regenerate)
     app.action(ACTION_ESCALATE)(listeners.on_escalate)
+    app.action(ACTION_ESCALATE_ERROR)(listeners.on_escalate_error)
     app.view(FEEDBACK_CALLBACK_ID)(listeners.on_feedback_details)
     return app
 
@@ -260,6 +262,15 @@ class Listeners:
         await ack()
         note = await self.engine.answers.escalate(
             run_id=action.get("value", ""), user=body["user"]["id"], channel=_channel_of(body)
+        )
+        await _tell(respond, note)
+
+    async def on_escalate_error(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        note = await self.engine.answers.escalate_failure(
+            thread_id=action.get("value", ""), user=body["user"]["id"], channel=_channel_of(body)
         )
         await _tell(respond, note)
 

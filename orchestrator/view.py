@@ -39,6 +39,7 @@ class ErrorView:
     title: str
     detail: str = ""
     retryable: bool = True
+    can_escalate: bool = False  # the channel has people to ask for help (`escalate_to`)
 
 
 @dataclass(slots=True)

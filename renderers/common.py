@@ -31,6 +31,7 @@ ACTION_THUMBS_UP = "feedback_up"  # value: the run id of the answer
 ACTION_THUMBS_DOWN = "feedback_down"  # value: the run id of the answer
 ACTION_REGENERATE = "regenerate_answer"  # value: the run id of the answer
 ACTION_ESCALATE = "escalate_thread"  # value: the run id of the answer
+ACTION_ESCALATE_ERROR = "escalate_failed_run"  # value: the conversation id
 FEEDBACK_CALLBACK_ID = "feedback_details"  # the 👎 modal; private_metadata: the run id
 FIELD_ACTION_ID = "value"  # every form input's action id; its block id says which field
 
@@ -177,13 +178,18 @@ def interrupted_note(reason: str) -> Block:
 
 
 def error_blocks(error: ErrorView, conversation_id: str) -> list[Block]:
-    """The error for people: title in bold, the detail, and Retry when retrying can help."""
+    """The error for people: title in bold, the detail, Retry when retrying can help, and Get
+    help when the channel has people to ask."""
     title = escape(error.title or "Something went wrong").replace("*", "")
     detail = to_mrkdwn(error.detail).strip()
     blocks = [section(f"*{title}*\n{detail}" if detail else f"*{title}*")]
+    elements = []
     if error.retryable:
-        retry = button("Retry", ACTION_RETRY, conversation_id, style="primary")
-        blocks.append({"type": "actions", "block_id": "retry", "elements": [retry]})
+        elements.append(button("Retry", ACTION_RETRY, conversation_id, style="primary"))
+    if error.can_escalate:
+        elements.append(button("🆘 Get help", ACTION_ESCALATE_ERROR, conversation_id))
+    if elements:
+        blocks.append({"type": "actions", "block_id": "retry", "elements": elements})
     return blocks
 
 

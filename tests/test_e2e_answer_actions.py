@@ -22,7 +22,9 @@ from orchestrator.sandbox.slack_emulator import StoredMessage, render_text
 from orchestrator.server import Runtime
 from renderers.common import (
     ACTION_ESCALATE,
+    ACTION_ESCALATE_ERROR,
     ACTION_REGENERATE,
+    ACTION_RETRY,
     ACTION_THUMBS_DOWN,
     ACTION_THUMBS_UP,
     FEEDBACK_CALLBACK_ID,
@@ -409,6 +411,43 @@ async def test_get_help_pings_the_configured_people_once(harness: Harness) -> No
     assert [(h.trigger, h.actor) for h in history if h.trigger == "escalated"] == [
         ("escalated", BOB)
     ]
+
+
+async def test_get_help_is_offered_on_a_failed_run_and_pings_once(harness: Harness) -> None:
+    await harness.start("500", SLACK_INTEGRATION_BOT_CONFIG=ESCALATION)
+    thread_ts = await harness.mention("deploy please")
+    row = await harness.settle(thread_ts, ("errored",))
+    error = next(m for m in harness.thread_messages(thread_ts) if ACTION_RETRY in actions_of(m))
+    assert actions_of(error)[ACTION_ESCALATE_ERROR] == row.id
+
+    await click(harness, error, ACTION_ESCALATE_ERROR, user=BOB)
+    await until(lambda: pinged(harness, thread_ts))
+    await click(harness, error, ACTION_ESCALATE_ERROR)
+    await until(lambda: noted(harness, "already asked for help"))
+
+    pings = [m for m in harness.thread_messages(thread_ts) if "asked for help" in m.text]
+    assert len(pings) == 1 and f"<@{BOB}> asked for help" in pings[0].text
+    escalation = await harness.rt.store.get_escalation(row.id)
+    assert (escalation.user, escalation.run_id) == (BOB, row.run_id)
+
+    other = harness.slack.post_user_message("C0OTHER", ALICE, "elsewhere")
+    payload = harness.slack.block_actions_payload(
+        user=ALICE,
+        channel="C0OTHER",
+        message_ts=other["ts"],
+        action_id=ACTION_ESCALATE_ERROR,
+        value=row.id,
+    )
+    await harness.slack.deliver_action(harness.events_url, SECRET, payload)
+    await until(lambda: noted(harness, "does not belong to this conversation"))
+
+
+async def test_a_failed_run_offers_no_help_where_nobody_is_set_up(harness: Harness) -> None:
+    await harness.start("500")
+    thread_ts = await harness.mention("deploy please")
+    await harness.settle(thread_ts, ("errored",))
+    error = next(m for m in harness.thread_messages(thread_ts) if ACTION_RETRY in actions_of(m))
+    assert ACTION_ESCALATE_ERROR not in actions_of(error)
 
 
 async def test_a_ping_slack_refused_can_be_sent_again(harness: Harness) -> None:
