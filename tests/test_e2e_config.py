@@ -246,11 +246,9 @@ defaults: {{agent: ops}}
     assert "access-" not in log_text(caplog)
 
 
-async def test_oauth2_failure_is_explained_in_the_thread(
-    harness: Harness, token_endpoint: TokenEndpoint, tmp_path: Path, monkeypatch, caplog
-) -> None:
-    monkeypatch.setenv("OAUTH_SECRET", "wrong-s3cret")
-    config = write_config(
+def oauth_config(harness: Harness, token_endpoint: TokenEndpoint, tmp_path: Path) -> str:
+    """The general channel's agent, with OAuth2 client credentials (secret in $OAUTH_SECRET)."""
+    return write_config(
         tmp_path,
         f"""
 agents:
@@ -263,6 +261,13 @@ channels:
   {CHANNEL}: {{name: general, agent: ops}}
 """,
     )
+
+
+async def test_oauth2_failure_is_explained_in_the_thread(
+    harness: Harness, token_endpoint: TokenEndpoint, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    monkeypatch.setenv("OAUTH_SECRET", "wrong-s3cret")
+    config = oauth_config(harness, token_endpoint, tmp_path)
     caplog.set_level(logging.DEBUG)
     await harness.start(ORCH_CONFIG=config)
     thread_ts = await harness.mention("hello")
@@ -283,19 +288,7 @@ async def test_a_token_endpoint_in_trouble_offers_retry_which_then_answers(
 ) -> None:
     monkeypatch.setenv("OAUTH_SECRET", token_endpoint.client_secret)
     token_endpoint.unavailable = 1
-    config = write_config(
-        tmp_path,
-        f"""
-agents:
-  ops:
-    url: "{harness.agent.url("answer")}"
-    auth:
-      oauth2: {{token_url: "{token_endpoint.url}", client_id: orchestrator,
-               client_secret: "${{OAUTH_SECRET}}"}}
-channels:
-  {CHANNEL}: {{name: general, agent: ops}}
-""",
-    )
+    config = oauth_config(harness, token_endpoint, tmp_path)
     await harness.start(ORCH_CONFIG=config)
     thread_ts = await harness.mention("hello")
     failed = await harness.settle(thread_ts, ("errored",))

@@ -7,6 +7,7 @@ on 127.0.0.1:5432, with the reason shown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
@@ -77,6 +78,20 @@ async def replicas(
     return first, second
 
 
+@contextlib.asynccontextmanager
+async def both_running(
+    slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path, pg_url: str, scenario: str
+) -> AsyncIterator[tuple[Harness, Harness]]:
+    """Two replicas on the same PostgreSQL database, both serving, stopped at the end."""
+    first, second = await replicas(slack, agent, tmp_path, pg_url, scenario)
+    try:
+        await second.start(scenario, ORCH_DATABASE_URL=pg_url, ORCH_RUN_LEASE=2)
+        yield first, second
+    finally:
+        await second.stop()
+        await first.stop()
+
+
 async def test_a_starting_replica_leaves_another_replicas_live_run_alone(
     slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path, pg_url: str
 ) -> None:
@@ -121,9 +136,10 @@ async def test_a_replica_ends_the_run_of_one_that_went_away(
 async def test_a_form_posted_by_one_replica_is_answered_once_through_another(
     slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path, pg_url: str
 ) -> None:
-    first, second = await replicas(slack, agent, tmp_path, pg_url, "interrupt-outcome")
-    try:
-        await second.start("interrupt-outcome", ORCH_DATABASE_URL=pg_url, ORCH_RUN_LEASE=2)
+    async with both_running(slack, agent, tmp_path, pg_url, "interrupt-outcome") as (
+        first,
+        second,
+    ):
         thread_ts = await first.mention("please scale web")
         waiting = await first.settle(thread_ts, ("awaiting_approval",))
         form = find_with_action(slack.thread("C0GENERAL", thread_ts), ACTION_APPROVE)
@@ -135,9 +151,6 @@ async def test_a_form_posted_by_one_replica_is_answered_once_through_another(
         await asyncio.gather(*clicks)
         done = await second.settle(thread_ts, ("done",), min_version=waiting.version + 1)
         await first.rt.engine.drain()
-    finally:
-        await second.stop()
-        await first.stop()
     assert done.state == "done" and agent.resumes == 1
     assert agent.requests[-1].body["resume"][0]["payload"] == {
         "replicas": "8",
@@ -150,9 +163,7 @@ async def test_a_form_posted_by_one_replica_is_answered_once_through_another(
 async def test_two_replicas_taking_a_new_threads_first_messages_at_once_make_one_thread(
     slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path, pg_url: str
 ) -> None:
-    first, second = await replicas(slack, agent, tmp_path, pg_url, "answer")
-    try:
-        await second.start("answer", ORCH_DATABASE_URL=pg_url, ORCH_RUN_LEASE=2)
+    async with both_running(slack, agent, tmp_path, pg_url, "answer") as (first, second):
         thread_ts = slack.post_user_message("C0GENERAL", "U0BOB", "prod is slow")["ts"]
         asks = [
             slack.post_user_message("C0GENERAL", user, text, thread_ts, mention=True)
@@ -169,9 +180,6 @@ async def test_two_replicas_taking_a_new_threads_first_messages_at_once_make_one
         await second.rt.engine.drain()
         row = await first.settle(thread_ts, ("done",))
         history = await first.history(thread_ts)
-    finally:
-        await second.stop()
-        await first.stop()
     assert row.state == "done"
     assert sum(h.from_state == "idle" for h in history) == 1
     asked = [r.body["messages"][-1]["content"] for r in agent.requests]
@@ -183,9 +191,7 @@ async def test_two_replicas_taking_a_new_threads_first_messages_at_once_make_one
 async def test_a_delivery_and_its_retry_on_two_replicas_are_answered_once(
     slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path, pg_url: str
 ) -> None:
-    first, second = await replicas(slack, agent, tmp_path, pg_url, "answer")
-    try:
-        await second.start("answer", ORCH_DATABASE_URL=pg_url, ORCH_RUN_LEASE=2)
+    async with both_running(slack, agent, tmp_path, pg_url, "answer") as (first, second):
         mention = slack.post_user_message("C0GENERAL", "U0ALICE", "once, please", mention=True)
         await asyncio.gather(
             slack.deliver_event(first.events_url, SECRET, mention, event_id="EvOnce"),
@@ -195,9 +201,6 @@ async def test_a_delivery_and_its_retry_on_two_replicas_are_answered_once(
         await second.rt.engine.drain()
         row = await first.settle(mention["ts"], ("done",))
         history = await first.history(mention["ts"])
-    finally:
-        await second.stop()
-        await first.stop()
     assert row.state == "done" and len(agent.requests) == 1
     assert [h.trigger for h in history].count("user_message") == 1
     assert len(first.thread_messages(mention["ts"])) == 1
