@@ -111,6 +111,8 @@ async def run_checks(
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
         )
         add(await _slack_auth(client.auth_test))
+        if settings.slack_app_token is not None:
+            add(await socket_mode_check(client, settings.slack_app_token.get_secret_value()))
     return results
 
 
@@ -150,6 +152,25 @@ def _probe_problem(status: int, location: str) -> str | None:
     if status >= 500:
         return "the server failed"
     return None
+
+
+async def socket_mode_check(client: AsyncWebClient, app_token: str) -> Check:
+    """Whether Slack opens a Socket Mode connection for `app_token` (the URL it hands out is
+    left unused; each is good for one connection)."""
+    what = "slack socket mode"
+    try:
+        await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        return Check(
+            "FAIL",
+            what,
+            f"Slack answered {error!r} to apps.connections.open: SLACK_APP_TOKEN must be this "
+            "app's app-level token (xapp-…) with the connections:write scope",
+        )
+    except Exception as exc:  # any transport failure means the check failed; say which
+        return Check("FAIL", what, f"Slack did not answer ({type(exc).__name__})")
+    return Check("ok", what, "the app-level token opens a connection")
 
 
 async def _slack_auth(auth_test: Callable[[], Awaitable[object]]) -> Check:

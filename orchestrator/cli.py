@@ -101,6 +101,7 @@ def _run(args: argparse.Namespace) -> int:
 async def _serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
     import uvicorn
 
+    from orchestrator.checks import socket_mode_check
     from orchestrator.server import Runtime
 
     runtime = Runtime(settings)
@@ -113,9 +114,12 @@ async def _serve(settings: Settings, *, http: bool, host: str, port: int) -> Non
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             assert settings.slack_app_token is not None
-            socket_mode = AsyncSocketModeHandler(
-                runtime.app, settings.slack_app_token.get_secret_value()
-            )
+            app_token = settings.slack_app_token.get_secret_value()
+            # Socket Mode retries a refused token forever with only a log line: refuse instead.
+            connection = await socket_mode_check(runtime.app.client, app_token)
+            if connection.status == "FAIL":
+                raise ConfigError(f"Socket Mode cannot start: {connection.detail}")
+            socket_mode = AsyncSocketModeHandler(runtime.app, app_token)
             await socket_mode.connect_async()
         await server.serve()
     finally:

@@ -1,4 +1,5 @@
-"""Run the real service (`orchestrator run --http`) as a subprocess, and kill it with SIGKILL."""
+"""Run the real service (`orchestrator run`, over HTTP or in Socket Mode) as a subprocess, and
+kill it with SIGKILL."""
 
 from __future__ import annotations
 
@@ -26,9 +27,17 @@ def free_port() -> int:
 
 class ServiceProcess:
     def __init__(
-        self, slack: SlackEmulator, agent: ScriptedAgent, db_path: Path, scenario: str, **env: str
+        self,
+        slack: SlackEmulator,
+        agent: ScriptedAgent,
+        db_path: Path,
+        scenario: str,
+        *,
+        socket_mode: bool = False,
+        **env: str,
     ) -> None:
         self.port = free_port()
+        self.socket_mode = socket_mode
         self.log_path = db_path.with_suffix(".log")
         self.env = {
             **os.environ,
@@ -39,6 +48,7 @@ class ServiceProcess:
             "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
             "ORCH_UPDATE_INTERVAL": "0.05",
             "ORCH_SCHEDULER_INTERVAL": "0.2",
+            **({"SLACK_APP_TOKEN": slack.app_token} if socket_mode else {}),
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -55,7 +65,7 @@ class ServiceProcess:
                     "-m",
                     "orchestrator.cli",
                     "run",
-                    "--http",
+                    *([] if self.socket_mode else ["--http"]),
                     "--host",
                     "127.0.0.1",
                     "--port",

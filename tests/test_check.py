@@ -142,3 +142,22 @@ async def test_bad_configuration_fails_the_check_and_names_the_field(tmp_path: P
         in (lines[1])
     )
     assert lines[2].startswith("FAIL  machine: ")
+
+
+async def test_the_socket_mode_token_is_checked_when_given(
+    slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path
+) -> None:
+    base = {
+        "AGENT_URL": agent.url("answer"),
+        "SLACK_BOT_TOKEN": slack.token,
+        "SLACK_API_URL": slack.api_url,
+    }
+    code, lines = await check(tmp_path, **base, SLACK_APP_TOKEN=slack.app_token)
+    assert code == 0, lines
+    assert "ok    slack socket mode: the app-level token opens a connection" in lines
+
+    code, lines = await check(tmp_path, **base, SLACK_APP_TOKEN=slack.token)  # the bot token
+    assert code == 1, lines
+    [failed] = [line for line in lines if line.startswith("FAIL")]
+    assert failed.startswith("FAIL  slack socket mode: Slack answered 'not_allowed_token_type'")
+    assert "xapp-" in failed and slack.token not in failed

@@ -3,7 +3,8 @@
 `slack_sdk`'s `AsyncWebClient(token=..., base_url=emulator.api_url)` works against it unchanged.
 It keeps a small workspace in memory (channels, threads, ephemerals, modals, native streams),
 rejects what Slack rejects (Block Kit limits, stream state, auth), records every call, injects
-failures on request, and delivers signed events and interactivity payloads to an app under test.
+failures on request, and delivers signed events and interactivity payloads to an app under test,
+over HTTP or, to an app in Socket Mode (`apps.connections.open`), over its WebSocket.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from starlette.routing import Route
 from orchestrator.sandbox import slack_delivery
 from orchestrator.sandbox.block_kit_rules import validate_blocks, validate_view
 from orchestrator.sandbox.loopback import LoopbackServer
+from orchestrator.sandbox.socket_mode import SocketModeServer
 
 API_APP_ID = "A0SANDBOX"
 VERIFICATION_TOKEN = "sandbox-verification-token"
@@ -47,6 +49,7 @@ JSON_ENCODED_PARAMS = (
 STREAM_CHUNK_TYPES = frozenset({"markdown_text", "task_update", "plan_update", "blocks"})
 TASK_STATUSES = frozenset({"pending", "in_progress", "complete", "error"})
 TASK_DISPLAY_MODES = frozenset({"timeline", "plan"})
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})  # the only ones an xapp- token may call
 
 
 @dataclass
@@ -126,6 +129,7 @@ class SlackEmulator:
         bot_user_id: str = "UBOT",
         bot_id: str = "BBOT",
         token: str = "xoxb-sandbox",
+        app_token: str = "xapp-1-sandbox",
         channels: Iterable[str] = ("C0GENERAL",),
         strict_channels: bool = True,
         stream_ttl: float = 240.0,
@@ -136,6 +140,8 @@ class SlackEmulator:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.token = token
+        self.app_token = app_token
+        self.socket_mode = SocketModeServer(API_APP_ID)
         self.strict_channels = strict_channels
         self.stream_ttl = stream_ttl
         self.stream_max_chars = stream_max_chars
@@ -174,6 +180,7 @@ class SlackEmulator:
             "assistant.threads.setStatus": self._set_status,
             "chat.getPermalink": self._permalink,
             "usergroups.users.list": self._usergroup_users,
+            "apps.connections.open": self._connections_open,
         }
         self.app = Starlette(
             routes=[
@@ -188,9 +195,11 @@ class SlackEmulator:
         self._server = LoopbackServer(self.app)
         self._base_url = await self._server.start()
         self.api_url = f"{self._base_url}/api/"
+        await self.socket_mode.start()
         return self.api_url
 
     async def stop(self) -> None:
+        await self.socket_mode.stop()
         if self._server is not None:
             await self._server.stop()
             self._server = None
@@ -345,6 +354,24 @@ class SlackEmulator:
         )
         return await slack_delivery.post(app_url, body, headers)
 
+    async def push_event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry_attempt: int = 0
+    ) -> dict[str, Any]:
+        """The Socket Mode delivery of `event`: an `events_api` envelope; returns the app's ack."""
+        envelope = slack_delivery.event_envelope(
+            event,
+            team_id=self.team_id,
+            api_app_id=API_APP_ID,
+            bot_user_id=self.bot_user_id,
+            event_id=event_id or slack_delivery.new_event_id(),
+            verification_token=VERIFICATION_TOKEN,
+        )
+        return await self.socket_mode.push("events_api", envelope, retry_attempt=retry_attempt)
+
+    async def push_action(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The Socket Mode delivery of an interactivity payload; returns the app's ack."""
+        return await self.socket_mode.push("interactive", payload)
+
     def block_actions_payload(
         self,
         *,
@@ -449,8 +476,10 @@ class SlackEmulator:
             return 404, {"ok": False, "error": "unknown_method"}, {}
         if not token:
             return 200, {"ok": False, "error": "not_authed"}, {}
-        if token != self.token:
+        if token not in (self.token, self.app_token):
             return 200, {"ok": False, "error": "invalid_auth"}, {}
+        if (token == self.app_token) != (method in APP_TOKEN_METHODS):
+            return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
         fault = self._take_fault(method)
         if fault is not None:
             return fault.status, dict(fault.body), fault.headers
@@ -728,6 +757,9 @@ class SlackEmulator:
         message = self._find(channel, params.get("message_ts"))
         archive = f"{self._base_url}/archives/{channel}/p{message.ts.replace('.', '')}"
         return {"channel": channel, "permalink": archive}
+
+    def _connections_open(self, _params: dict[str, Any]) -> dict[str, Any]:
+        return {"url": self.socket_mode.url}
 
     def _usergroup_users(self, params: dict[str, Any]) -> dict[str, Any]:
         group = params.get("usergroup")
