@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from orchestrator import logs
 from orchestrator.channels import ConfigFileError
-from orchestrator.config import DEFAULT_MACHINE, Settings
+from orchestrator.config import DEFAULT_MACHINE, Settings, StartError
 from orchestrator.machine import MachineDefinitionError, load_machine, mermaid
 from persistence.store import Store, StoreError
 
@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
-    except (MachineDefinitionError, StoreError, ConfigError, ConfigFileError) as exc:
+    except (MachineDefinitionError, StoreError, ConfigError, ConfigFileError, StartError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-class ConfigError(RuntimeError):
+class ConfigError(StartError):
     """Settings that cannot start the service; the message says which and why."""
 
 
@@ -94,38 +94,10 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")
     if not args.http and not settings.slack_app_token:
         raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (or use --http with a signing secret)")
-    asyncio.run(_serve(settings, http=args.http, host=args.host, port=args.port))
+    from orchestrator.serving import serve
+
+    asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))
     return 0
-
-
-async def _serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
-    import uvicorn
-
-    from orchestrator.checks import socket_mode_check
-    from orchestrator.server import Runtime
-
-    runtime = Runtime(settings)
-    await runtime.start()
-    asgi = runtime.asgi() if http else runtime.admin_asgi()
-    server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port, log_level="warning"))
-    socket_mode = None
-    try:
-        if not http:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-            assert settings.slack_app_token is not None
-            app_token = settings.slack_app_token.get_secret_value()
-            # Socket Mode retries a refused token forever with only a log line: refuse instead.
-            connection = await socket_mode_check(runtime.app.client, app_token)
-            if connection.status == "FAIL":
-                raise ConfigError(f"Socket Mode cannot start: {connection.detail}")
-            socket_mode = AsyncSocketModeHandler(runtime.app, app_token)
-            await socket_mode.connect_async()
-        await server.serve()
-    finally:
-        if socket_mode is not None:
-            await socket_mode.close_async()
-        await runtime.stop()
 
 
 # --- check -----------------------------------------------------------------------------

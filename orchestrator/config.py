@@ -16,6 +16,10 @@ def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
+class StartError(RuntimeError):
+    """The service cannot start as configured; the message says what to fix."""
+
+
 class Settings(BaseSettings):
     """Everything the service reads from its environment. Secrets are `SecretStr`."""
 
@@ -64,6 +68,7 @@ class Settings(BaseSettings):
     approval_timeout: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_TIMEOUT"))
     approval_reminder: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_REMINDER"))
     run_lease: float = Field(30.0, gt=0, validation_alias=_env("ORCH_RUN_LEASE"))
+    shutdown_grace: float = Field(20.0, ge=0, validation_alias=_env("ORCH_SHUTDOWN_GRACE"))
     max_bot_runs: int = Field(5, ge=1, validation_alias=_env("ORCH_MAX_BOT_RUNS"))
     feedback_url: str | None = Field(None, validation_alias=_env("ORCH_FEEDBACK_URL"))
     scheduler_interval: float = Field(5.0, validation_alias=_env("ORCH_SCHEDULER_INTERVAL"))

@@ -78,6 +78,7 @@ from renderers.forms import read_form_values
 log = logging.getLogger("orchestrator.engine")
 
 QUEUE_LIMIT = 5
+CUT_RUN_TIMEOUT = 5.0  # seconds a run cut by the shutdown gets to end visibly
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,8 @@ class Engine:
         self._me: BotIdentity | None = None
         self.owner = leases.new_owner()  # names this process in the leases of its runs
         self._live: set[str] = set()  # threads whose run streams in this process
+        self._closing = False  # stopping: no queued message starts a run here any more
+        self._cut = asyncio.Event()  # stopping without waiting for the runs any longer
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._housekeeping: set[asyncio.Task[None]] = set()
@@ -561,13 +564,54 @@ class Engine:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def finish_runs(self, grace: float) -> None:
+        """The service is stopping: runs still going get `grace` seconds to finish (or until
+        `stop_waiting`), and no queued message starts a new one here (the next process runs
+        it)."""
+        self._closing = True
+        if not self._tasks or grace <= 0:
+            return
+        log.info("waiting for runs to finish", extra={"runs": len(self._live), "grace": grace})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        cut = asyncio.ensure_future(self._cut.wait())
+        try:
+            while self._tasks and not cut.done() and loop.time() < deadline:
+                await asyncio.wait(
+                    [*self._tasks, cut],
+                    timeout=deadline - loop.time(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+        finally:
+            cut.cancel()
+
+    def stop_waiting(self) -> None:
+        """Cut the runs `finish_runs` is waiting for now."""
+        self._cut.set()
+
     async def close(self) -> None:
+        """Stop. The runs cut here end visibly at once ("Interrupted by a restart", Retry), as
+        another process would end them."""
+        self._closing = True
+        cut = list(self._live)
         leases.retire(self.owner)  # what this process still streams is lost from now on
         for task in [*self._tasks, *self._housekeeping]:
             task.cancel()
         await self.drain()
         await asyncio.gather(*self._housekeeping, return_exceptions=True)
+        await self._end_cut_runs(cut)
         await self.answers.close()
+
+    async def _end_cut_runs(self, thread_ids: Sequence[str]) -> None:
+        for thread_id in thread_ids:
+            log.warning("run cut by the shutdown", extra={"conversation": thread_id})
+            try:
+                async with asyncio.timeout(CUT_RUN_TIMEOUT):
+                    thread = await self.store.get_thread(thread_id)
+                    if thread is not None and thread.state == "streaming":
+                        await self._reconcile_stream(thread)
+            except Exception:  # the next start (or another replica) ends it instead
+                log.exception("cut run not ended", extra={"conversation": thread_id})
 
     # --- firing ------------------------------------------------------------------------
 
@@ -746,7 +790,7 @@ class Engine:
         )
 
     async def _run_next_queued(self, thread: Thread, context: Context) -> None:
-        if not context.queue_head:
+        if not context.queue_head or self._closing:  # a closing process leaves it queued
             return
         head = context.queue_head[0]
         inbound = Inbound(
@@ -815,6 +859,11 @@ class Engine:
             result = await self._consume(
                 thread, target, run_id, resume, view, publisher, recorder, status
             )
+        except asyncio.CancelledError:  # the service is stopping: `close` ends the run
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CUT_RUN_TIMEOUT):
+                    await publisher.abandon()
+            raise
         finally:
             if status is not None:
                 self._background(status.clear())

@@ -219,6 +219,14 @@ class NativePublisher:
         rest = rest_messages(self.view, self._confirmed, parts.closing_blocks)
         await self._tail.close(rest + parts.extra)
 
+    async def abandon(self) -> None:
+        """The run was cut (the service is stopping): stop writing, and stop the streams so no
+        message is left spinning."""
+        self._dirty = False
+        await stop_throttle(self._loop_task, self._inflight)
+        await self._end_streams()
+        await self._tail.abandon()
+
     # -- streaming ----------------------------------------------------------------------------
 
     async def _flush_loop(self) -> None:

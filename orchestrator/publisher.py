@@ -48,6 +48,8 @@ class LivePublisher(Protocol):
         self, messages: Sequence[SlackMessage], extras: Sequence[SlackMessage] = ()
     ) -> None: ...
 
+    async def abandon(self) -> None: ...  # the run was cut: stop, and write nothing more
+
     @property
     def extra_ts(self) -> list[str]: ...  # the ts of the `extras` posted by `close`, in order
 
@@ -128,6 +130,11 @@ class Publisher:
         self._dirty = False
         await stop_throttle(self._loop_task, self._inflight)
         await self._sync([*messages, *extras])
+
+    async def abandon(self) -> None:
+        """The run was cut (the service is stopping): no write after the one on its way."""
+        self._dirty = False
+        await stop_throttle(self._loop_task, self._inflight)
 
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()

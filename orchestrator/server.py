@@ -131,6 +131,7 @@ class Runtime:
         self.scheduler.start()
 
     async def stop(self) -> None:
+        await self.engine.finish_runs(self.settings.shutdown_grace)  # leases still renewed
         await self.scheduler.stop()
         await self.engine.close()
         if self._http is not None:

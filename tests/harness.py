@@ -43,6 +43,7 @@ class Harness:
             "ORCH_AGENT_FIRST_EVENT_TIMEOUT": 5,
             "ORCH_AGENT_IDLE_TIMEOUT": 5,
             "ORCH_SCHEDULER_INTERVAL": 0.1,
+            "ORCH_SHUTDOWN_GRACE": 0,  # a test's stop cuts what still runs
         }
         values.update(overrides)
         return Settings(**values)

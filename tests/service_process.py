@@ -48,6 +48,7 @@ class ServiceProcess:
             "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
             "ORCH_UPDATE_INTERVAL": "0.05",
             "ORCH_SCHEDULER_INTERVAL": "0.2",
+            "ORCH_SHUTDOWN_GRACE": "0",
             **({"SLACK_APP_TOKEN": slack.app_token} if socket_mode else {}),
             **env,
         }
@@ -98,6 +99,16 @@ class ServiceProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
         self.proc = None
+
+    async def terminate(self, wait: float = 30, *, signals: int = 1) -> int:
+        """SIGTERM (`signals` times), as an orchestrator stops a service; the exit code once it
+        is gone (the test's loop keeps serving the sandbox meanwhile)."""
+        assert self.proc is not None
+        proc, self.proc = self.proc, None
+        for _ in range(signals):
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.2)
+        return await asyncio.to_thread(proc.wait, wait)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -24,6 +24,7 @@ from persistence.models import Meta
 from persistence.store import Store
 from renderers.common import ACTION_APPROVE
 from tests.harness import SECRET, Harness, actions_of, find_with_action, until
+from tests.service_process import ServiceProcess
 from tests.test_e2e_approvals import answers
 
 ADMIN_DSN = os.environ.get("ORCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -109,28 +110,34 @@ async def test_a_starting_replica_leaves_another_replicas_live_run_alone(
     assert agent.requests and len(agent.requests) == 1
 
 
-async def test_a_replica_ends_the_run_of_one_that_went_away(
+async def test_a_replica_ends_the_run_of_one_that_was_killed(
     slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path, pg_url: str
 ) -> None:
     agent.token_delay = 0.2
-    first, second = await replicas(slack, agent, tmp_path, pg_url, "answer")
+    survivor = Harness(slack, agent, tmp_path / "unused.db")
+    doomed = ServiceProcess(
+        slack, agent, tmp_path / "doomed.db", "answer", ORCH_DATABASE_URL=pg_url, ORCH_RUN_LEASE="2"
+    )
     try:
-        await second.start("answer", ORCH_DATABASE_URL=pg_url, ORCH_RUN_LEASE=2)
-        thread_ts = await first.mention("a long answer please")
-        await streaming(first, thread_ts)
-        await first.stop()  # the replica goes away mid-answer
-        deadline = time.monotonic() + 20
-        row = await second.row(thread_ts)
-        while row is not None and row.state == "streaming" and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-            row = await second.row(thread_ts)
-        history = await second.history(thread_ts)
+        await survivor.start("answer", ORCH_DATABASE_URL=pg_url, ORCH_RUN_LEASE=2)
+        await doomed.start()
+        event = slack.post_user_message(
+            "C0GENERAL", "U0ALICE", "a long answer please", mention=True
+        )
+        await slack.deliver_event(doomed.events_url, SECRET, event)
+        thread_ts = event["ts"]
+        await streaming(survivor, thread_ts)
+        doomed.kill()  # the replica's process dies mid-answer
+        row = await survivor.settle(thread_ts, ("errored",), wait=20)
+        history = await survivor.history(thread_ts)
     finally:
-        await second.stop()
-    assert row is not None and row.state == "errored" and row.error_kind == "restart"
+        doomed.stop()
+        await survivor.stop()
+    assert row.error_kind == "restart"
     assert (history[-1].trigger, history[-1].actor) == ("stream_lost", "recovery")
     shown = "\n".join(render_text(m) for m in slack.thread("C0GENERAL", thread_ts) if m.bot_id)
     assert "Interrupted by a restart" in shown
+    assert "▌" not in shown
 
 
 async def test_a_form_posted_by_one_replica_is_answered_once_through_another(

@@ -143,6 +143,87 @@ async def test_stream_killed_midway_ends_visibly_after_restart(
     assert ACTION_RETRY in actions_of(messages[-1])
 
 
+# --- a stop (SIGTERM) ---------------------------------------------------------------------------
+
+
+async def start_a_slow_answer(
+    slack: SlackEmulator,
+    agent: ScriptedAgent,
+    store: Store,
+    tmp_path: Path,
+    grace: str,
+    token_delay: float = 0.05,  # an answer of about two seconds
+) -> tuple[ServiceProcess, dict[str, str], str]:
+    agent.token_delay = token_delay
+    service = ServiceProcess(
+        slack, agent, tmp_path / "orchestrator.db", "answer", ORCH_SHUTDOWN_GRACE=grace
+    )
+    await service.start()
+    event = slack.post_user_message(CHANNEL, ALICE, "tell me everything", mention=True)
+    await slack.deliver_event(service.events_url, SECRET, event)
+    thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
+    await wait_for(store, thread_id, ("streaming",))
+    return service, event, thread_id
+
+
+async def test_a_stop_lets_the_running_answer_finish(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    service, event, thread_id = await start_a_slow_answer(slack, agent, store, tmp_path, "20")
+    try:
+        code = await service.terminate()
+    finally:
+        service.stop()
+    row = await store.get_thread(thread_id)
+    assert code == 0
+    assert row is not None and row.state == "done"
+    shown = "\n".join(render_text(m) for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id)
+    assert "Nothing here calls a real model." in shown  # the whole answer
+    assert "Interrupted" not in shown and "▌" not in shown
+    assert len(agent.requests) == 1
+
+
+async def test_a_stop_past_its_grace_ends_the_answer_visibly_at_once(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    service, event, thread_id = await start_a_slow_answer(slack, agent, store, tmp_path, "0.2")
+    try:
+        code = await service.terminate()
+    finally:
+        service.stop()
+    row = await store.get_thread(thread_id)  # read with no process started again
+    assert code == 0
+    assert row is not None and (row.state, row.error_kind) == ("errored", "restart")
+    messages = [m for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id]
+    shown = "\n".join(render_text(m) for m in messages)
+    assert shown.startswith("Hello") and "Interrupted by a restart" in shown
+    assert "▌" not in shown
+    assert ACTION_RETRY in actions_of(messages[-1])
+
+
+async def test_a_second_stop_signal_cuts_the_answer_without_waiting(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    service, event, thread_id = await start_a_slow_answer(
+        slack,
+        agent,
+        store,
+        tmp_path,
+        "60",
+        token_delay=0.3,  # an answer of about fifteen seconds
+    )
+    try:
+        code = await service.terminate(signals=2)
+    finally:
+        service.stop()
+    row = await store.get_thread(thread_id)
+    assert code == 0
+    assert row is not None and (row.state, row.error_kind) == ("errored", "restart")
+    assert "Interrupted by a restart" in "\n".join(
+        render_text(m) for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id
+    )
+
+
 # --- kill points around an approval ------------------------------------------------------------
 
 
