@@ -1168,19 +1168,27 @@ class Engine:
             )
 
     async def _finish_live_messages(self, thread: Thread) -> None:
-        """The dead process's live messages keep their text but lose the writing cursor."""
+        """The dead process's live messages keep their text but lose the writing cursor.
+
+        The stored ts are the run's first message(s); continuations it posted after they were
+        stored are the bot's own messages after them that still show the cursor.
+        """
         owned = set(thread.message_ts or [])
         if not owned:
             return
+        first = min(float(ts) for ts in owned)
         try:
             found = await thread_messages(self.slack, thread.channel_id, thread.thread_ts)
+            me = await self._identity()
         except SlackApiError as exc:
             log.warning(
                 "live messages not read", extra={"conversation": thread.id, "error": str(exc)}
             )
             return
         for message in found:
-            if message.get("ts") not in owned or not has_cursor(message.get("blocks") or []):
+            ts = message.get("ts") or "0"
+            ours = ts in owned or (me.wrote(message) and float(ts) > first)
+            if not ours or not has_cursor(message.get("blocks") or []):
                 continue
             with contextlib.suppress(SlackApiError):
                 await self.slack.chat_update(

@@ -224,6 +224,32 @@ async def test_a_second_stop_signal_cuts_the_answer_without_waiting(
     )
 
 
+async def test_a_kill_after_a_continuation_message_leaves_no_cursor_behind(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    agent.token_delay = 0.002  # a long answer, streamed over several seconds
+    service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "long")
+    try:
+        await service.start()
+        event = slack.post_user_message(CHANNEL, ALICE, "the whole runbook", mention=True)
+        await slack.deliver_event(service.events_url, SECRET, event)
+        thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
+        streaming = await wait_for(store, thread_id, ("streaming",))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until the answer has gone on in a second message
+            if len([m for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id]) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        service.kill()
+        await service.start()
+        await wait_for(store, thread_id, ("errored",), after=streaming.version)
+    finally:
+        service.stop()
+    messages = [m for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id]
+    assert len(messages) >= 3  # the live message, its continuation, the notice
+    assert not [render_text(m) for m in messages if "▌" in render_text(m)]
+
+
 # --- kill points around an approval ------------------------------------------------------------
 
 
