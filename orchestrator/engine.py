@@ -416,8 +416,11 @@ class Engine:
                 await self._reconcile_stream(thread)
         for row in await self.store.stale_claims(now - self.settings.run_lease):
             thread = await self.store.get_thread(row.thread_id)
-            if thread is not None and thread.state == "awaiting_approval":
-                await self._send_claimed(thread, [row])
+            if thread is None or thread.state != "awaiting_approval":
+                continue
+            if (await self._facts(thread))["pending_interrupts"]:
+                continue  # not left behind: it waits for the run's other forms
+            await self._send_claimed(thread, [row])
 
     async def _send_claimed(self, thread: Thread, rows: Sequence[Interrupt]) -> None:
         """Answers that were claimed but never sent (their process died): send them now."""

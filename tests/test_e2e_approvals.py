@@ -290,3 +290,20 @@ async def test_recorded_structured_server_resume_matches_what_it_accepted(harnes
     assert "command" not in body["forwardedProps"]
     assert body["messages"]
     assert "Human decision recorded" in harness.thread_text(thread_ts)
+
+
+async def test_a_form_answered_while_another_waits_is_not_taken_for_a_lost_claim(
+    harness: Harness,
+) -> None:
+    thread_ts = await pause_for_approval(harness, "interrupt-multi", ORCH_RUN_LEASE=0.3)
+    forms = [m for m in harness.thread_messages(thread_ts) if ACTION_APPROVE in actions_of(m)]
+    await harness.click(
+        forms[0], ACTION_APPROVE, actions_of(forms[0])[ACTION_APPROVE], values=answers()
+    )
+    await harness.rt.engine.drain()
+    await asyncio.sleep(1.0)  # several scheduler ticks, each past the lease age of the claim
+
+    history = await harness.history(thread_ts)
+    assert [h.actor for h in history if h.actor == "recovery"] == []
+    assert (await harness.row(thread_ts)).state == "awaiting_approval"
+    assert harness.agent.resumes == 0
