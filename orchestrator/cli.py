@@ -177,10 +177,10 @@ def _threads_show(args: argparse.Namespace) -> int:
 async def _show(prefix: str, as_json: bool) -> int:
     store = await _open_for_reading()
     try:
-        matches = [t for t in await store.list_threads(limit=100_000) if t.id.startswith(prefix)]
+        matches = await store.threads_starting_with(prefix, limit=2)
         if len(matches) != 1:
-            found = "no thread" if not matches else f"{len(matches)} threads"
-            print(f"error: {found} with id {prefix!r}", file=sys.stderr)
+            found = "no thread" if not matches else "more than one thread"
+            print(f"error: {found} with an id starting {prefix!r}", file=sys.stderr)
             return 1
         thread = matches[0]
         history = await store.history(thread.id)

@@ -230,6 +230,12 @@ class Store:
         async with self._session() as s:
             return list((await s.scalars(query)).all())
 
+    async def threads_starting_with(self, prefix: str, limit: int = 2) -> list[Thread]:
+        """Threads whose id starts with `prefix` (at most `limit`)."""
+        query = select(Thread).where(Thread.id.startswith(prefix, autoescape=True)).limit(limit)
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
     async def threads_in(self, state: str) -> list[Thread]:
         async with self._session() as s:
             return list((await s.scalars(select(Thread).where(Thread.state == state))).all())

@@ -75,3 +75,14 @@ async def test_threads_commands_answer_while_the_service_holds_the_write_lock(
     assert listed.returncode == 0, listed.stderr
     assert [t["id"] for t in json.loads(listed.stdout)] == [row.id]
     assert shown.returncode == 0 and "done" in shown.stdout, shown.stderr
+
+
+async def test_show_needs_a_prefix_naming_one_thread(harness: Harness) -> None:
+    await harness.start("answer")
+    for text in ("one", "two"):
+        await harness.settle(await harness.mention(text), ("done",))
+
+    for prefix, said in (("", "more than one thread"), ("%", "no thread"), ("zz", "no thread")):
+        shown = cli(harness, "show", prefix)
+        assert shown.returncode == 1
+        assert f"error: {said} with an id starting {prefix!r}" in shown.stderr
