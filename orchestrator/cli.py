@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     tlist = tsub.add_parser("list", help="list threads, newest first")
     tlist.add_argument("--state", help="only threads in this state")
     tlist.add_argument("--json", action="store_true", help="machine-readable output")
+    tlist.add_argument(
+        "--limit", type=_positive, default=500, help="at most this many (newest first)"
+    )
     tlist.set_defaults(func=_threads_list)
     tshow = tsub.add_parser("show", help="one thread: history, pending approvals")
     tshow.add_argument("id", help="conversation id (a unique prefix is enough)")
@@ -125,8 +128,15 @@ def _demo(args: argparse.Namespace) -> int:
 # --- threads ---------------------------------------------------------------------------
 
 
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 def _threads_list(args: argparse.Namespace) -> int:
-    return asyncio.run(_list(args.state, args.json))
+    return asyncio.run(_list(args.state, args.json, args.limit))
 
 
 async def _open_for_reading() -> Store:
@@ -138,12 +148,15 @@ async def _open_for_reading() -> Store:
     )
 
 
-async def _list(state: str | None, as_json: bool) -> int:
+async def _list(state: str | None, as_json: bool, limit: int) -> int:
     store = await _open_for_reading()
     try:
-        rows = await store.list_threads(state)
+        rows = await store.list_threads(state, limit=limit + 1)
     finally:
         await store.close()
+    if len(rows) > limit:
+        rows = rows[:limit]
+        print(f"showing the newest {limit} threads; --limit shows more", file=sys.stderr)
     items = [
         {
             "id": r.id,

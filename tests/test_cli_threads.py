@@ -86,3 +86,17 @@ async def test_show_needs_a_prefix_naming_one_thread(harness: Harness) -> None:
         shown = cli(harness, "show", prefix)
         assert shown.returncode == 1
         assert f"error: {said} with an id starting {prefix!r}" in shown.stderr
+
+
+async def test_list_says_when_it_shows_only_the_newest(harness: Harness) -> None:
+    await harness.start("answer")
+    for text in ("one", "two", "three"):
+        await harness.settle(await harness.mention(text), ("done",))
+
+    listed = cli(harness, "list", "--json", "--limit", "2")
+    assert listed.returncode == 0
+    assert len(json.loads(listed.stdout)) == 2
+    assert "showing the newest 2 threads; --limit shows more" in listed.stderr
+    everything = cli(harness, "list", "--json")
+    assert len(json.loads(everything.stdout)) == 3 and everything.stderr == ""
+    assert cli(harness, "list", "--limit", "0").returncode == 2
