@@ -47,6 +47,8 @@ _CLICK_NOT_TAKEN = (
     "Nothing was sent to the agent; please click again in a minute."
 )
 
+_ANY = re.compile(".*")
+
 # Message subtypes that are someone writing; edits, joins, deletions and the like are not.
 _WRITTEN = {None, "bot_message", "thread_broadcast", "file_share", "me_message"}
 
@@ -88,6 +90,11 @@ def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None
     app.action(ACTION_ESCALATE)(listeners.on_escalate)
     app.action(ACTION_ESCALATE_ERROR)(listeners.on_escalate_error)
     app.view(FEEDBACK_CALLBACK_ID)(listeners.on_feedback_details)
+    # Last, so they only get what nothing above takes: acknowledged, since Slack retries what
+    # is not, warns the clicker, and turns off an app's events when most of them fail.
+    app.event(_ANY)(listeners.on_other_event)
+    app.action(_ANY)(listeners.on_other_action)
+    app.view(_ANY)(listeners.on_other_action)
     return app
 
 
@@ -97,6 +104,15 @@ class Listeners:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    async def on_other_event(self, event: dict[str, Any]) -> None:
+        metrics.INBOUND.labels("event", "ignored").inc()
+        log.debug("event not handled", extra={"type": event.get("type")})
+
+    async def on_other_action(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        metrics.INBOUND.labels("action", "ignored").inc()
+        log.info("interaction not handled", extra={"type": body.get("type")})
 
     async def on_mention(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         await self._inbound(body, event, context, mentioned=True)

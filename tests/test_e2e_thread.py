@@ -298,3 +298,29 @@ async def test_a_start_with_the_token_in_the_environment_logs_no_warning(
     with caplog.at_level(logging.WARNING):
         await harness.start("answer")
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_events_and_clicks_it_does_not_handle_are_acknowledged(harness: Harness) -> None:
+    await harness.start("answer")
+    reaction = {
+        "type": "reaction_added",
+        "user": ALICE,
+        "reaction": "eyes",
+        "item": {"type": "message", "channel": CHANNEL, "ts": "1.000001"},
+        "event_ts": "1.000002",
+    }
+    response = await harness.slack.deliver_event(harness.events_url, SECRET, reaction)
+    assert response.status_code == 200
+
+    message = harness.slack.post_user_message(CHANNEL, ALICE, "a message with a link button")
+    click = harness.slack.block_actions_payload(
+        user=ALICE,
+        channel=CHANNEL,
+        message_ts=message["ts"],
+        action_id="open_docs",
+        value="https://example.com/docs",
+    )
+    response = await harness.slack.deliver_action(harness.events_url, SECRET, click)
+    assert response.status_code == 200
+    assert harness.agent.requests == []
+    assert not harness.thread_messages(message["ts"])
