@@ -14,6 +14,7 @@ import logging
 import math
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,7 +159,9 @@ class Engine:
         self._live: set[str] = set()  # threads whose run streams in this process
         self._closing = False  # stopping: no queued message starts a run here any more
         self._cut = asyncio.Event()  # stopping without waiting for the runs any longer
-        self._locks: dict[str, asyncio.Lock] = {}
+        # One lock per thread while someone holds or waits for it: a long-running process sees
+        # every thread it ever served, and keeping their locks would grow without end.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
         self._housekeeping: set[asyncio.Task[None]] = set()
         self._effects: dict[str, Effect] = {
@@ -621,7 +624,8 @@ class Engine:
     def _lock(self, thread_id: str) -> asyncio.Lock:
         lock = self._locks.get(thread_id)
         if lock is None:
-            lock = self._locks[thread_id] = asyncio.Lock()
+            lock = asyncio.Lock()
+            self._locks[thread_id] = lock
         return lock
 
     async def fire(

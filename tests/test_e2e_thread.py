@@ -324,3 +324,11 @@ async def test_events_and_clicks_it_does_not_handle_are_acknowledged(harness: Ha
     assert response.status_code == 200
     assert harness.agent.requests == []
     assert not harness.thread_messages(message["ts"])
+
+
+async def test_a_long_running_process_keeps_no_lock_per_finished_thread(harness: Harness) -> None:
+    await harness.start("answer")
+    for text in ("one", "two", "three"):
+        await harness.settle(await harness.mention(text), ("done",))
+    await harness.rt.engine.drain()
+    assert len(harness.rt.engine._locks) == 0
