@@ -1,5 +1,5 @@
 """Deadlines read from the store, never held in memory: run leases, approval expiries and
-reminders, and feedback sends to retry.
+reminders, feedback sends to retry, and the pruning of old delivery claims.
 
 Every replica may run it: each expiry and each lost run is a compare-and-set, so only one wins.
 """
@@ -17,12 +17,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("orchestrator.scheduler")
 
+# Slack retries a delivery within minutes; a day of claims covers that with room to spare.
+INBOUND_KEEP = 24 * 3600.0
+PRUNE_EVERY = 3600.0
+
 
 class Scheduler:
     def __init__(self, engine: Engine, *, interval: float = 5.0) -> None:
         self.engine = engine
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._pruned_at = 0.0
 
     def start(self) -> None:
         if self._task is None:
@@ -44,6 +49,10 @@ class Scheduler:
         for row in await self.engine.store.due_interrupts(now):
             await self.engine.expire(row)
         await self.engine.answers.forwarder.send_due(now)
+        if now - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = now
+            pruned = await self.engine.store.prune_inbound(now - INBOUND_KEEP)
+            log.debug("old delivery claims pruned", extra={"count": pruned})
 
     async def _loop(self) -> None:
         while True:

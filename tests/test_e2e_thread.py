@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 
 import pytest
+from sqlalchemy import func, select
 
 from orchestrator.agents import AgentTarget
+from persistence.models import InboundEvent
 from renderers.common import ACTION_RETRY
 from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action, until
 
@@ -332,3 +335,20 @@ async def test_a_long_running_process_keeps_no_lock_per_finished_thread(harness:
         await harness.settle(await harness.mention(text), ("done",))
     await harness.rt.engine.drain()
     assert len(harness.rt.engine._locks) == 0
+
+
+async def test_delivery_claims_are_kept_a_day_then_pruned(harness: Harness) -> None:
+    await harness.start("answer")
+    thread_ts = await harness.mention("hello")
+    await harness.settle(thread_ts, ("done",))
+    store = harness.rt.store
+    async with store.engine.connect() as conn:
+        claims = await conn.scalar(select(func.count()).select_from(InboundEvent))
+    assert claims == 2  # the message, and the event that carried it
+
+    await harness.rt.scheduler.tick(now=time.time() + 3600)  # within the day: kept
+    async with store.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(InboundEvent)) == 2
+    await harness.rt.scheduler.tick(now=time.time() + 2 * 24 * 3600)
+    async with store.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(InboundEvent)) == 0
