@@ -1,7 +1,9 @@
 """`orchestrator check`: validate everything the service needs, without starting it.
 
-One line per check: the settings, the channel configuration, the machine, every configured agent
-(credentials obtained, and an HTTP probe), and Slack's `auth.test` when a bot token is set.
+One line per check: the settings, the channel configuration, the machine, the database (opened
+as the service opens it: schema version, write access), every configured agent (credentials
+obtained, and an HTTP probe), Slack's `auth.test` when a bot token is set, and a Socket Mode
+connection when an app-level token is set.
 
 The agent probe is a plain `GET` of the agent's URL with its headers. AG-UI runs are `POST`s, so
 a `GET` starts no run and costs nothing; any answer that is not an error about the agent itself
@@ -19,6 +21,7 @@ import httpx
 from pydantic import ValidationError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.engine import make_url
 
 from orchestrator.agent_client import _redact_url
 from orchestrator.agent_errors import AgentError
@@ -26,9 +29,12 @@ from orchestrator.agents import AgentTarget
 from orchestrator.channels import ChannelDirectory, ConfigFileError
 from orchestrator.config import Settings
 from orchestrator.machine import MachineDefinitionError, load_machine
+from persistence.models import SCHEMA_VERSION
+from persistence.store import Store, StoreError
 
 Status = Literal["ok", "FAIL", "skip"]
 PROBE_TIMEOUT = 10.0
+DATABASE_CHECK_WAIT = 5.0  # seconds the check waits for a write lock held elsewhere
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +106,8 @@ async def run_checks(
             )
         )
 
+    add(await _database(settings))
+
     targets = directory.targets() if directory is not None else []
     for target in targets:
         add(await _probe_agent(target, settings.agent_connect_timeout))
@@ -114,6 +122,20 @@ async def run_checks(
         if settings.slack_app_token is not None:
             add(await socket_mode_check(client, settings.slack_app_token.get_secret_value()))
     return results
+
+
+async def _database(settings: Settings) -> Check:
+    """The database as the service opens it (a missing SQLite file is created, as at start)."""
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    try:
+        store = await Store.open(
+            settings.database_url,
+            busy_timeout=min(settings.database_busy_timeout, DATABASE_CHECK_WAIT),
+        )
+    except StoreError as exc:
+        return Check("FAIL", "database", str(exc))
+    await store.close()
+    return Check("ok", "database", f"{where}: schema version {SCHEMA_VERSION}, writable")
 
 
 async def _probe_agent(target: AgentTarget, connect_timeout: float) -> Check:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -88,14 +89,16 @@ channels:
         "ok    settings",
         "ok    config",
         "ok    machine",
+        "ok    database",
         "ok    agent answer (defaults.agent)",
         "ok    agent secured (agents.secured)",
         "ok    agent tools (channels.C0DEV.agent)",
         "ok    slack auth.test",
     ]
     assert f"{config}: 2 channels, 1 agents" in checks[1]
-    assert "answered HTTP 405 to a GET (no run started), credentials obtained" in checks[4]
-    assert "bot sandbox-bot (UBOT) in Sandbox (T0SANDBOX)" in checks[6]
+    assert checks[3].endswith("orchestrator.db: schema version 1, writable")
+    assert "answered HTTP 405 to a GET (no run started), credentials obtained" in checks[5]
+    assert "bot sandbox-bot (UBOT) in Sandbox (T0SANDBOX)" in checks[7]
     assert agent.requests == []  # no run was started
     assert token_endpoint.issued == ["access-1"]
     assert token_endpoint.client_secret not in "\n".join(lines)
@@ -129,7 +132,7 @@ channels:
         f"FAIL  agent {down} (channels.C0OPS.agent): {down} did not answer (ConnectError)",
     ]
     assert "skip  slack auth.test: SLACK_BOT_TOKEN is not set" in lines
-    assert lines[-1] == "2 of 7 checks failed"
+    assert lines[-1] == "2 of 8 checks failed"
 
 
 async def test_bad_configuration_fails_the_check_and_names_the_field(tmp_path: Path) -> None:
@@ -161,3 +164,19 @@ async def test_the_socket_mode_token_is_checked_when_given(
     [failed] = [line for line in lines if line.startswith("FAIL")]
     assert failed.startswith("FAIL  slack socket mode: Slack answered 'not_allowed_token_type'")
     assert "xapp-" in failed and slack.token not in failed
+
+
+async def test_a_database_of_another_release_fails_the_check(
+    agent: ScriptedAgent, tmp_path: Path
+) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE orchestrator_meta (key TEXT PRIMARY KEY, value TEXT)")
+        old.execute("INSERT INTO orchestrator_meta VALUES ('schema_version', '0')")
+    code, lines = await check(
+        tmp_path, AGENT_URL=agent.url("answer"), ORCH_DATABASE_URL=f"sqlite+aiosqlite:///{path}"
+    )
+    assert code == 1, lines
+    [failed] = [line for line in lines if line.startswith("FAIL")]
+    assert failed.startswith("FAIL  database: the database")
+    assert "schema version '0'" in failed and "Back it up" in failed
