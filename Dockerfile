@@ -1,7 +1,9 @@
 # Slack thread orchestrator: `orchestrator run --http` on port 3000.
 #   docker build -t slack-thread-orchestrator .
-#   docker run -p 3000:3000 -e SLACK_BOT_TOKEN=... -e SLACK_SIGNING_SECRET=... \
+#   docker run --stop-timeout 30 -p 3000:3000 -e SLACK_BOT_TOKEN=... -e SLACK_SIGNING_SECRET=... \
 #     -e AGENT_URL=... -v orchestrator-data:/data slack-thread-orchestrator
+# A stop (SIGTERM) gives running answers ORCH_SHUTDOWN_GRACE (20 s) to finish: give the container
+# more than that before it is killed (Docker's default is 10 s).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
