@@ -166,17 +166,34 @@ async def start_a_slow_answer(
     return service, event, thread_id
 
 
-async def test_a_stop_lets_the_running_answer_finish(
-    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
-) -> None:
-    service, event, thread_id = await start_a_slow_answer(slack, agent, store, tmp_path, "20")
+async def stop_a_slow_answer(
+    slack: SlackEmulator,
+    agent: ScriptedAgent,
+    store: Store,
+    tmp_path: Path,
+    grace: str,
+    token_delay: float = 0.05,
+    signals: int = 1,
+) -> tuple[int, dict[str, str], Thread]:
+    """SIGTERM (`signals` times) mid-answer: the exit code, the mention, the stored thread."""
+    service, event, thread_id = await start_a_slow_answer(
+        slack, agent, store, tmp_path, grace, token_delay
+    )
     try:
-        code = await service.terminate()
+        code = await service.terminate(signals=signals)
     finally:
         service.stop()
     row = await store.get_thread(thread_id)
+    assert row is not None
+    return code, event, row
+
+
+async def test_a_stop_lets_the_running_answer_finish(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    code, event, row = await stop_a_slow_answer(slack, agent, store, tmp_path, "20")
     assert code == 0
-    assert row is not None and row.state == "done"
+    assert row.state == "done"
     shown = "\n".join(render_text(m) for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id)
     assert "Nothing here calls a real model." in shown  # the whole answer
     assert "Interrupted" not in shown and "▌" not in shown
@@ -186,14 +203,9 @@ async def test_a_stop_lets_the_running_answer_finish(
 async def test_a_stop_past_its_grace_ends_the_answer_visibly_at_once(
     slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
 ) -> None:
-    service, event, thread_id = await start_a_slow_answer(slack, agent, store, tmp_path, "0.2")
-    try:
-        code = await service.terminate()
-    finally:
-        service.stop()
-    row = await store.get_thread(thread_id)  # read with no process started again
+    code, event, row = await stop_a_slow_answer(slack, agent, store, tmp_path, "0.2")
     assert code == 0
-    assert row is not None and (row.state, row.error_kind) == ("errored", "restart")
+    assert (row.state, row.error_kind) == ("errored", "restart")  # with no process started again
     messages = [m for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id]
     shown = "\n".join(render_text(m) for m in messages)
     assert shown.startswith("Hello") and "Interrupted by a restart" in shown
@@ -204,21 +216,17 @@ async def test_a_stop_past_its_grace_ends_the_answer_visibly_at_once(
 async def test_a_second_stop_signal_cuts_the_answer_without_waiting(
     slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
 ) -> None:
-    service, event, thread_id = await start_a_slow_answer(
+    code, event, row = await stop_a_slow_answer(
         slack,
         agent,
         store,
         tmp_path,
         "60",
-        token_delay=0.3,  # an answer of about fifteen seconds
+        token_delay=0.3,
+        signals=2,  # fifteen seconds long
     )
-    try:
-        code = await service.terminate(signals=2)
-    finally:
-        service.stop()
-    row = await store.get_thread(thread_id)
     assert code == 0
-    assert row is not None and (row.state, row.error_kind) == ("errored", "restart")
+    assert (row.state, row.error_kind) == ("errored", "restart")
     assert "Interrupted by a restart" in "\n".join(
         render_text(m) for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id
     )

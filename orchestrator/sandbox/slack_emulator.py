@@ -314,14 +314,7 @@ class SlackEmulator:
         timestamp: int | None = None,
         signature: str | None = None,
     ) -> httpx.Response:
-        envelope = slack_delivery.event_envelope(
-            event,
-            team_id=self.team_id,
-            api_app_id=API_APP_ID,
-            bot_user_id=self.bot_user_id,
-            event_id=event_id or slack_delivery.new_event_id(),
-            verification_token=VERIFICATION_TOKEN,
-        )
+        envelope = self._envelope(event, event_id)
         body, content_type = slack_delivery.json_body(envelope)
         headers = slack_delivery.signed_headers(
             signing_secret,
@@ -358,7 +351,12 @@ class SlackEmulator:
         self, event: dict[str, Any], *, event_id: str | None = None, retry_attempt: int = 0
     ) -> dict[str, Any]:
         """The Socket Mode delivery of `event`: an `events_api` envelope; returns the app's ack."""
-        envelope = slack_delivery.event_envelope(
+        envelope = self._envelope(event, event_id)
+        return await self.socket_mode.push("events_api", envelope, retry_attempt=retry_attempt)
+
+    def _envelope(self, event: dict[str, Any], event_id: str | None) -> dict[str, Any]:
+        """The Events API envelope Slack wraps `event` in, over HTTP and Socket Mode alike."""
+        return slack_delivery.event_envelope(
             event,
             team_id=self.team_id,
             api_app_id=API_APP_ID,
@@ -366,7 +364,6 @@ class SlackEmulator:
             event_id=event_id or slack_delivery.new_event_id(),
             verification_token=VERIFICATION_TOKEN,
         )
-        return await self.socket_mode.push("events_api", envelope, retry_attempt=retry_attempt)
 
     async def push_action(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The Socket Mode delivery of an interactivity payload; returns the app's ack."""
