@@ -12,13 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from orchestrator.checks import socket_mode_check
 from orchestrator.config import Settings, StartError
 from orchestrator.server import Runtime
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -39,7 +43,7 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None
     asgi = runtime.asgi() if http else runtime.admin_asgi()
     server = _Server(uvicorn.Config(asgi, host=host, port=port, log_level="warning"))
     _take_stop_signals(lambda: _stop_requested(server, runtime))
-    socket_mode = None
+    socket_mode: AsyncSocketModeHandler | None = None
     try:
         if not http:
             socket_mode = await _connect_socket_mode(runtime, settings)
@@ -50,7 +54,7 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None
         await runtime.stop()
 
 
-async def _connect_socket_mode(runtime: Runtime, settings: Settings) -> object:
+async def _connect_socket_mode(runtime: Runtime, settings: Settings) -> AsyncSocketModeHandler:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     assert settings.slack_app_token is not None
@@ -64,11 +68,11 @@ async def _connect_socket_mode(runtime: Runtime, settings: Settings) -> object:
     return handler
 
 
-def _take_stop_signals(stop: object) -> None:
+def _take_stop_signals(stop: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError):  # platforms without loop signal handlers
-            loop.add_signal_handler(sig, stop)  # type: ignore[arg-type]
+            loop.add_signal_handler(sig, stop)
 
 
 def _stop_requested(server: uvicorn.Server, runtime: Runtime) -> None:
