@@ -577,7 +577,10 @@ class Engine:
         self._closing = True
         if not self._tasks or grace <= 0:
             return
-        log.info("waiting for runs to finish", extra={"runs": len(self._live), "grace": grace})
+        log.info(
+            "waiting for runs to finish; a second stop signal cuts them",
+            extra={"runs": len(self._live), "grace": grace},
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         cut = asyncio.ensure_future(self._cut.wait())
