@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,12 +49,30 @@ async def wait_for_form(store: Store, thread_id: str) -> None:
     raise AssertionError("the form was never posted")
 
 
-async def approve_on(
-    service: ServiceProcess, slack: SlackEmulator, thread_ts: str, replicas: str, comment: str
-) -> None:
-    """Alice clicks Approve on the thread's form, delivered to the service's HTTP endpoint."""
+async def start_answering(
+    service: ServiceProcess, slack: SlackEmulator, store: Store
+) -> tuple[dict[str, str], str, Thread]:
+    """Start the service and mention it: the mention, its thread id and the streaming row."""
+    await service.start()
+    event = slack.post_user_message(CHANNEL, ALICE, "tell me everything", mention=True)
+    await slack.deliver_event(service.events_url, SECRET, event)
+    thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
+    return event, thread_id, await wait_for(store, thread_id, ("streaming",))
+
+
+async def until_true(condition: Callable[[], bool], wait: float) -> None:
+    """Wait for `condition`, at most `wait` seconds (the test goes on either way)."""
+    deadline = time.monotonic() + wait
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+
+def approval_click(
+    slack: SlackEmulator, thread_ts: str, replicas: str, comment: str
+) -> dict[str, Any]:
+    """The payload of Alice clicking Approve on the thread's form with these answers."""
     form = find_with_action(slack.thread(CHANNEL, thread_ts), ACTION_APPROVE)
-    payload = slack.block_actions_payload(
+    return slack.block_actions_payload(
         user=ALICE,
         channel=CHANNEL,
         message_ts=form.ts,
@@ -62,6 +81,13 @@ async def approve_on(
         thread_ts=thread_ts,
         state_values=answers(replicas, comment),
     )
+
+
+async def approve_on(
+    service: ServiceProcess, slack: SlackEmulator, thread_ts: str, replicas: str, comment: str
+) -> None:
+    """Alice clicks Approve on the thread's form, delivered to the service's HTTP endpoint."""
+    payload = approval_click(slack, thread_ts, replicas, comment)
     await slack.deliver_action(service.events_url, SECRET, payload)
 
 
@@ -119,14 +145,8 @@ async def test_stream_killed_midway_ends_visibly_after_restart(
     agent.token_delay = 0.3  # a slow answer, so the kill lands mid-stream
     service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "answer")
     try:
-        await service.start()
-        event = slack.post_user_message(CHANNEL, ALICE, "tell me everything", mention=True)
-        await slack.deliver_event(service.events_url, SECRET, event)
-        thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
-        streaming = await wait_for(store, thread_id, ("streaming",))
-        deadline = time.monotonic() + 10
-        while not slack.calls_to("chat.update") and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        event, thread_id, streaming = await start_answering(service, slack, store)
+        await until_true(lambda: bool(slack.calls_to("chat.update")), wait=10)
         service.kill()
 
         await service.start()
@@ -158,11 +178,7 @@ async def start_a_slow_answer(
     service = ServiceProcess(
         slack, agent, tmp_path / "orchestrator.db", "answer", ORCH_SHUTDOWN_GRACE=grace
     )
-    await service.start()
-    event = slack.post_user_message(CHANNEL, ALICE, "tell me everything", mention=True)
-    await slack.deliver_event(service.events_url, SECRET, event)
-    thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
-    await wait_for(store, thread_id, ("streaming",))
+    event, thread_id, _streaming = await start_answering(service, slack, store)
     return service, event, thread_id
 
 
@@ -238,16 +254,11 @@ async def test_a_kill_after_a_continuation_message_leaves_no_cursor_behind(
     agent.token_delay = 0.002  # a long answer, streamed over several seconds
     service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "long")
     try:
-        await service.start()
-        event = slack.post_user_message(CHANNEL, ALICE, "the whole runbook", mention=True)
-        await slack.deliver_event(service.events_url, SECRET, event)
-        thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
-        streaming = await wait_for(store, thread_id, ("streaming",))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # until the answer has gone on in a second message
-            if len([m for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id]) >= 2:
-                break
-            await asyncio.sleep(0.02)
+        event, thread_id, streaming = await start_answering(service, slack, store)
+        await until_true(  # until the answer has gone on in a second message
+            lambda: len([m for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id]) >= 2,
+            wait=20,
+        )
         service.kill()
         await service.start()
         await wait_for(store, thread_id, ("errored",), after=streaming.version)

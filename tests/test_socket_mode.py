@@ -13,7 +13,7 @@ from orchestrator.sandbox.slack_emulator import SlackEmulator, StoredMessage, re
 from renderers.common import ACTION_APPROVE
 from tests.harness import ALICE, CHANNEL, actions_of, until
 from tests.service_process import ServiceProcess
-from tests.test_e2e_approvals import answers
+from tests.test_restart import approval_click
 
 
 def answer_shown(slack: SlackEmulator, thread_ts: str) -> str:
@@ -50,17 +50,7 @@ async def test_an_approval_clicked_over_the_socket_resumes_the_agent(
         mention = slack.post_user_message(CHANNEL, ALICE, "please scale web", mention=True)
         await slack.push_event(mention)
         await until(lambda: bool(forms(slack, mention["ts"])), wait=15)
-        [form] = forms(slack, mention["ts"])
-        payload = slack.block_actions_payload(
-            user=ALICE,
-            channel=CHANNEL,
-            message_ts=form.ts,
-            action_id=ACTION_APPROVE,
-            value=actions_of(form)[ACTION_APPROVE],
-            thread_ts=form.thread_ts,
-            state_values=answers("8", "over the socket"),
-        )
-        await slack.push_action(payload)
+        await slack.push_action(approval_click(slack, mention["ts"], "8", "over the socket"))
         await until(lambda: agent.resumes == 1, wait=15)
         await until(lambda: "Approved by" in answer_shown(slack, mention["ts"]), wait=15)
     finally:
