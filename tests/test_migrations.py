@@ -1,0 +1,164 @@
+"""Schema migrations: a database of release 0.1.0 is upgraded and keeps working, on SQLite and
+on the PostgreSQL server of this machine; the migrations match the models; replicas upgrade
+one at a time; a database this release cannot handle is refused with a clear message."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from orchestrator.sandbox.agent_server import ScriptedAgent, last_user_text
+from orchestrator.sandbox.slack_emulator import SlackEmulator, render_text
+from persistence import schema
+from persistence.models import Base
+from renderers.common import ACTION_APPROVE
+from tests.databases import fresh_database
+from tests.harness import ALICE, Harness, actions_of, until
+from tests.release_0_1_0 import create_schema, database_of_release_0_1_0, fixture
+from tests.test_e2e_approvals import answers
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    async with fresh_database(request.param, tmp_path) as database:
+        yield database
+
+
+async def scalar(url: str, sql: str) -> object:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.scalar(text(sql))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_database_of_release_0_1_0_is_upgraded_and_its_form_and_queue_still_work(
+    url: str, slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path
+) -> None:
+    values = await database_of_release_0_1_0(url, slack)
+    thread_ts, form_ts = values["TS1"], values["TS5"]
+    before = await schema.current(url)
+    assert before.legacy and before.behind
+    assert "written by release 0.1.0" in before.describe()
+
+    await schema.upgrade(url)
+
+    after = await schema.current(url)
+    assert after.current and not after.legacy
+    harness = Harness(slack, agent, tmp_path / "unused.db")
+    try:
+        await harness.start("auto", ORCH_DATABASE_URL=url)
+        form = next(m for m in harness.thread_messages(thread_ts) if m.ts == form_ts)
+        response = await harness.click(
+            form, ACTION_APPROVE, actions_of(form)[ACTION_APPROVE], values=answers("8", "go")
+        )
+        assert response.status_code == 200
+        await until(lambda: len(agent.requests) >= 2)
+        await harness.settle(thread_ts, ("done",))
+        await until(lambda: harness.rt.engine.busy == 0)
+        await harness.settle(thread_ts, ("done",))
+        queued = await harness.rt.store.queued(values["THREAD_ID"])
+    finally:
+        await harness.stop()
+
+    resume, follow_up = (request.body for request in agent.requests)
+    stored = fixture()["rows"]["interrupts"][0]
+    assert resume["threadId"] == values["THREAD_ID"]
+    assert resume["resume"] == [
+        {
+            "interruptId": stored["interrupt_id"],
+            "status": "resolved",
+            "payload": {"replicas": "8", "comment": "go"},
+        }
+    ]
+    calls = [m for m in resume["messages"] if m["role"] == "assistant" and m.get("toolCalls")]
+    assert calls[0]["toolCalls"][0]["function"]["name"] == "scale_deployment"
+    assert last_user_text(follow_up) == "and then tell me a joke"
+    assert queued == []
+    form_now = next(m for m in harness.thread_messages(thread_ts) if m.ts == form_ts)
+    assert f"Approved by <@{ALICE}>" in render_text(form_now)
+    assert actions_of(form_now) == {}
+    answers_shown = [m for m in harness.thread_messages(thread_ts) if "test-agent" in m.text]
+    assert answers_shown, harness.thread_text(thread_ts)
+
+
+async def test_an_empty_database_gets_the_schema_of_the_models(url: str) -> None:
+    before, after = await schema.upgrade(url)
+    assert before.empty and after.current
+
+    def differences(conn: Connection) -> list[object]:
+        return compare_metadata(MigrationContext.configure(conn), Base.metadata)
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(differences) == []
+    finally:
+        await engine.dispose()
+    assert await scalar(url, "SELECT value FROM orchestrator_meta") == schema.LEGACY_VERSION
+
+
+async def test_replicas_upgrading_together_take_turns(url: str, slack: SlackEmulator) -> None:
+    await database_of_release_0_1_0(url, slack)
+    results = await asyncio.gather(*(schema.upgrade(url) for _ in range(4)))
+    upgraded = [before for before, _after in results if not before.current]
+    assert len(upgraded) == 1  # the others found it done when their turn came
+    assert all(after.current for _before, after in results)
+    assert await scalar(url, "SELECT count(*) FROM alembic_version") == 1
+    assert await scalar(url, "SELECT count(*) FROM queued_messages") == 1
+
+
+async def test_a_database_upgraded_by_a_newer_release_is_refused(url: str) -> None:
+    await schema.upgrade(url)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    finally:
+        await engine.dispose()
+    state = await schema.current(url)
+    assert not state.known and not state.behind
+    assert "a newer release upgraded it" in state.describe()
+    with pytest.raises(schema.SchemaError, match="a newer release upgraded it"):
+        await schema.upgrade(url)
+
+
+async def test_tables_without_a_schema_version_are_refused(url: str) -> None:
+    await create_schema(url)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM orchestrator_meta"))
+    finally:
+        await engine.dispose()
+    with pytest.raises(schema.SchemaError, match="older than release 0.1.0"):
+        await schema.current(url)
+    with pytest.raises(schema.SchemaError, match="older than release 0.1.0"):
+        await schema.upgrade(url)
+
+
+async def test_reading_the_state_of_a_missing_sqlite_file_does_not_create_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "nowhere" / "orchestrator.db"
+    state = await schema.current(f"sqlite+aiosqlite:///{path}")
+    assert state.empty
+    assert not path.parent.exists()
+
+
+async def test_an_uncreatable_database_directory_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(schema.SchemaError, match=f"cannot create the directory {blocker}"):
+        await schema.upgrade(f"sqlite+aiosqlite:///{blocker}/sub/orchestrator.db")
