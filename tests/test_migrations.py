@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from orchestrator.sandbox.agent_server import ScriptedAgent, last_user_text
 from orchestrator.sandbox.slack_emulator import SlackEmulator, render_text
-from persistence import schema
+from persistence import schema_upgrade
 from persistence.models import Base
 from renderers.common import ACTION_APPROVE
 from tests.databases import fresh_database
@@ -48,13 +48,13 @@ async def test_a_database_of_release_0_1_0_is_upgraded_and_its_form_and_queue_st
 ) -> None:
     values = await database_of_release_0_1_0(url, slack)
     thread_ts, form_ts = values["TS1"], values["TS5"]
-    before = await schema.current(url)
+    before = await schema_upgrade.current(url)
     assert before.legacy and before.behind
     assert "written by release 0.1.0" in before.describe()
 
-    await schema.upgrade(url)
+    await schema_upgrade.upgrade(url)
 
-    after = await schema.current(url)
+    after = await schema_upgrade.current(url)
     assert after.current and not after.legacy
     harness = Harness(slack, agent, tmp_path / "unused.db")
     try:
@@ -94,7 +94,7 @@ async def test_a_database_of_release_0_1_0_is_upgraded_and_its_form_and_queue_st
 
 
 async def test_an_empty_database_gets_the_schema_of_the_models(url: str) -> None:
-    before, after = await schema.upgrade(url)
+    before, after = await schema_upgrade.upgrade(url)
     assert before.empty and after.current
 
     def differences(conn: Connection) -> list[object]:
@@ -106,12 +106,12 @@ async def test_an_empty_database_gets_the_schema_of_the_models(url: str) -> None
             assert await conn.run_sync(differences) == []
     finally:
         await engine.dispose()
-    assert await scalar(url, "SELECT value FROM orchestrator_meta") == schema.LEGACY_VERSION
+    assert await scalar(url, "SELECT value FROM orchestrator_meta") == schema_upgrade.LEGACY_VERSION
 
 
 async def test_replicas_upgrading_together_take_turns(url: str, slack: SlackEmulator) -> None:
     await database_of_release_0_1_0(url, slack)
-    results = await asyncio.gather(*(schema.upgrade(url) for _ in range(4)))
+    results = await asyncio.gather(*(schema_upgrade.upgrade(url) for _ in range(4)))
     upgraded = [before for before, _after in results if not before.current]
     assert len(upgraded) == 1  # the others found it done when their turn came
     assert all(after.current for _before, after in results)
@@ -120,18 +120,18 @@ async def test_replicas_upgrading_together_take_turns(url: str, slack: SlackEmul
 
 
 async def test_a_database_upgraded_by_a_newer_release_is_refused(url: str) -> None:
-    await schema.upgrade(url)
+    await schema_upgrade.upgrade(url)
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
             await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     finally:
         await engine.dispose()
-    state = await schema.current(url)
+    state = await schema_upgrade.current(url)
     assert not state.known and not state.behind
     assert "a newer release upgraded it" in state.describe()
-    with pytest.raises(schema.SchemaError, match="a newer release upgraded it"):
-        await schema.upgrade(url)
+    with pytest.raises(schema_upgrade.SchemaError, match="a newer release upgraded it"):
+        await schema_upgrade.upgrade(url)
 
 
 async def test_tables_without_a_schema_version_are_refused(url: str) -> None:
@@ -142,17 +142,17 @@ async def test_tables_without_a_schema_version_are_refused(url: str) -> None:
             await conn.execute(text("DELETE FROM orchestrator_meta"))
     finally:
         await engine.dispose()
-    with pytest.raises(schema.SchemaError, match="older than release 0.1.0"):
-        await schema.current(url)
-    with pytest.raises(schema.SchemaError, match="older than release 0.1.0"):
-        await schema.upgrade(url)
+    with pytest.raises(schema_upgrade.SchemaError, match="older than release 0.1.0"):
+        await schema_upgrade.current(url)
+    with pytest.raises(schema_upgrade.SchemaError, match="older than release 0.1.0"):
+        await schema_upgrade.upgrade(url)
 
 
 async def test_reading_the_state_of_a_missing_sqlite_file_does_not_create_it(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "nowhere" / "orchestrator.db"
-    state = await schema.current(f"sqlite+aiosqlite:///{path}")
+    state = await schema_upgrade.current(f"sqlite+aiosqlite:///{path}")
     assert state.empty
     assert not path.parent.exists()
 
@@ -160,5 +160,5 @@ async def test_reading_the_state_of_a_missing_sqlite_file_does_not_create_it(
 async def test_an_uncreatable_database_directory_is_named(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(schema.SchemaError, match=f"cannot create the directory {blocker}"):
-        await schema.upgrade(f"sqlite+aiosqlite:///{blocker}/sub/orchestrator.db")
+    with pytest.raises(schema_upgrade.SchemaError, match=f"cannot create the directory {blocker}"):
+        await schema_upgrade.upgrade(f"sqlite+aiosqlite:///{blocker}/sub/orchestrator.db")

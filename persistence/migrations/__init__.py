@@ -1,1 +1,1 @@
-"""Alembic migrations of the store's schema; `persistence.schema` runs them."""
+"""Alembic migrations of the store's schema; `persistence.schema_upgrade` runs them."""

@@ -1,9 +1,9 @@
 """Alembic environment for the store's schema, on SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
-`persistence.schema` runs the migrations itself: it hands the connection it holds (inside its
-transaction and, on PostgreSQL, its advisory lock) in `config.attributes["connection"]`. Run
-from the `alembic` command (to write a new revision), the database is the one in
-`ORCH_DATABASE_URL`, or `sqlalchemy.url` of the configuration.
+`persistence.schema_upgrade` runs the migrations itself: it hands the connection it holds
+(inside its transaction and, on PostgreSQL, its advisory lock) in
+`config.attributes["connection"]`. Run from the `alembic` command (to write a new revision), the
+database is the one in `ORCH_DATABASE_URL`, or `sqlalchemy.url` of the configuration.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The schema of release 0.1.0, the first release.
 
 0.1.0 created these tables itself and marked them with `orchestrator_meta.schema_version = 1`,
-without an `alembic_version` table; `persistence.schema` recognises such a database as being at
-this revision and stamps it before upgrading.
+without an `alembic_version` table; `persistence.schema_upgrade` recognises such a database as
+being at this revision and stamps it before upgrading.
 
 Revision ID: 0001
 Revises:
