@@ -47,15 +47,15 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from orchestrator.agent_client import run_input_payload
-from orchestrator.config import Settings
-from orchestrator.publisher import Publisher
+from orchestrator.agent.agui.client import run_input_payload
 from orchestrator.sandbox import slack_delivery
 from orchestrator.sandbox.loopback import LoopbackServer
 from orchestrator.sandbox.slack_emulator import API_APP_ID, VERIFICATION_TOKEN, SlackEmulator
-from orchestrator.server import Runtime
-from orchestrator.view import ThreadView
+from orchestrator.service.runtime import Runtime
+from orchestrator.service.settings import Settings
+from orchestrator.slack.publisher import Publisher
 from persistence.models import Thread
+from renderers.view import ThreadView
 
 ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(Event)
 

@@ -39,8 +39,13 @@ from ag_ui.core import (
     UserMessage,
 )
 
-from orchestrator.agent_client import AgentClient, ChunkExpander, parse_event, run_input_payload
-from orchestrator.agent_errors import (
+from orchestrator.agent.agui.client import (
+    AgentClient,
+    ChunkExpander,
+    parse_event,
+    run_input_payload,
+)
+from orchestrator.agent.errors import (
     AgentAuthError,
     AgentError,
     AgentHTTPError,

@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from orchestrator.agents import AgentTarget
+from orchestrator.agent.targets import AgentTarget
 from persistence.models import InboundEvent
 from renderers.common import ACTION_RETRY
 from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action, until

@@ -159,7 +159,7 @@ async def test_agent_oddity_is_handled_and_the_answer_arrives(
 async def test_unknown_event_type_is_logged_with_its_name(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from orchestrator import agent_client
+    from orchestrator.agent.agui import client as agent_client
 
     agent_client._warned_types.discard("FUTURE_THING")
     with caplog.at_level(logging.WARNING, logger="orchestrator.agent"):

@@ -15,7 +15,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator.conversation import assistant_message, user_message
+from orchestrator.core.conversation import assistant_message, user_message
 
 log = logging.getLogger("orchestrator.context")
 

@@ -24,9 +24,9 @@ from typing import Literal
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator.native_publisher import NativePublisher
-from orchestrator.publisher import Publisher
-from orchestrator.view import ThreadView
+from orchestrator.slack.native_publisher import NativePublisher
+from orchestrator.slack.publisher import Publisher
+from renderers.view import ThreadView
 
 log = logging.getLogger("orchestrator.streaming_mode")
 

@@ -43,16 +43,16 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.messages.chunk import Chunk, MarkdownTextChunk
 from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator.publisher import Publisher, Render, stop_throttle
-from orchestrator.stream_content import (
+from orchestrator.slack.publisher import Publisher, Render, stop_throttle
+from orchestrator.slack.stream_content import (
     TaskState,
     cut_text,
     rest_messages,
     split_final,
     task_updates,
 )
-from orchestrator.view import SlackMessage, ThreadView
 from renderers.limits import FENCE, leaves_fence_open
+from renderers.view import SlackMessage, ThreadView
 
 log = logging.getLogger("orchestrator.native_publisher")
 

@@ -23,12 +23,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.engine import make_url
 
-from orchestrator.agent_client import _redact_url
-from orchestrator.agent_errors import AgentError
-from orchestrator.agents import AgentTarget
-from orchestrator.channels import ChannelDirectory, ConfigFileError
-from orchestrator.config import Settings
-from orchestrator.machine import MachineDefinitionError, load_machine
+from orchestrator.agent.agui.client import _redact_url
+from orchestrator.agent.errors import AgentError
+from orchestrator.agent.targets import AgentTarget
+from orchestrator.core.machine import MachineDefinitionError, load_machine
+from orchestrator.service.channels import ChannelDirectory, ConfigFileError
+from orchestrator.service.settings import Settings
 from persistence.models import SCHEMA_VERSION
 from persistence.store import Store, StoreError
 
@@ -69,7 +69,7 @@ async def run_checks(
         return results
     add(Check("ok", "settings", "read from the environment"))
 
-    from orchestrator.server import channel_directory
+    from orchestrator.service.runtime import channel_directory
 
     directory: ChannelDirectory | None = None
     source = settings.config_file or (

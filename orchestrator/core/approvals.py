@@ -19,11 +19,11 @@ from typing import Any
 from ag_ui.core import CustomEvent, RunFinishedEvent
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestrator.conversation import RunRecorder, tool_result_message
-from orchestrator.view import FormField, InterruptView
+from orchestrator.core.conversation import RunRecorder, tool_result_message
 from persistence.models import Interrupt, Thread
 from persistence.store import Also
 from renderers.forms import fields_from_list, fields_from_schema
+from renderers.view import FormField, InterruptView
 
 LEGACY_EVENT = "on_interrupt"
 

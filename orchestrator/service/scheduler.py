@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from orchestrator.engine import Engine
+    from orchestrator.engine.facade import Engine
 
 log = logging.getLogger("orchestrator.scheduler")
 

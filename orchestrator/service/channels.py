@@ -54,8 +54,8 @@ from pydantic import (
     model_validator,
 )
 
-from orchestrator.agent_auth import ClientCredentials
-from orchestrator.agents import AgentTarget, HistoryMode
+from orchestrator.agent.credentials import ClientCredentials
+from orchestrator.agent.targets import AgentTarget, HistoryMode
 
 Listen = Literal["mention", "message", "off"]
 DEFAULT_MAX_BOT_RUNS = 5

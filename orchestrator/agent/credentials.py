@@ -15,7 +15,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import SecretStr
 
-from orchestrator.agent_errors import AgentCredentialsError, CredentialsEndpointDown
+from orchestrator.agent.errors import AgentCredentialsError, CredentialsEndpointDown
 
 DEFAULT_LIFETIME = 300.0  # seconds a token without `expires_in` is reused
 MAX_EARLY_REFRESH = 60.0  # refresh at most this long before expiry

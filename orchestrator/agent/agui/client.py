@@ -1,6 +1,6 @@
 """AG-UI client: POST a `RunAgentInput`, read the SSE answer as typed `ag_ui.core` events.
 
-Failures become the typed errors of `orchestrator.agent_errors`. The per-event path is kept
+Failures become the typed errors of `orchestrator.agent.errors`. The per-event path is kept
 lean on purpose: real servers send thousands of events per run, many of them large RAW ones.
 """
 
@@ -41,7 +41,7 @@ from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from orchestrator.agent_errors import (
+from orchestrator.agent.errors import (
     AgentAuthError,
     AgentError,
     AgentHTTPError,

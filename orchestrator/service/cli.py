@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator import logs
-from orchestrator.channels import ConfigFileError
-from orchestrator.config import DEFAULT_MACHINE, Settings, StartError
-from orchestrator.machine import MachineDefinitionError, load_machine, mermaid
+from orchestrator.core.machine import MachineDefinitionError, load_machine, mermaid
+from orchestrator.service import logs
+from orchestrator.service.channels import ConfigFileError
+from orchestrator.service.settings import DEFAULT_MACHINE, Settings, StartError
 from persistence.store import Store, StoreError
 
 
@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")
     if not args.http and not settings.slack_app_token:
         raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (or use --http with a signing secret)")
-    from orchestrator.serving import serve
+    from orchestrator.service.serving import serve
 
     asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))
     return 0
@@ -107,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(_args: argparse.Namespace) -> int:
-    from orchestrator.checks import run_checks
+    from orchestrator.service.checks import run_checks
 
     results = asyncio.run(run_checks(report=lambda check: print(check.line(), flush=True)))
     failed = sum(1 for check in results if check.status == "FAIL")
@@ -119,7 +119,7 @@ def _check(_args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from orchestrator.demo import run_demo
+    from orchestrator.service.demo import run_demo
 
     logs.setup("WARNING")
     return asyncio.run(run_demo(token_delay=args.delay))
@@ -319,7 +319,3 @@ def _machine_validate(args: argparse.Namespace) -> int:
 def _machine_graph(args: argparse.Namespace) -> int:
     print(mermaid(load_machine(Path(args.file))), end="")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

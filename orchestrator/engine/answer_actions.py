@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 
-from orchestrator import approvals
-from orchestrator.feedback_forwarder import FeedbackForwarder
-from orchestrator.view import AnswerView, StepView, ThreadView, ToolCallView
+from orchestrator.core import approvals
+from orchestrator.service.feedback_forwarder import FeedbackForwarder
 from persistence.models import Answer, Feedback, Thread
 from persistence.store import Also, AnswerTaken, answer_op, regenerate_op
 from renderers import get_renderer
 from renderers.feedback import feedback_modal, read_feedback
 from renderers.limits import text_from
+from renderers.view import AnswerView, StepView, ThreadView, ToolCallView
 
 if TYPE_CHECKING:
-    from orchestrator.engine import Engine
+    from orchestrator.engine.facade import Engine
 
 log = logging.getLogger("orchestrator.answers")
 
@@ -157,7 +157,7 @@ class AnswerActions:
         refusal = _not_regenerable(answer, thread)
         if refusal:
             return refusal
-        from orchestrator.engine import Context
+        from orchestrator.engine.facade import Context
 
         try:
             fired = await self.engine.fire(

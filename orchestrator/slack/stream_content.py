@@ -18,9 +18,9 @@ from typing import Any
 
 from slack_sdk.models.messages.chunk import Chunk, PlanUpdateChunk, TaskUpdateChunk
 
-from orchestrator.view import SlackMessage, ThreadView
 from renderers.common import THINKING, activity_context, answer_blocks, thinking_context
 from renderers.limits import continued_block, pack_messages, text_from, truncate
+from renderers.view import SlackMessage, ThreadView
 
 TASK_TITLE_MAX = 250  # Slack cuts task titles near 256 characters
 _TASK_STATUS = {"running": "in_progress", "done": "complete", "failed": "error"}

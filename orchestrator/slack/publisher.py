@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator.view import SlackMessage
 from renderers.limits import truncate
+from renderers.view import SlackMessage
 
 if TYPE_CHECKING:
-    from orchestrator.view import ThreadView
     from persistence.models import Thread
+    from renderers.view import ThreadView
 
 log = logging.getLogger("orchestrator.publisher")
 

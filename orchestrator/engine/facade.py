@@ -35,29 +35,30 @@ from ag_ui.core import (
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator import approvals, bot_loops, leases, metrics
-from orchestrator.agent_client import AgentClient
-from orchestrator.agent_errors import AgentAuthError, AgentError, AgentHTTPError, StreamIncomplete
-from orchestrator.agents import AgentResolver, AgentTarget
-from orchestrator.answer_actions import AnswerActions
-from orchestrator.channels import ChannelPolicy
-from orchestrator.config import Settings
-from orchestrator.conversation import RunRecorder, user_message
-from orchestrator.feedback_forwarder import FeedbackForwarder
-from orchestrator.ids import conversation_id
-from orchestrator.logs import escape
-from orchestrator.machine import Fired, InvalidTrigger, ThreadMachine
-from orchestrator.native_publisher import NativePublisher
-from orchestrator.publisher import LivePublisher, Publisher, PublisherFactory, PublishError
-from orchestrator.streaming_mode import StreamingMode
-from orchestrator.thread_context import (
+from orchestrator import metrics
+from orchestrator.agent.agui.client import AgentClient
+from orchestrator.agent.errors import AgentAuthError, AgentError, AgentHTTPError, StreamIncomplete
+from orchestrator.agent.targets import AgentResolver, AgentTarget
+from orchestrator.core import approvals, bot_loops
+from orchestrator.core.conversation import RunRecorder, user_message
+from orchestrator.core.ids import conversation_id
+from orchestrator.core.machine import Fired, InvalidTrigger, ThreadMachine
+from orchestrator.engine import leases
+from orchestrator.engine.answer_actions import AnswerActions
+from orchestrator.service.channels import ChannelPolicy
+from orchestrator.service.feedback_forwarder import FeedbackForwarder
+from orchestrator.service.logs import escape
+from orchestrator.service.settings import Settings
+from orchestrator.slack.native_publisher import NativePublisher
+from orchestrator.slack.publisher import LivePublisher, Publisher, PublisherFactory, PublishError
+from orchestrator.slack.streaming_mode import StreamingMode
+from orchestrator.slack.thread_context import (
     BotIdentity,
     bot_identity,
     earlier_messages,
     thread_messages,
 )
-from orchestrator.typing_status import TypingStatus
-from orchestrator.view import ErrorView, StepView, ThreadView, ToolCallView
+from orchestrator.slack.thread_status import TypingStatus
 from persistence.models import Interrupt, QueuedMessage, Thread
 from persistence.store import (
     AlreadyClaimed,
@@ -75,6 +76,7 @@ from persistence.store import (
 from renderers import get_renderer
 from renderers.common import has_cursor, without_cursor
 from renderers.forms import read_form_values
+from renderers.view import ErrorView, StepView, ThreadView, ToolCallView
 
 log = logging.getLogger("orchestrator.engine")
 
@@ -192,7 +194,7 @@ class Engine:
         )
 
     def _namespace(self) -> uuid.UUID:
-        from orchestrator.ids import NAMESPACE
+        from orchestrator.core.ids import NAMESPACE
 
         ns = self.settings.conversation_namespace
         return uuid.UUID(ns) if ns else NAMESPACE

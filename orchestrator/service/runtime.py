@@ -24,15 +24,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from orchestrator.agent_client import AgentClient
-from orchestrator.agents import AgentResolver
-from orchestrator.channels import ChannelDirectory, load_config
-from orchestrator.config import Settings
-from orchestrator.engine import Engine
-from orchestrator.machine import ThreadMachine, load_machine
-from orchestrator.publisher import PublisherFactory
-from orchestrator.scheduler import Scheduler
-from orchestrator.slack_app import build_app
+from orchestrator.agent.agui.client import AgentClient
+from orchestrator.agent.targets import AgentResolver
+from orchestrator.core.machine import ThreadMachine, load_machine
+from orchestrator.engine.facade import Engine
+from orchestrator.service.channels import ChannelDirectory, load_config
+from orchestrator.service.scheduler import Scheduler
+from orchestrator.service.settings import Settings
+from orchestrator.slack.app import build_app
+from orchestrator.slack.publisher import PublisherFactory
 from persistence.store import Store
 
 log = logging.getLogger("orchestrator.server")
