@@ -48,11 +48,11 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from orchestrator.agent.agui.client import run_input_payload
+from orchestrator.config.settings import Settings
 from orchestrator.sandbox import slack_delivery
 from orchestrator.sandbox.loopback import LoopbackServer
 from orchestrator.sandbox.slack_emulator import API_APP_ID, VERIFICATION_TOKEN, SlackEmulator
 from orchestrator.service.runtime import Runtime
-from orchestrator.service.settings import Settings
 from orchestrator.slack.publisher import Publisher
 from persistence.models import Thread
 from renderers.view import ThreadView

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.agent.targets import AgentResolver
+from orchestrator.config.settings import Settings
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.loopback import LoopbackServer
 from orchestrator.sandbox.slack_emulator import SlackEmulator, StoredMessage, render_text
 from orchestrator.service.runtime import Runtime
-from orchestrator.service.settings import Settings
 from persistence.models import Interrupt, Thread, Transition
 
 CHANNEL = "C0GENERAL"

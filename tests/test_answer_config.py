@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.config.channels import ChannelDirectory, ConfigFileError, parse_config
 from orchestrator.sandbox.block_kit_rules import validate_blocks, validate_view
-from orchestrator.service.channels import ChannelDirectory, ConfigFileError, parse_config
 from renderers import done
 from renderers.common import (
     ACTION_ESCALATE,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.service.channels import ChannelDirectory, ConfigFileError, parse_config
+from orchestrator.config.channels import ChannelDirectory, ConfigFileError, parse_config
+from orchestrator.config.settings import Settings
 from orchestrator.service.runtime import channel_directory
-from orchestrator.service.settings import Settings
 from tests.harness import ALICE, BOB, Harness
 from tests.test_e2e_approvals import approve, pause_for_approval
 

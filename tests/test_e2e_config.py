@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from orchestrator.logs import TextFormatter
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import StoredMessage, render_text
-from orchestrator.service.logs import TextFormatter
 from renderers.common import ACTION_RETRY
 from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action
 from tests.token_endpoint import TokenEndpoint

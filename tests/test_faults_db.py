@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from orchestrator.config.settings import Settings
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator
 from orchestrator.service.runtime import Runtime
-from orchestrator.service.settings import Settings
 from persistence.models import SCHEMA_VERSION
 from persistence.store import Store, StoreError
 from tests.harness import CHANNEL, SECRET, Harness

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orchestrator.config.settings import DEFAULT_MACHINE
 from orchestrator.core.machine import (
     InvalidTrigger,
     MachineDefinitionError,
@@ -16,7 +17,6 @@ from orchestrator.core.machine import (
     load_machine,
     mermaid,
 )
-from orchestrator.service.settings import DEFAULT_MACHINE
 
 GOOD = DEFAULT_MACHINE.read_text()
 

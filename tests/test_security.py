@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from orchestrator.logs import JsonFormatter, TextFormatter
 from orchestrator.sandbox.slack_emulator import SlackEmulator
-from orchestrator.service.logs import JsonFormatter, TextFormatter
 from renderers.common import ACTION_APPROVE, ACTION_RETRY
 from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action, until
 from tests.test_e2e_approvals import answers, approve, pause_for_approval, text_input
@@ -282,7 +282,7 @@ async def test_user_text_and_form_values_reach_the_backend_unchanged(harness: Ha
 
 
 def test_settings_repr_hides_every_secret(tmp_path: Path) -> None:
-    from orchestrator.service.settings import Settings
+    from orchestrator.config.settings import Settings
 
     settings = Settings(
         SLACK_BOT_TOKEN=BOT_TOKEN,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from orchestrator.core import approvals
-from orchestrator.service.feedback_forwarder import FeedbackForwarder
+from orchestrator.engine.feedback_forwarder import FeedbackForwarder
 from persistence.models import Answer, Feedback, Thread
 from persistence.store import Also, AnswerTaken, answer_op, regenerate_op
 from renderers import get_renderer

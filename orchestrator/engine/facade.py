@@ -39,16 +39,16 @@ from orchestrator import metrics
 from orchestrator.agent.agui.client import AgentClient
 from orchestrator.agent.errors import AgentAuthError, AgentError, AgentHTTPError, StreamIncomplete
 from orchestrator.agent.targets import AgentResolver, AgentTarget
+from orchestrator.config.channels import ChannelPolicy
+from orchestrator.config.settings import Settings
 from orchestrator.core import approvals, bot_loops
 from orchestrator.core.conversation import RunRecorder, user_message
 from orchestrator.core.ids import conversation_id
 from orchestrator.core.machine import Fired, InvalidTrigger, ThreadMachine
 from orchestrator.engine import leases
 from orchestrator.engine.answer_actions import AnswerActions
-from orchestrator.service.channels import ChannelPolicy
-from orchestrator.service.feedback_forwarder import FeedbackForwarder
-from orchestrator.service.logs import escape
-from orchestrator.service.settings import Settings
+from orchestrator.engine.feedback_forwarder import FeedbackForwarder
+from orchestrator.logs import escape
 from orchestrator.slack.native_publisher import NativePublisher
 from orchestrator.slack.publisher import LivePublisher, Publisher, PublisherFactory, PublishError
 from orchestrator.slack.streaming_mode import StreamingMode

@@ -26,9 +26,9 @@ from sqlalchemy.engine import make_url
 from orchestrator.agent.agui.client import _redact_url
 from orchestrator.agent.errors import AgentError
 from orchestrator.agent.targets import AgentTarget
+from orchestrator.config.channels import ChannelDirectory, ConfigFileError
+from orchestrator.config.settings import Settings
 from orchestrator.core.machine import MachineDefinitionError, load_machine
-from orchestrator.service.channels import ChannelDirectory, ConfigFileError
-from orchestrator.service.settings import Settings
 from persistence.models import SCHEMA_VERSION
 from persistence.store import Store, StoreError
 

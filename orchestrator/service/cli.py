@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orchestrator import logs
+from orchestrator.config.channels import ConfigFileError
+from orchestrator.config.settings import DEFAULT_MACHINE, Settings, StartError
 from orchestrator.core.machine import MachineDefinitionError, load_machine, mermaid
-from orchestrator.service import logs
-from orchestrator.service.channels import ConfigFileError
-from orchestrator.service.settings import DEFAULT_MACHINE, Settings, StartError
 from persistence.store import Store, StoreError
 
 

@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from orchestrator.config.settings import Settings
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.loopback import LoopbackServer
 from orchestrator.sandbox.slack_emulator import SlackEmulator, StoredMessage, render_text
 from orchestrator.service.runtime import Runtime
-from orchestrator.service.settings import Settings
 from renderers.common import ACTION_APPROVE
 
 CHANNEL = "C0GENERAL"

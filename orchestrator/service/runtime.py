@@ -26,11 +26,11 @@ from starlette.routing import Route
 
 from orchestrator.agent.agui.client import AgentClient
 from orchestrator.agent.targets import AgentResolver
+from orchestrator.config.channels import ChannelDirectory, load_config
+from orchestrator.config.settings import Settings
 from orchestrator.core.machine import ThreadMachine, load_machine
 from orchestrator.engine.facade import Engine
-from orchestrator.service.channels import ChannelDirectory, load_config
 from orchestrator.service.scheduler import Scheduler
-from orchestrator.service.settings import Settings
 from orchestrator.slack.app import build_app
 from orchestrator.slack.publisher import PublisherFactory
 from persistence.store import Store

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from orchestrator.config.settings import Settings, StartError
 from orchestrator.service.checks import socket_mode_check
 from orchestrator.service.runtime import Runtime
-from orchestrator.service.settings import Settings, StartError
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

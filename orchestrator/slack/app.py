@@ -18,9 +18,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator import metrics
+from orchestrator.config.channels import Listen
 from orchestrator.engine.facade import Engine, Inbound
-from orchestrator.service.channels import Listen
-from orchestrator.service.logs import escape
+from orchestrator.logs import escape
 from persistence.store import DatabaseFailure
 from renderers.common import (
     ACTION_APPROVE,
