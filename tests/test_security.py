@@ -212,7 +212,7 @@ async def test_secrets_never_reach_logs_errors_messages_or_reprs(
     assert len(caplog.records) > 20  # DEBUG was on
     seen = everything_logged(caplog)
     seen += [repr(rt.settings), str(rt.settings), repr(rt.settings.model_dump())]
-    seen += [repr(rt.engine.agents(CHANNEL)), repr(rt.engine.client)]
+    seen += [repr(rt.engine.agents(CHANNEL)), repr(rt.engine.runs.clients)]
     seen += [f"{t.error_kind} {t.error_text}" for t in await rt.store.list_threads()]
     seen += [m.text + repr(m.blocks) for m in harness.slack._messages.values()]
     for secret in SECRETS:

@@ -1,4 +1,5 @@
-"""Where each channel's runs go: the AG-UI endpoint, its credentials, its history mode."""
+"""Where each channel's runs go: the agent's endpoint and protocol, its credentials, its
+history mode."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 HistoryMode = Literal["client", "server"]
+ProtocolName = Literal["ag-ui", "a2a"]
 
 
 class CredentialSource(Protocol):
@@ -31,6 +33,7 @@ class AgentTarget:
     history: HistoryMode = "client"
     credentials: CredentialSource | None = field(default=None, repr=False)
     origin: str | None = None
+    protocol: ProtocolName = "ag-ui"
 
     async def request_headers(self) -> dict[str, str]:
         """Static headers plus fresh credentials; raises AgentCredentialsError when unobtainable."""
@@ -46,8 +49,3 @@ class AgentTarget:
 
 
 AgentResolver = Callable[[str], AgentTarget]
-
-
-def single_agent(target: AgentTarget) -> AgentResolver:
-    """Every channel goes to the same agent."""
-    return lambda _channel_id: target

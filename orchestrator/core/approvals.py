@@ -17,11 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ag_ui.core import CustomEvent, RunFinishedEvent
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.core.conversation import RunRecorder, tool_result_message
 from persistence.models import Interrupt, Thread
-from persistence.store import Also
 from renderers.forms import fields_from_list, fields_from_schema
 from renderers.view import FormField, InterruptView
 
@@ -153,13 +151,6 @@ def _parse_time(value: str | None) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
-
-
-def insert_op(rows: Sequence[Interrupt]) -> Also:
-    async def write(session: AsyncSession) -> None:
-        session.add_all(rows)
-
-    return write
 
 
 # --- what the form shows ----------------------------------------------------------------

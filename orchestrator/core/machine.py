@@ -17,14 +17,13 @@ import yaml
 from transitions import Machine
 from transitions.core import MachineError as _FsmError
 
-# Effects the engine performs after a transition is stored. Their meaning lives in engine.py.
+# Actions the engine performs after a transition is stored (orchestrator/engine/actions.py).
 ACTIONS: frozenset[str] = frozenset(
     {"start_run", "queue_message", "point_to_form", "run_next_queued", "post_forms", "resume_run"}
 )
 # Conditions read facts the engine loads from the store before firing.
 CONDITIONS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
     "all_interrupts_answered": lambda facts: facts.get("pending_interrupts", 0) == 0,
-    "has_queued_messages": lambda facts: facts.get("queued_messages", 0) > 0,
 }
 # Triggers the engine fires; a machine must define each one from some state.
 REQUIRED_TRIGGERS: frozenset[str] = frozenset(
@@ -91,10 +90,6 @@ class Fired:
     source: str
     dest: str
     effects: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return self.source != self.dest
 
 
 # --- loading -------------------------------------------------------------------------------

@@ -8,33 +8,47 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from slack_sdk.errors import SlackApiError
-
-from orchestrator.core import approvals
+from orchestrator.config.channels import ChannelPolicy
+from orchestrator.core import approvals, sentences
+from orchestrator.engine.context import Context, Render
 from orchestrator.engine.feedback_forwarder import FeedbackForwarder
+from orchestrator.engine.firing import Firing
+from orchestrator.engine.tasks import Tasks
+from orchestrator.slack.notifier import Notifier
 from persistence.models import Answer, Feedback, Thread
-from persistence.store import Also, AnswerTaken, answer_op, regenerate_op
-from renderers import get_renderer
+from persistence.store import Also, AnswerTaken, Store, answer_op, regenerate_op
 from renderers.feedback import feedback_modal, read_feedback
 from renderers.limits import text_from
 from renderers.view import AnswerView, StepView, ThreadView, ToolCallView
 
-if TYPE_CHECKING:
-    from orchestrator.engine.facade import Engine
-
 log = logging.getLogger("orchestrator.answers")
 
-UNKNOWN_ANSWER = "This answer is no longer known to the bot."
-UNKNOWN_CONVERSATION = "This conversation is no longer known to the bot."
-THANKS = "Thanks for the feedback! It helps improve the answers."
+UNKNOWN_ANSWER = sentences.UNKNOWN_ANSWER
+UNKNOWN_CONVERSATION = sentences.UNKNOWN_CONVERSATION
+THANKS = sentences.THANKS
 
 
 class AnswerActions:
-    def __init__(self, engine: Engine, forwarder: FeedbackForwarder) -> None:
-        self.engine = engine
-        self.store = engine.store
+    def __init__(
+        self,
+        *,
+        store: Store,
+        firing: Firing,
+        tasks: Tasks,
+        notifier: Notifier,
+        render: Render,
+        policy: Callable[[str], ChannelPolicy],
+        forwarder: FeedbackForwarder,
+    ) -> None:
+        self.store = store
+        self.firing = firing
+        self.tasks = tasks
+        self.notifier = notifier
+        self.render = render
+        self.policy = policy
         self.forwarder = forwarder
 
     async def close(self) -> None:
@@ -45,7 +59,7 @@ class AnswerActions:
     def record(self, thread: Thread, view: ThreadView, message_ts: list[str]) -> Also:
         """The finished answer gets its buttons, and its record lands with the state change."""
         assert thread.run_id is not None
-        policy = self.engine.policy(thread.channel_id)
+        policy = self.policy(thread.channel_id)
         view.answer = AnswerView(run_id=thread.run_id, can_escalate=bool(policy.escalate_to))
         row = Answer(
             run_id=thread.run_id,
@@ -123,14 +137,8 @@ class AnswerActions:
             return False
         reasons = earlier.reasons if earlier and earlier.rating == "down" else None
         comment = earlier.comment if earlier and earlier.rating == "down" else None
-        try:
-            await self.engine.slack.views_open(
-                trigger_id=trigger_id, view=feedback_modal(run_id, reasons, comment)
-            )
-        except SlackApiError as exc:
-            log.warning("feedback form not opened", extra={"run": run_id, "error": str(exc)})
-            return False
-        return True
+        modal = feedback_modal(run_id, reasons, comment)
+        return await self.notifier.open_modal(trigger_id, modal, about=run_id)
 
     async def _feedback_of(self, thread_id: str, run_id: str, user: str) -> Feedback | None:
         rows = await self.store.feedback_of(thread_id)
@@ -138,7 +146,7 @@ class AnswerActions:
 
     def _forward(self, row: Feedback) -> None:
         if self.forwarder.enabled:
-            self.engine._spawn(self._send(row))
+            self.tasks.spawn(self._send(row))
 
     async def _send(self, row: Feedback) -> None:
         try:
@@ -157,10 +165,8 @@ class AnswerActions:
         refusal = _not_regenerable(answer, thread)
         if refusal:
             return refusal
-        from orchestrator.engine.facade import Context
-
         try:
-            fired = await self.engine.fire(
+            fired = await self.firing.fire(
                 thread.id,
                 "regenerate",
                 Context(actor=user),
@@ -198,7 +204,7 @@ class AnswerActions:
 
     async def _escalate(self, thread: Thread, user: str, run_id: str | None) -> str | None:
         """Ping the channel's people once per thread; later clickers hear who did it."""
-        targets = self.engine.policy(thread.channel_id).escalate_to
+        targets = self.policy(thread.channel_id).escalate_to
         if not targets:
             return "Nobody is set up to help in this channel (an admin can set `escalate_to`)."
         row = await self.store.add_escalation(thread.id, user, targets, run_id)
@@ -208,15 +214,9 @@ class AnswerActions:
             when = f" at {approvals.moment(earlier.at)}" if earlier else ""
             return f"{who} already asked for help here{when}; {_pings(targets)} were notified."
         text = f"🆘 {_pings(targets)}: <@{user}> asked for help with this conversation."
-        try:
-            await self.engine.slack.chat_postMessage(
-                channel=thread.channel_id, thread_ts=thread.thread_ts, text=text
-            )
-        except SlackApiError as exc:
+        if not await self.notifier.say(thread.channel_id, thread.thread_ts, text, about=thread.id):
             await self.store.remove_escalation(thread.id, user)
-            log.warning(
-                "escalation not posted", extra={"conversation": thread.id, "error": str(exc)}
-            )
+            log.warning("escalation not posted", extra={"conversation": thread.id})
             return "Your request for help could not be posted in the thread; please try again."
         await self.store.record(
             thread, "escalated", user, {"run": run_id, "targets": list(targets)}
@@ -239,23 +239,17 @@ class AnswerActions:
             thumbs_up=counts.get("up", 0),
             thumbs_down=counts.get("down", 0),
             regenerated_by=fresh.regenerated_by if fresh.status == "regenerated" else None,
-            can_escalate=bool(self.engine.policy(thread.channel_id).escalate_to),
+            can_escalate=bool(self.policy(thread.channel_id).escalate_to),
         )
-        renderer = get_renderer(self.engine.machine.definition.renderer_of("done"))
-        messages = renderer(view)
+        messages = self.render(view)
         message_ts = fresh.message_ts[first:]  # streamed messages before these keep their text
         pairs = list(zip(message_ts, messages, strict=False))
         if len(messages) == len(message_ts):
             pairs = pairs[-1:]  # the buttons and notes live in the last message
         for ts, message in pairs:
-            try:
-                await self.engine.slack.chat_update(
-                    channel=thread.channel_id, ts=ts, text=message.text, blocks=message.blocks
-                )
-            except SlackApiError as exc:
-                log.warning(
-                    "answer not updated", extra={"conversation": thread.id, "error": str(exc)}
-                )
+            await self.notifier.redraw(
+                thread.channel_id, ts, message, what="answer", about=thread.id
+            )
 
     async def _find(self, run_id: str, channel: str) -> tuple[Answer, Thread] | str:
         answer = await self.store.get_answer(run_id) if run_id else None
@@ -269,7 +263,7 @@ def _elsewhere(thread: Thread, channel: str) -> str | None:
     """A refusal for a button clicked in another channel than its conversation's."""
     if channel and thread.channel_id != channel:
         log.warning("click on a button of another channel", extra={"conversation": thread.id})
-        return "This button does not belong to this conversation."
+        return sentences.NOT_HERE
     return None
 
 

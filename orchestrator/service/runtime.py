@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import ssl
@@ -29,7 +28,7 @@ from orchestrator.agent.targets import AgentResolver
 from orchestrator.config.channels import ChannelDirectory, load_config
 from orchestrator.config.settings import Settings
 from orchestrator.core.machine import ThreadMachine, load_machine
-from orchestrator.engine.facade import Engine
+from orchestrator.engine import Engine
 from orchestrator.service.scheduler import Scheduler
 from orchestrator.slack.app import build_app
 from orchestrator.slack.publisher import PublisherFactory
@@ -176,9 +175,3 @@ class Runtime:
 
     def admin_asgi(self) -> Starlette:
         return Starlette(routes=self.admin_routes())
-
-
-async def serve_forever() -> None:
-    """Block until cancelled (Ctrl-C / SIGTERM)."""
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.Event().wait()

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from orchestrator.engine.facade import Engine
+    from orchestrator.engine import Engine
 
 log = logging.getLogger("orchestrator.scheduler")
 
@@ -43,15 +43,10 @@ class Scheduler:
     async def tick(self, now: float | None = None) -> None:
         """Renew run leases, end runs lost elsewhere, expire and remind whatever is due."""
         now = time.time() if now is None else now
-        await self.engine.reconcile_runs(now)
-        for row in await self.engine.store.due_reminders(now):
-            await self.engine.remind(row)
-        for row in await self.engine.store.due_interrupts(now):
-            await self.engine.expire(row)
-        await self.engine.answers.forwarder.send_due(now)
+        await self.engine.tick(now)
         if now - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = now
-            pruned = await self.engine.store.prune_inbound(now - INBOUND_KEEP)
+            pruned = await self.engine.prune_deliveries(now - INBOUND_KEEP)
             log.debug("old delivery claims pruned", extra={"count": pruned})
 
     async def _loop(self) -> None:
