@@ -47,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from orchestrator.agent.agui.client import run_input_payload
+from orchestrator.agent.agui.run_input import run_input_payload
 from orchestrator.sandbox import slack_delivery
 from orchestrator.sandbox.loopback import LoopbackServer
 from orchestrator.sandbox.slack_emulator import API_APP_ID, VERIFICATION_TOKEN, SlackEmulator

@@ -11,13 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from persistence.answers import AnswersPart, answer_op, regenerate_op
-from persistence.errors import (
-    AlreadyClaimed,
-    AnswerTaken,
-    DatabaseFailure,
-    StaleThread,
-    StoreError,
-)
+from persistence.errors import AlreadyClaimed, AnswerTaken, DatabaseFailure, StaleThread, StoreError
 from persistence.escalations import EscalationsPart
 from persistence.feedback import FeedbackPart
 from persistence.inbound import InboundPart, claim_op
