@@ -39,12 +39,9 @@ from ag_ui.core import (
     UserMessage,
 )
 
-from orchestrator.agent.agui.client import (
-    AgentClient,
-    ChunkExpander,
-    parse_event,
-    run_input_payload,
-)
+from orchestrator.agent.agui.client import AgentClient
+from orchestrator.agent.agui.events import ChunkExpander, parse_event
+from orchestrator.agent.agui.run_input import run_input_payload
 from orchestrator.agent.errors import (
     AgentAuthError,
     AgentError,

@@ -23,9 +23,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.engine import make_url
 
-from orchestrator.agent.agui.client import _redact_url
 from orchestrator.agent.errors import AgentError
 from orchestrator.agent.targets import AgentTarget
+from orchestrator.agent.urls import redact_url
 from orchestrator.config.channels import ChannelDirectory, ConfigFileError
 from orchestrator.config.settings import Settings
 from orchestrator.core.machine import MachineDefinitionError, load_machine
@@ -141,7 +141,7 @@ async def _database(settings: Settings) -> Check:
 async def _probe_agent(target: AgentTarget, connect_timeout: float) -> Check:
     where = f" ({target.origin})" if target.origin else ""
     what = f"agent {target.name}{where}"
-    url = _redact_url(target.url)
+    url = redact_url(target.url)
     try:
         headers = await target.request_headers()
     except AgentError as exc:
@@ -169,7 +169,7 @@ def _probe_problem(status: int, location: str) -> str | None:
     if status in (401, 403):
         return "the credentials were refused"
     if 300 <= status < 400:
-        shown = _redact_url(location) if location else "elsewhere"
+        shown = redact_url(location) if location else "elsewhere"
         return f"redirected to {shown} (a login page? check the access headers)"
     if status >= 500:
         return "the server failed"

@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -51,49 +50,22 @@ from orchestrator.slack.stream_content import (
     split_final,
     task_updates,
 )
+from orchestrator.slack.stream_segments import (
+    STOPPED_BY_USER,
+    TRANSIENT,
+    UNSUPPORTED,
+    Segment,
+    StreamRefused,
+    slack_error,
+    stream_body,
+)
 from renderers.limits import FENCE, leaves_fence_open
 from renderers.view import SlackMessage, ThreadView
 
 log = logging.getLogger("orchestrator.native_publisher")
 
-STREAM_GONE = frozenset(
-    {"message_not_in_streaming_state", "msg_too_long", "streaming_state_conflict"}
-)
-STOPPED_BY_USER = "stopped_by_user"
-UNSUPPORTED = frozenset(
-    {
-        "unknown_method",
-        "not_allowed_token_type",
-        "missing_scope",
-        "feature_not_enabled",
-        "method_deprecated",
-        "404",
-    }
-)
-TRANSIENT = frozenset({"ratelimited"})  # a live append refused this way is simply retried
 MARKDOWN_TEXT_MAX = 12_000  # Slack's limit on one call's markdown text
 TASK_DISPLAY_MODE = "plan"  # the tool calls sit together in one plan titled by the current step
-
-
-@dataclass(slots=True)
-class _Segment:
-    """One streamed message: its ts, when it started, what it holds, and whether it streams."""
-
-    ts: str
-    started_at: float
-    chars: int = 0
-    full: bool = False  # the text was cut here: what follows goes to a new message
-    open: bool = True  # more may be appended
-    ended: bool = False  # Slack no longer streams it (stopped, expired, or stopped by the user)
-    tasks: TaskState = field(default_factory=TaskState)
-
-
-class _Fallback(Exception):
-    """Native streaming cannot go on for this run; the reason is Slack's error."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__(error)
-        self.error = error
 
 
 class NativePublisher:
@@ -127,7 +99,7 @@ class NativePublisher:
         self.on_unsupported = on_unsupported
         self.stopped_by_user = False
         self.fallback_reason: str | None = None
-        self._segments: list[_Segment] = []
+        self._segments: list[Segment] = []
         self._confirmed = 0  # characters of view.text that Slack confirmed in streamed messages
         self._reopen = False  # a rollover closed a code block: the next message opens it again
         self._shown: set[str] = set()  # ids of the tasks some streamed message shows
@@ -177,7 +149,7 @@ class NativePublisher:
         """Start the stream now, so the answer's message exists from the start of the run."""
         try:
             await self._start("", [], TaskState())
-        except _Fallback as exc:
+        except StreamRefused as exc:
             self._fall_back(exc.error)
             await self._tail.open(messages)
 
@@ -207,7 +179,7 @@ class NativePublisher:
             try:
                 await self._push()
                 await self._finish(parts.closing_blocks)
-            except _Fallback as exc:
+            except StreamRefused as exc:
                 self._fall_back(exc.error)
             else:
                 await self._tail.close(parts.extra)
@@ -250,7 +222,7 @@ class NativePublisher:
             return
         try:
             await self._push()
-        except _Fallback as exc:
+        except StreamRefused as exc:
             if exc.error in TRANSIENT:  # nothing was appended: try again on the next interval
                 self.changed()
                 return
@@ -293,38 +265,38 @@ class NativePublisher:
             self.client.chat_startStream,
             channel=self.channel,
             thread_ts=self.thread_ts,
-            chunks=_body(self._opened(piece), chunks) or None,
+            chunks=stream_body(self._opened(piece), chunks) or None,
             recipient_user_id=self.recipient_user_id,
             recipient_team_id=self.recipient_team_id,
             task_display_mode=TASK_DISPLAY_MODE,
         )
-        segment = _Segment(ts=response["ts"], started_at=asyncio.get_running_loop().time())
+        segment = Segment(ts=response["ts"], started_at=asyncio.get_running_loop().time())
         self._segments.append(segment)
         self._confirm(segment, piece, after)
 
     async def _append(
-        self, segment: _Segment, piece: str, chunks: list[Chunk], after: TaskState
+        self, segment: Segment, piece: str, chunks: list[Chunk], after: TaskState
     ) -> None:
         try:
             await self._call(
                 self.client.chat_appendStream,
                 channel=self.channel,
                 ts=segment.ts,
-                chunks=_body(self._opened(piece), chunks),
+                chunks=stream_body(self._opened(piece), chunks),
             )
-        except _Fallback as exc:
+        except StreamRefused as exc:
             if exc.error not in TRANSIENT:
                 segment.open = False
                 segment.ended = exc.error in ("message_not_in_streaming_state", STOPPED_BY_USER)
             raise
         self._confirm(segment, piece, after)
 
-    async def _close_code_block(self, segment: _Segment) -> None:
+    async def _close_code_block(self, segment: Segment) -> None:
         """A message rolled over inside a code block ends it, so the block renders."""
         if not leaves_fence_open(self.view.text[: self._confirmed]):
             return
         self._reopen = True
-        with contextlib.suppress(_Fallback):  # the stop that follows meets the same refusal
+        with contextlib.suppress(StreamRefused):  # the stop that follows meets the same refusal
             await self._call(
                 self.client.chat_appendStream,
                 channel=self.channel,
@@ -339,13 +311,13 @@ class NativePublisher:
         self._reopen = False
         return f"{FENCE}\n{piece}"
 
-    def _confirm(self, segment: _Segment, piece: str, tasks: TaskState) -> None:
+    def _confirm(self, segment: Segment, piece: str, tasks: TaskState) -> None:
         self._confirmed += len(piece)
         segment.chars += len(piece)
         segment.tasks = tasks
         self._shown.update(tasks.tasks)
 
-    async def _stop(self, segment: _Segment, blocks: list[dict[str, Any]]) -> None:
+    async def _stop(self, segment: Segment, blocks: list[dict[str, Any]]) -> None:
         """Stop a stream: before a rollover, or at the end with the closing blocks."""
         segment.open = False
         try:
@@ -355,7 +327,7 @@ class NativePublisher:
                 ts=segment.ts,
                 blocks=blocks or None,
             )
-        except _Fallback as exc:
+        except StreamRefused as exc:
             segment.ended = exc.error in ("message_not_in_streaming_state", STOPPED_BY_USER)
             if blocks or exc.error == STOPPED_BY_USER:
                 raise
@@ -370,40 +342,40 @@ class NativePublisher:
         if segment is not None and segment.open:
             await self._stop(segment, closing)
         elif closing:
-            raise _Fallback("no_open_stream")
+            raise StreamRefused("no_open_stream")
 
     async def _end_streams(self) -> None:
         """Stop what still streams after a fallback, so no message is left spinning, and remove
         the streams Slack ended before they showed anything, so no empty message is left."""
         for segment in list(self._segments):
             if not segment.ended:
-                with contextlib.suppress(_Fallback):
+                with contextlib.suppress(StreamRefused):
                     await self._stop(segment, [])
             if segment.ended and not segment.chars and not segment.tasks.tasks:
                 await self._delete_empty(segment)
 
-    async def _delete_empty(self, segment: _Segment) -> None:
+    async def _delete_empty(self, segment: Segment) -> None:
         """A stream that ends before anything was said leaves no empty message behind."""
         if segment not in self._segments:
             return
-        with contextlib.suppress(_Fallback):
+        with contextlib.suppress(StreamRefused):
             await self._call(self.client.chat_delete, channel=self.channel, ts=segment.ts)
             self._segments.remove(segment)
 
     async def _call(self, method: Callable[..., Any], **params: Any) -> Any:
-        """One Web API call; every refusal becomes `_Fallback` with Slack's error."""
+        """One Web API call; every refusal becomes `StreamRefused` with Slack's error."""
         self._native_calls += 1
         try:
             return await method(**params)
         except SlackApiError as exc:
-            error = _error_of(exc)
+            error = slack_error(exc)
         except (TimeoutError, OSError, aiohttp.ClientError) as exc:
             error = type(exc).__name__
         if error == STOPPED_BY_USER:
             self.stopped_by_user = True
         elif error in UNSUPPORTED and self.on_unsupported is not None:
             self.on_unsupported(error)
-        raise _Fallback(error)
+        raise StreamRefused(error)
 
     # -- the chat.update fallback -------------------------------------------------------------
 
@@ -417,15 +389,3 @@ class NativePublisher:
 
     def _render_rest(self) -> list[Any]:
         return rest_messages(self.view, self._confirmed, None)
-
-
-def _body(piece: str, chunks: list[Chunk]) -> list[Chunk]:
-    return [*chunks, MarkdownTextChunk(text=piece)] if piece else list(chunks)
-
-
-def _error_of(exc: SlackApiError) -> str:
-    response = exc.response
-    try:
-        return str(response.get("error") or response.status_code)
-    except AttributeError:
-        return str(exc)

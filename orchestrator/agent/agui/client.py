@@ -13,34 +13,15 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, Final
 
 import httpx
-from ag_ui.core import (
-    BaseEvent,
-    Event,
-    EventType,
-    ReasoningMessageChunkEvent,
-    ReasoningMessageContentEvent,
-    ReasoningMessageEndEvent,
-    ReasoningMessageStartEvent,
-    RunAgentInput,
-    RunErrorEvent,
-    RunFinishedEvent,
-    TextMessageChunkEvent,
-    TextMessageContentEvent,
-    TextMessageEndEvent,
-    TextMessageStartEvent,
-    ToolCallArgsEvent,
-    ToolCallChunkEvent,
-    ToolCallEndEvent,
-    ToolCallStartEvent,
-)
+from ag_ui.core import BaseEvent, RunAgentInput, RunErrorEvent, RunFinishedEvent
 from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
-from pydantic import TypeAdapter, ValidationError
-from pydantic_core import ErrorDetails
 
+from orchestrator.agent.agui.events import CHUNK_EVENTS, ChunkExpander, escape_text, parse_event
+from orchestrator.agent.agui.run_input import run_input_payload
 from orchestrator.agent.errors import (
     AgentAuthError,
     AgentError,
@@ -51,201 +32,15 @@ from orchestrator.agent.errors import (
     MalformedEvent,
     StreamIncomplete,
 )
+from orchestrator.agent.urls import redact_url
 
 logger = logging.getLogger("orchestrator.agent")
 
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-
-# Servers put the discriminator first; when they do, the prefix decides RAW without parsing.
-_TYPE_FIRST: Final = '{"type":"'
-_TYPE_FIRST_SPACED: Final = '{"type": "'
 _TERMINAL: Final = frozenset({RunFinishedEvent, RunErrorEvent})
-_CHUNKS: Final = frozenset({TextMessageChunkEvent, ToolCallChunkEvent, ReasoningMessageChunkEvent})
-_MAX_WARNED_TYPES: Final = 256  # bounds the memory a stream of invented types can take
 _ERROR_BODY_LIMIT: Final = 4096
 _CHECKS_PER_TIMEOUT: Final = 4
 _END_GRACE: Final = 0.05  # seconds a finished run's response gets to end before it is cut
 _BUSY_STATUSES: Final = frozenset({429, 503})
-_warned_types: set[str] = set()
-
-
-# --- parsing -----------------------------------------------------------------------------------
-
-
-def parse_event(data: str) -> BaseEvent | None:
-    """One SSE `data:` payload as a typed event; None for RAW and unknown types."""
-    if data.startswith(_TYPE_FIRST):
-        if data.startswith('RAW"', len(_TYPE_FIRST)):
-            return None
-    elif data.startswith(_TYPE_FIRST_SPACED):
-        if data.startswith('RAW"', len(_TYPE_FIRST_SPACED)):
-            return None
-    else:
-        return _parse_any_order(data)
-    try:
-        return EVENT_ADAPTER.validate_json(data)
-    except ValidationError as exc:
-        return _skip_unknown_type(exc)
-
-
-def _parse_any_order(data: str) -> BaseEvent | None:
-    try:
-        obj = json.loads(data)
-    except (ValueError, RecursionError):
-        raise MalformedEvent("The agent sent an event that is not valid JSON.") from None
-    if isinstance(obj, dict) and obj.get("type") == EventType.RAW.value:
-        return None
-    try:
-        return EVENT_ADAPTER.validate_python(obj)
-    except ValidationError as exc:
-        return _skip_unknown_type(exc)
-
-
-def _skip_unknown_type(exc: ValidationError) -> None:
-    """Returns None for an event of a type this protocol version does not know; else raises."""
-    error = exc.errors(include_url=False, include_input=False)[0]
-    if error["type"] == "union_tag_invalid" and not error["loc"]:
-        _warn_unknown_type(str(error.get("ctx", {}).get("tag", "")))
-        return None
-    raise MalformedEvent(_schema_detail(error)) from None
-
-
-def _schema_detail(error: ErrorDetails) -> str:
-    if error["type"] == "json_invalid":
-        return "The agent sent an event that is not valid JSON."
-    if error["type"] == "union_tag_not_found":
-        return "The agent sent an event without a type."
-    where = ".".join(str(part) for part in error["loc"]) or "event"
-    return (
-        "The agent sent an event that does not match the AG-UI schema "
-        f"({_escape(where, 120)}: {_escape(error['msg'], 200)})."
-    )
-
-
-def _warn_unknown_type(event_type: str) -> None:
-    if event_type in _warned_types or len(_warned_types) >= _MAX_WARNED_TYPES:
-        return
-    _warned_types.add(event_type)
-    name = _escape(event_type, 80)
-    logger.warning("Skipping AG-UI events of unknown type %s", name, extra={"event_type": name})
-
-
-def _escape(text: str, limit: int) -> str:
-    """Control characters escaped and length capped: safe for a log line or a Slack message."""
-    return text[:limit].encode("unicode_escape").decode("ascii")
-
-
-# --- chunk expansion ---------------------------------------------------------------------------
-
-
-class ChunkExpander:
-    """Expands *_CHUNK events into START/CONTENT/END (or ARGS) events, as the AG-UI JS client does.
-
-    A chunk with a new id opens a message or tool call; chunks with its id (or no id) continue it;
-    a chunk with another id, or any other event, closes it first. Other events pass through.
-    """
-
-    def __init__(self) -> None:
-        self._mode: type[BaseEvent] | None = None  # the chunk class whose message is open
-        self._open_id: str | None = None
-        self._expanders: dict[type[BaseEvent], Callable[[Any], list[BaseEvent]]] = {
-            TextMessageChunkEvent: self._text,
-            ToolCallChunkEvent: self._tool_call,
-            ReasoningMessageChunkEvent: self._reasoning,
-        }
-
-    @property
-    def idle(self) -> bool:
-        """No chunked message is open: a non-chunk event passes through unchanged."""
-        return self._mode is None
-
-    def feed(self, event: BaseEvent) -> list[BaseEvent]:
-        expand = self._expanders.get(type(event))
-        if expand is not None:
-            return expand(event)
-        if self._mode is None:
-            return [event]
-        return [*self.close(), event]
-
-    def close(self) -> list[BaseEvent]:
-        """The END event of whatever chunks left open (none if nothing is open)."""
-        mode, open_id = self._mode, self._open_id
-        self._mode = self._open_id = None
-        if mode is None or open_id is None:
-            return []
-        if mode is ToolCallChunkEvent:
-            return [ToolCallEndEvent(tool_call_id=open_id)]
-        if mode is ReasoningMessageChunkEvent:
-            return [ReasoningMessageEndEvent(message_id=open_id)]
-        return [TextMessageEndEvent(message_id=open_id)]
-
-    def _text(self, chunk: TextMessageChunkEvent) -> list[BaseEvent]:
-        out: list[BaseEvent] = []
-        message_id = self._continued_id(TextMessageChunkEvent, chunk.message_id)
-        if message_id is None:
-            out = self.close()
-            message_id = self._open(TextMessageChunkEvent, chunk.message_id)
-            role = chunk.role or "assistant"
-            out.append(TextMessageStartEvent(message_id=message_id, role=role, name=chunk.name))
-        if chunk.delta:
-            out.append(TextMessageContentEvent(message_id=message_id, delta=chunk.delta))
-        return out
-
-    def _tool_call(self, chunk: ToolCallChunkEvent) -> list[BaseEvent]:
-        out: list[BaseEvent] = []
-        call_id = self._continued_id(ToolCallChunkEvent, chunk.tool_call_id)
-        if call_id is None:
-            if chunk.tool_call_name is None:
-                raise MalformedEvent("A TOOL_CALL_CHUNK opened a tool call without a name.")
-            out = self.close()
-            call_id = self._open(ToolCallChunkEvent, chunk.tool_call_id)
-            out.append(
-                ToolCallStartEvent(
-                    tool_call_id=call_id,
-                    tool_call_name=chunk.tool_call_name,
-                    parent_message_id=chunk.parent_message_id,
-                )
-            )
-        if chunk.delta:
-            out.append(ToolCallArgsEvent(tool_call_id=call_id, delta=chunk.delta))
-        return out
-
-    def _reasoning(self, chunk: ReasoningMessageChunkEvent) -> list[BaseEvent]:
-        out: list[BaseEvent] = []
-        message_id = self._continued_id(ReasoningMessageChunkEvent, chunk.message_id)
-        if message_id is None:
-            out = self.close()
-            message_id = self._open(ReasoningMessageChunkEvent, chunk.message_id)
-            out.append(ReasoningMessageStartEvent(message_id=message_id, role="reasoning"))
-        if chunk.delta:
-            out.append(ReasoningMessageContentEvent(message_id=message_id, delta=chunk.delta))
-        return out
-
-    def _continued_id(self, mode: type[BaseEvent], chunk_id: str | None) -> str | None:
-        """The open id this chunk continues, or None when it must open a new one."""
-        if self._mode is mode and (chunk_id is None or chunk_id == self._open_id):
-            return self._open_id
-        return None
-
-    def _open(self, mode: type[BaseEvent], chunk_id: str | None) -> str:
-        if chunk_id is None:
-            raise MalformedEvent(f"A {mode.__name__} opened a message without an id.")
-        self._mode, self._open_id = mode, chunk_id
-        return chunk_id
-
-
-# --- request -----------------------------------------------------------------------------------
-
-
-def run_input_payload(run_input: RunAgentInput) -> dict[str, Any]:
-    """The JSON body of a run: camelCase, Nones left out, but tools/context/forwardedProps always
-    present (older servers reject a run without them)."""
-    payload = run_input.model_dump(mode="json", by_alias=True, exclude_none=True)
-    payload.setdefault("messages", [])
-    payload.setdefault("tools", [])
-    payload.setdefault("context", [])
-    payload.setdefault("forwardedProps", {})
-    return payload
 
 
 # --- timeouts ----------------------------------------------------------------------------------
@@ -325,7 +120,7 @@ class AgentClient:
         headers: Mapping[str, str] | None = None,
     ) -> AsyncGenerator[BaseEvent, None]:
         """Typed events of one run, ending with (and including) RUN_FINISHED or RUN_ERROR."""
-        where = _redact_url(url)
+        where = redact_url(url)
         ids = {"thread_id": run_input.thread_id, "run_id": run_input.run_id}
         logger.debug("Starting agent run", extra={"agent_url": where, **ids})
         watchdog = _Watchdog(self.first_event_timeout, self.idle_timeout)
@@ -343,7 +138,7 @@ class AgentClient:
                         continue
                     kind = type(event)
                     watchdog.held = True
-                    if expander.idle and kind not in _CHUNKS:  # most events: pass through
+                    if expander.idle and kind not in CHUNK_EVENTS:  # most events: pass through
                         yield event
                     else:
                         for out in expander.feed(event):
@@ -423,16 +218,6 @@ def _logged(error: AgentError, where: str) -> AgentError:
     return error
 
 
-def _redact_url(url: str) -> str:
-    """The URL without credentials, query or fragment (where tokens tend to hide)."""
-    base = url.split("?", 1)[0].split("#", 1)[0]
-    scheme, sep, rest = base.partition("://")
-    if not sep:
-        return base
-    host, slash, path = rest.partition("/")
-    return f"{scheme}://{host.rpartition('@')[2]}{slash}{path}"
-
-
 async def _let_response_end(messages: AsyncIterator[ServerSentEvent]) -> None:
     """Gives a finished response a moment to end, so its connection can be reused.
 
@@ -446,7 +231,7 @@ async def _let_response_end(messages: AsyncIterator[ServerSentEvent]) -> None:
 
 def _transport_error(exc: httpx.HTTPError, received: int | None) -> AgentError:
     """`received` is the count of SSE messages read, or None if no response arrived."""
-    reason = _escape(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, 200)
+    reason = escape_text(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, 200)
     if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
         return AgentTimeout(f"The connection to the agent timed out ({reason}).")
     if received is None:
@@ -467,7 +252,7 @@ async def _check_response(response: httpx.Response) -> None:
     if 200 <= status < 300:
         content_type = response.headers.get("content-type", "").partition(";")[0]
         if "text/event-stream" not in content_type:
-            shown = _escape(content_type, 80) or "no content type"
+            shown = escape_text(content_type, 80) or "no content type"
             raise MalformedEvent(f"The agent answered with {shown} instead of an event stream.")
         return
     said = await _error_message(response)
@@ -508,7 +293,7 @@ def _message_in(data: Any) -> str:
         for key in ("detail", "message", "error"):
             value = data.get(key)
             if isinstance(value, str):
-                return _escape(value, 200)
+                return escape_text(value, 200)
             if isinstance(value, dict):
                 return _message_in(value)
     return ""
