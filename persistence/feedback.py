@@ -68,10 +68,6 @@ class FeedbackPart(StorePart):
             return row
         raise StaleThread(thread_id)
 
-    async def get_feedback(self, feedback_id: int) -> Feedback | None:
-        async with self._session() as s:
-            return await s.get(Feedback, feedback_id)
-
     async def feedback_of(self, thread_id: str) -> list[Feedback]:
         query = select(Feedback).where(Feedback.thread_id == thread_id).order_by(Feedback.id)
         async with self._session() as s:

@@ -15,15 +15,6 @@ from persistence.sessions import Also, StorePart
 
 
 class InboundPart(StorePart):
-    async def claim_inbound(self, keys: Iterable[str]) -> bool:
-        """True for the first delivery carrying any of `keys`; False for a repeat."""
-        try:
-            async with self._session.begin() as s:
-                await claim_op(keys)(s)
-        except AlreadyClaimed:
-            return False
-        return True
-
     async def prune_inbound(self, older_than: float) -> int:
         async with self._session.begin() as s:
             result = await s.execute(delete(InboundEvent).where(InboundEvent.at < older_than))

@@ -12,10 +12,6 @@ from persistence.sessions import StorePart
 
 
 class InterruptsPart(StorePart):
-    async def add_interrupts(self, rows: Sequence[Interrupt]) -> None:
-        async with self._session.begin() as s:
-            s.add_all(rows)
-
     async def get_interrupt(self, interrupt_key: str) -> Interrupt | None:
         async with self._session() as s:
             return await s.get(Interrupt, interrupt_key)

@@ -31,17 +31,6 @@ class MessagesPart(StorePart):
         async with self._session() as s:
             return list((await s.scalars(query)).all())
 
-    async def append_messages(
-        self, thread_id: str, messages: Sequence[dict[str, Any]], *, sent: bool = False
-    ) -> None:
-        async with self._session.begin() as s:
-            await append_op(thread_id, messages, sent=sent)(s)
-
-    async def replace_messages(self, thread_id: str, messages: Sequence[dict[str, Any]]) -> None:
-        """Take the server's MESSAGES_SNAPSHOT as the history."""
-        async with self._session.begin() as s:
-            await replace_op(thread_id, messages)(s)
-
     async def mark_messages_sent(self, thread_id: str) -> None:
         async with self._session.begin() as s:
             await s.execute(
