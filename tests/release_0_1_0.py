@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from orchestrator.ids import conversation_id
+from orchestrator.core.ids import conversation_id
 from orchestrator.sandbox.slack_emulator import SlackEmulator
 from tests.harness import CHANNEL
 

@@ -15,7 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from orchestrator.sandbox.agent_server import ScriptedAgent, last_user_text
+from orchestrator.sandbox.agent_requests import last_user_text
+from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator, render_text
 from persistence import schema_upgrade
 from persistence.models import Base
