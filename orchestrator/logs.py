@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -15,6 +16,11 @@ def escape(text: str) -> str:
     return text.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
+def timestamp(record: logging.LogRecord) -> str:
+    """ISO 8601 in UTC, with the offset: `2026-11-29T11:45:24.123+00:00`."""
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
 
@@ -22,7 +28,7 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         extras = " ".join(f"{k}={escape(str(v))}" for k, v in _fields(record).items())
-        line = f"{self.formatTime(record)} {record.levelname} {record.name}: "
+        line = f"{timestamp(record)} {record.levelname} {record.name}: "
         line += escape(record.getMessage())
         if extras:
             line += f" {extras}"
@@ -34,7 +40,7 @@ class TextFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data = {
-            "at": self.formatTime(record),
+            "at": timestamp(record),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),

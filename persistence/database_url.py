@@ -12,6 +12,8 @@ from typing import Final
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from persistence.errors import StoreError
+
 ASYNC_DRIVERS: Final = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 _EXAMPLES: Final = (
     "sqlite+aiosqlite:///./orchestrator.db (one replica) or "
@@ -19,7 +21,7 @@ _EXAMPLES: Final = (
 )
 
 
-class DatabaseUrlError(ValueError):
+class DatabaseUrlError(StoreError, ValueError):
     """ORCH_DATABASE_URL names a database the store cannot open; the message says what to use."""
 
 

@@ -10,15 +10,15 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
-
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class Meta(Base):
-    """One row per setting; `schema_version` tells an upgrade what it is looking at."""
+    """One row per setting. `schema_version` is for release 0.1.0, which predates the migrations
+    (Alembic's `alembic_version` has the revision): `1` while the schema is 0.1.0's, the revision
+    once it is newer, so a 0.1.0 process refuses a database it cannot use."""
 
     __tablename__ = "orchestrator_meta"
 

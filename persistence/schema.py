@@ -1,75 +1,104 @@
-"""Opening a database: engine options, SQLite pragmas, the schema and its version check."""
+"""Opening a database: the URL, the schema's revision, engine options, SQLite pragmas.
+
+What `open_engine` does with the schema it finds (persistence/schema_upgrade.py has the
+migrations):
+
+- this release's revision: opened;
+- no orchestrator tables yet: with `create`, the whole schema is made by the migrations (replicas
+  starting together take turns); without it (read-only commands), refused: nothing is created;
+- an older revision, or release 0.1.0's tables: with `upgrade`, brought up to date first;
+  without it, refused with the command that upgrades it;
+- a revision a newer release wrote, or tables of no known release: refused, saying why.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, insert, inspect, select, text, update
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from persistence import schema_upgrade
+from persistence.database_url import check_database_url
 from persistence.errors import StoreError
-from persistence.models import SCHEMA_VERSION, Base, Meta
-
-_SCHEMA_LOCK = 0x6F726368  # "orch": the advisory lock held while the schema is checked or made
+from persistence.schema_upgrade import UPGRADE_COMMAND, SchemaError, SchemaState
 
 
-async def open_engine(url: str, *, busy_timeout: float, check_writable: bool) -> AsyncEngine:
-    """Connect, create the schema when new, refuse a schema from another version (StoreError)."""
+async def open_engine(
+    url: str,
+    *,
+    busy_timeout: float,
+    check_writable: bool,
+    create: bool = True,
+    upgrade: bool = False,
+) -> AsyncEngine:
+    """An engine on a database at this release's schema revision (StoreError otherwise)."""
+    check_database_url(url)
+    where = _safe_url(url)
+    state = await schema_upgrade.current(url)
+    if state.empty and not create:
+        raise StoreError(
+            f"there is no orchestrator database at {where} yet (ORCH_DATABASE_URL): "
+            f"`orchestrator run` or `{UPGRADE_COMMAND}` creates it"
+        )
+    if state.empty or (state.behind and upgrade):
+        await schema_upgrade.upgrade(
+            url, busy_timeout=busy_timeout, allowed=_allowed(upgrade=upgrade, create=create)
+        )
+    elif not _usable(state, writing=check_writable):
+        _refuse(state)
     engine = create_async_engine(url, **_engine_options(url, busy_timeout))
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout))
     try:
-        await _prepare(engine, _safe_url(url), check_writable=check_writable)
+        if check_writable:  # a read-only database is refused now, not on the first message
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("UPDATE orchestrator_meta SET value = value WHERE key = 'schema_version'")
+                )
     except OperationalError as exc:
         await engine.dispose()
-        raise StoreError(
-            f"cannot open the database {_safe_url(url)}: {exc.orig}{_hint(exc)}"
-        ) from exc
-    except StoreError:
-        await engine.dispose()
-        raise
+        raise StoreError(f"cannot open the database {where}: {exc.orig}{_hint(exc)}") from exc
     return engine
 
 
-async def _prepare(engine: AsyncEngine, where: str, *, check_writable: bool) -> None:
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Replicas starting together on an empty database take turns creating it.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-        tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-        found = None
-        if Meta.__tablename__ in tables:
-            found = await conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
-        _check_schema(where, found, tables & set(Base.metadata.tables))
-        await conn.run_sync(Base.metadata.create_all)
-        if found is None:
-            await conn.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-        elif check_writable:
-            await conn.execute(update(Meta).where(Meta.key == "schema_version").values(value=found))
+def _usable(state: SchemaState, *, writing: bool) -> bool:
+    """Reading needs this release's tables; writing also needs the migration history."""
+    if writing:
+        return state.current
+    return state.known and state.revision == state.head
 
 
-def _check_schema(where: str, found: str | None, ours: set[str]) -> None:
-    """Refuses a database written by another release (or by one that predates the version row)."""
-    upgrade = (
-        "Back it up, then start the release that wrote it, or point ORCH_DATABASE_URL at a new "
-        "database."
-    )
-    if found is None:
-        if ours - {Meta.__tablename__}:
-            raise StoreError(
-                f"the database {where} has orchestrator tables but no schema version: it was "
-                f"written by an older release. {upgrade}"
-            )
-        return
-    if found.strip() != str(SCHEMA_VERSION):
-        raise StoreError(
-            f"the database {where} has schema version {found!r}, this release needs "
-            f"{SCHEMA_VERSION}. {upgrade}"
+def _allowed(*, upgrade: bool, create: bool) -> Callable[[SchemaState], None]:
+    """What may be done to the schema found under the upgrade lock (another process may have
+    changed it since it was first read)."""
+
+    def check(found: SchemaState) -> None:
+        if (found.empty and not create) or (found.behind and not upgrade):
+            _refuse(found)
+
+    return check
+
+
+def _refuse(state: SchemaState) -> None:
+    where = state.where
+    if not state.known:
+        raise SchemaError(
+            f"the database {where} is at schema revision {state.revision}, which this release "
+            f"does not know (its newest is {state.head}): a newer release upgraded it. Run that "
+            "release, or restore the backup taken before its upgrade."
         )
+    if state.empty:
+        raise StoreError(f"there is no orchestrator database at {where} yet")
+    written = " (written by release 0.1.0)" if state.legacy else ""
+    raise SchemaError(
+        f"the database {where} is at schema revision {state.revision}{written} and this "
+        f"release needs {state.head}{' with its migration history' if state.legacy else ''}. "
+        f"Back it up, then run `{UPGRADE_COMMAND}` (or start with `orchestrator run --upgrade`)."
+    )
 
 
 def _hint(exc: OperationalError) -> str:
@@ -84,12 +113,8 @@ def _hint(exc: OperationalError) -> str:
 
 
 def _engine_options(url: str, busy_timeout: float) -> dict[str, Any]:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
+    if make_url(url).get_backend_name() != "sqlite":
         return {"pool_pre_ping": True}
-    database = parsed.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     return {"connect_args": {"timeout": busy_timeout}}
 
 

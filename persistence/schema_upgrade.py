@@ -30,9 +30,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from persistence.errors import StoreError
 from persistence.models import Base, Meta
 
 INITIAL_REVISION: Final = "0001"  # the schema of release 0.1.0
@@ -42,7 +43,7 @@ _ALEMBIC_TABLE: Final = "alembic_version"
 _UPGRADE_LOCK: Final = 0x6F726368  # "orch": the advisory lock held while the schema changes
 
 
-class SchemaError(RuntimeError):
+class SchemaError(StoreError):
     """The database's schema cannot be used or upgraded; the message says why and what to do."""
 
 
@@ -79,6 +80,11 @@ class SchemaState:
             )
         if self.current:
             return f"{self.where}: revision {self.revision}, this release's (up to date)"
+        if self.legacy and self.revision == self.head:
+            return (
+                f"{self.where}: revision {self.revision}{written}; `{UPGRADE_COMMAND}` records "
+                "it in the migration history"
+            )
         return (
             f"{self.where}: revision {self.revision}{written}, behind this release's "
             f"{self.head}; `{UPGRADE_COMMAND}` upgrades it"
@@ -140,7 +146,8 @@ def _read_state(conn: Connection, where: str) -> SchemaState:
     if found.strip() != LEGACY_VERSION:
         raise SchemaError(
             f"the database {where} has schema version {found!r} and no migration history: "
-            "it was not written by a release this one can upgrade"
+            "it was not written by a release this one can upgrade. Point ORCH_DATABASE_URL at "
+            "the orchestrator's database, or at a new one."
         )
     return _state(where, INITIAL_REVISION, head, legacy=True)
 
@@ -164,8 +171,8 @@ async def current(url: str) -> SchemaState:
     try:
         async with engine.connect() as conn:
             return await read_state(conn, where)
-    except OperationalError as exc:
-        raise SchemaError(f"cannot read the database {where}: {exc.orig}") from exc
+    except (DBAPIError, OSError) as exc:
+        raise _unreachable(where, exc) from exc
     finally:
         await engine.dispose()
 
@@ -212,11 +219,27 @@ async def upgrade(
             if not before.current:
                 await conn.run_sync(_apply, before)
             after = await read_state(conn, where)
-    except OperationalError as exc:
-        raise SchemaError(f"cannot upgrade the database {where}: {exc.orig}") from exc
+    except (DBAPIError, OSError) as exc:
+        raise _unreachable(where, exc) from exc
     finally:
         await engine.dispose()
     return before, after
+
+
+def _unreachable(where: str, exc: Exception) -> StoreError:
+    detail = exc.orig if isinstance(exc, DBAPIError) else exc
+    return StoreError(f"cannot open the database {where}: {detail}{_hint(str(detail))}")
+
+
+def _hint(said: str) -> str:
+    said = said.lower()
+    if "readonly" in said or "read-only" in said:
+        return " (the service needs write access to the file and to its directory)"
+    if "locked" in said:
+        return " (another process holds a write lock on it; stop it or wait)"
+    if "unable to open" in said:
+        return " (check that the directory exists and can be written)"
+    return ""
 
 
 def _apply(conn: Connection, before: SchemaState) -> None:

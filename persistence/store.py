@@ -56,16 +56,31 @@ class Store(
 ):
     @classmethod
     async def open(
-        cls, url: str, *, busy_timeout: float = 30.0, check_writable: bool = True
+        cls,
+        url: str,
+        *,
+        busy_timeout: float = 30.0,
+        check_writable: bool = True,
+        create: bool = True,
+        upgrade: bool = False,
     ) -> Store:
-        """Connect, create the schema when new, refuse a schema from another version.
+        """Connect to a database at this release's schema (persistence/schema.py).
 
         `busy_timeout` is how long (seconds) a write waits for another connection's lock.
         With `check_writable` the schema version row is written at start-up, so a read-only
         database is refused here rather than on the first message; a process that only reads
-        (the `threads` commands) skips it, so it never waits for a busy service's write lock.
+        (the `threads` commands) skips it, so it never waits for a busy service's write lock,
+        and passes `create=False`, so it never creates a database. `upgrade` brings an older
+        schema up to date instead of refusing it.
         """
-        return cls(await open_engine(url, busy_timeout=busy_timeout, check_writable=check_writable))
+        engine = await open_engine(
+            url,
+            busy_timeout=busy_timeout,
+            check_writable=check_writable,
+            create=create,
+            upgrade=upgrade,
+        )
+        return cls(engine)
 
     async def close(self) -> None:
         await self.engine.dispose()

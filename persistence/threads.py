@@ -121,6 +121,16 @@ class ThreadsPart(StorePart):
         async with self._session() as s:
             return list((await s.scalars(query)).all())
 
+    async def threads_at(
+        self, thread_ts: str, channel_id: str | None = None, limit: int = 2
+    ) -> list[Thread]:
+        """Threads whose Slack thread starts at `thread_ts` (in `channel_id`, when given)."""
+        query = select(Thread).where(Thread.thread_ts == thread_ts).limit(limit)
+        if channel_id is not None:
+            query = query.where(Thread.channel_id == channel_id)
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
     async def threads_in(self, state: str) -> list[Thread]:
         async with self._session() as s:
             return list((await s.scalars(select(Thread).where(Thread.state == state))).all())

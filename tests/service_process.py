@@ -34,9 +34,11 @@ class ServiceProcess:
         scenario: str,
         *,
         socket_mode: bool = False,
+        args: tuple[str, ...] = (),
         **env: str,
     ) -> None:
         self.port = free_port()
+        self.args = args
         self.socket_mode = socket_mode
         self.log_path = db_path.with_suffix(".log")
         self.env = {
@@ -71,6 +73,7 @@ class ServiceProcess:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
+                    *self.args,
                 ],
                 env=self.env,
                 stdout=log,

@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator
+from tests.release_0_1_0 import create_schema
 from tests.token_endpoint import TokenEndpoint
 
 
@@ -94,9 +95,12 @@ channels:
         "ok    agent secured (agents.secured)",
         "ok    agent tools (channels.C0DEV.agent)",
         "ok    slack auth.test",
+        "ok    slack scopes",
     ]
     assert f"{config}: 2 channels, 1 agents" in checks[1]
-    assert checks[3].endswith("orchestrator.db: schema version 1, writable")
+    assert checks[2].startswith("ok    machine: thread.yaml (built in): 5 states")
+    assert checks[3].endswith("orchestrator.db: no database yet; `orchestrator run` creates it")
+    assert not (tmp_path / "orchestrator.db").exists()  # a check creates nothing
     assert "answered HTTP 405 to a GET (no run started), credentials obtained" in checks[5]
     assert "bot sandbox-bot (UBOT) in Sandbox (T0SANDBOX)" in checks[7]
     assert agent.requests == []  # no run was started
@@ -179,4 +183,80 @@ async def test_a_database_of_another_release_fails_the_check(
     assert code == 1, lines
     [failed] = [line for line in lines if line.startswith("FAIL")]
     assert failed.startswith("FAIL  database: the database")
-    assert "schema version '0'" in failed and "Back it up" in failed
+    assert "schema version '0' and no migration history" in failed
+
+
+async def test_a_database_of_release_0_1_0_fails_the_check_naming_the_upgrade(
+    slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    await create_schema(url)
+    code, lines = await check(tmp_path, AGENT_URL=agent.url("answer"), ORCH_DATABASE_URL=url)
+    assert code == 1, lines
+    [failed] = [line for line in lines if line.startswith("FAIL")]
+    assert "(written by release 0.1.0" in failed
+    assert "`orchestrator db upgrade` upgrades it" in failed
+
+
+async def test_a_database_directory_that_cannot_be_made_fails_the_check(
+    agent: ScriptedAgent, tmp_path: Path
+) -> None:
+    (tmp_path / "data").write_text("a file where the directory should be")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'orchestrator.db'}"
+    code, lines = await check(tmp_path, AGENT_URL=agent.url("answer"), ORCH_DATABASE_URL=url)
+    assert code == 1, lines
+    [failed] = [line for line in lines if line.startswith("FAIL")]
+    assert failed.endswith(
+        f"cannot create {tmp_path}/data/orchestrator.db: {tmp_path}/data is not a directory"
+    )
+
+
+async def test_a_database_url_without_the_async_driver_names_the_one_to_use(
+    tmp_path: Path,
+) -> None:
+    code, lines = await check(tmp_path, ORCH_DATABASE_URL="postgresql://bot:s3cret@db/orch")
+    assert code == 1, lines
+    assert lines[0] == (
+        "FAIL  settings: ORCH_DATABASE_URL: Value error, ORCH_DATABASE_URL "
+        "postgresql://bot:***@db/orch does not name the async driver the orchestrator needs "
+        "(asyncpg): write postgresql+asyncpg://bot:***@db/orch"
+    )
+    assert "s3cret" not in "\n".join(lines)
+
+
+async def test_scopes_the_bot_token_lacks_are_named(
+    slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path
+) -> None:
+    slack.scopes.remove("mpim:history")
+    slack.scopes.remove("usergroups:read")
+    code, lines = await check(
+        tmp_path,
+        AGENT_URL=agent.url("answer"),
+        SLACK_BOT_TOKEN=slack.token,
+        SLACK_API_URL=slack.api_url,
+    )
+    assert code == 1, lines
+    [failed] = [line for line in lines if line.startswith("FAIL")]
+    assert failed.startswith(
+        "FAIL  slack scopes: the bot token lacks mpim:history (to hear group direct messages "
+        "that include the bot); usergroups:read ("
+    )
+    assert failed.endswith("then reinstall the app")
+
+
+async def test_unknown_variables_in_env_and_dotenv_are_warned_with_the_closest_name(
+    agent: ScriptedAgent, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("ORCH_DATABSE_URL=sqlite+aiosqlite:///./other.db\n")
+    code, lines = await check(
+        tmp_path, AGENT_URL=agent.url("answer"), SLACK_SIGNIN_SECRET="x", ORCH_NOTHING_LIKE="1"
+    )
+    assert code == 0, lines
+    warned = [line for line in lines if line.startswith("warn")]
+    assert warned == [
+        "warn  settings: unknown setting ORCH_NOTHING_LIKE in the environment is ignored",
+        "warn  settings: unknown setting SLACK_SIGNIN_SECRET in the environment is ignored; "
+        "did you mean SLACK_SIGNING_SECRET?",
+        "warn  settings: unknown setting ORCH_DATABSE_URL in .env is ignored; "
+        "did you mean ORCH_DATABASE_URL?",
+    ]

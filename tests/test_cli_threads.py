@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 
-from tests.harness import ALICE, Harness
+from tests.harness import ALICE, CHANNEL, Harness
 from tests.test_e2e_approvals import approve, pause_for_approval
 
 
@@ -100,3 +100,45 @@ async def test_list_says_when_it_shows_only_the_newest(harness: Harness) -> None
     everything = cli(harness, "list", "--json")
     assert len(json.loads(everything.stdout)) == 3 and everything.stderr == ""
     assert cli(harness, "list", "--limit", "0").returncode == 2
+
+
+async def test_an_unknown_state_is_refused_with_the_states(harness: Harness) -> None:
+    await harness.start("answer")
+    await harness.settle(await harness.mention("hello"), ("done",))
+    listed = cli(harness, "list", "--state", "bogus")
+    assert listed.returncode == 2 and listed.stdout == ""
+    assert listed.stderr == (
+        "error: unknown state 'bogus'; the states are idle, streaming, awaiting_approval, "
+        "errored, done\n"
+    )
+
+
+async def test_reading_never_creates_a_database(harness: Harness) -> None:
+    for command in (("list",), ("show", "abc")):
+        done = cli(harness, *command)
+        assert done.returncode == 2
+        assert done.stderr == (
+            f"error: there is no orchestrator database at sqlite+aiosqlite:///{harness.db_path} "
+            "yet (ORCH_DATABASE_URL): `orchestrator run` or `orchestrator db upgrade` creates it\n"
+        )
+    assert not harness.db_path.exists()
+
+
+async def test_show_finds_a_thread_by_its_slack_link_or_ts(harness: Harness) -> None:
+    await harness.start("answer")
+    thread_ts = await harness.mention("hello")
+    row = await harness.settle(thread_ts, ("done",))
+    reply = harness.thread_messages(thread_ts)[-1]
+    link = f"https://sandbox.slack.com/archives/{CHANNEL}/p{reply.ts.replace('.', '')}"
+    for reference in (
+        thread_ts,
+        f"https://sandbox.slack.com/archives/{CHANNEL}/p{thread_ts.replace('.', '')}",
+        f"{link}?thread_ts={thread_ts}&cid={CHANNEL}",  # the link of a reply in the thread
+    ):
+        shown = cli(harness, "show", reference, "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["id"] == row.id
+    other = f"https://sandbox.slack.com/archives/C0OTHER/p{thread_ts.replace('.', '')}"
+    elsewhere = cli(harness, "show", other)
+    assert elsewhere.returncode == 1
+    assert elsewhere.stderr == f"error: no thread with a Slack thread at {thread_ts} in C0OTHER\n"

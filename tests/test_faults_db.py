@@ -24,7 +24,7 @@ from orchestrator.config.settings import Settings
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator
 from orchestrator.service.runtime import Runtime
-from persistence.models import SCHEMA_VERSION
+from persistence.schema_upgrade import LEGACY_VERSION, head_revision
 from persistence.store import Store, StoreError
 from tests.harness import CHANNEL, SECRET, Harness
 
@@ -55,9 +55,13 @@ def write_lock(db_path: Path) -> Iterator[sqlite3.Connection]:
 
 
 async def make_database(path: Path, **meta: str | None) -> None:
+    """A database of this release; with `meta`, as a release before the migrations left it
+    (no migration history), with those values in orchestrator_meta."""
     store = await Store.open(f"sqlite+aiosqlite:///{path}")
     await store.close()
     with sqlite3.connect(path) as db:
+        if meta:
+            db.execute("DROP TABLE alembic_version")
         for key, value in meta.items():
             if value is None:
                 db.execute("DELETE FROM orchestrator_meta WHERE key = ?", (key,))
@@ -81,17 +85,16 @@ async def test_missing_file_and_directories_are_created(
         await harness.stop()
     assert db_path.is_file()
     with sqlite3.connect(db_path) as db:
-        assert db.execute("SELECT value FROM orchestrator_meta").fetchall() == [
-            (str(SCHEMA_VERSION),)
-        ]
+        assert db.execute("SELECT value FROM orchestrator_meta").fetchall() == [(LEGACY_VERSION,)]
+        assert db.execute("SELECT * FROM alembic_version").fetchall() == [(head_revision(),)]
 
 
 @pytest.mark.parametrize(
     ("meta", "said"),
     [
-        ({"schema_version": "0"}, "has schema version '0', this release needs"),
-        ({"schema_version": "99"}, "has schema version '99', this release needs"),
-        ({"schema_version": "one"}, "has schema version 'one', this release needs"),
+        ({"schema_version": "0"}, "has schema version '0' and no migration history"),
+        ({"schema_version": "99"}, "has schema version '99' and no migration history"),
+        ({"schema_version": "one"}, "has schema version 'one' and no migration history"),
         ({"schema_version": None}, "has orchestrator tables but no schema version"),
     ],
 )
@@ -103,7 +106,7 @@ async def test_other_schema_stops_start_up_saying_what_to_do(
         await Runtime(harness.settings()).start()
     message = str(refused.value)
     assert said in message
-    assert "Back it up" in message and "ORCH_DATABASE_URL" in message
+    assert "ORCH_DATABASE_URL" in message
     with sqlite3.connect(harness.db_path) as db:  # the database was left as it was
         kept = dict(db.execute("SELECT key, value FROM orchestrator_meta").fetchall())
     assert kept.get("schema_version") == meta["schema_version"]
@@ -127,7 +130,7 @@ def test_service_refuses_an_old_schema_at_start(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert done.returncode == 2
-    assert "schema version '0'" in done.stderr and "Back it up" in done.stderr
+    assert "schema version '0' and no migration history" in done.stderr
     assert "Traceback" not in done.stderr
 
 

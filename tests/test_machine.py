@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.config.settings import DEFAULT_MACHINE
+from orchestrator.config.machine_source import BUILT_IN, default_machine_text, machine_definition
 from orchestrator.core.machine import (
     InvalidTrigger,
     MachineDefinitionError,
@@ -18,6 +18,7 @@ from orchestrator.core.machine import (
     mermaid,
 )
 
+DEFAULT_MACHINE = Path(__file__).resolve().parent.parent / "machines" / "thread.yaml"
 GOOD = DEFAULT_MACHINE.read_text()
 
 
@@ -144,7 +145,22 @@ def test_cli_validate_and_graph(tmp_path: Path) -> None:
     assert ok.returncode == 0 and "ok (5 states" in ok.stdout
     graph = _cli("machine", "graph", str(DEFAULT_MACHINE))
     assert graph.returncode == 0 and "stateDiagram-v2" in graph.stdout
+    built_in = _cli("machine", "validate")
+    assert built_in.returncode == 0 and f"{BUILT_IN}: ok (5 states" in built_in.stdout
     bad = _variant(tmp_path, lambda d: d["transitions"][1].update(source="nowhere"))
     refused = _cli("machine", "validate", str(bad))
     assert refused.returncode == 2
     assert "transitions[1].source" in refused.stderr and "'nowhere'" in refused.stderr
+
+
+def test_the_built_in_machine_is_the_one_in_machines_and_orch_machine_wins(tmp_path: Path) -> None:
+    assert default_machine_text() == GOOD
+    assert machine_definition(None).states == load_machine(DEFAULT_MACHINE).states
+    renamed = _variant(tmp_path, lambda d: d.update(name="mine"))
+    assert machine_definition(renamed).name == "mine"
+
+
+def test_an_unreadable_orch_machine_names_the_variable(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.yaml"
+    with pytest.raises(MachineDefinitionError, match="ORCH_MACHINE names .*nowhere.yaml, which"):
+        machine_definition(missing)

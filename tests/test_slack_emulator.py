@@ -278,6 +278,7 @@ async def test_ephemerals_reactions_delete_and_status(
     emulator: SlackEmulator,
     client: AsyncWebClient,
 ) -> None:
+    emulator.scopes.append("reactions:write")  # the bot does not ask for it; this test does
     parent = emulator.post_user_message(CHANNEL, "UALICE", "hi")
     eph = await client.chat_postEphemeral(
         channel=CHANNEL,
@@ -862,3 +863,16 @@ async def test_render_text_draws_blocks_like_a_user_sees_them() -> None:
         blocks=[],
     )
     assert render_text(plain) == "just text"
+
+
+async def test_answers_name_the_bot_tokens_scopes_and_refuse_a_method_without_its_scope(
+    emulator: SlackEmulator, client: AsyncWebClient
+) -> None:
+    response = await client.auth_test()
+    assert response.headers["x-oauth-scopes"] == ",".join(emulator.scopes)
+    emulator.scopes.remove("mpim:history")
+    emulator.scopes.remove("groups:history")
+    with pytest.raises(SlackApiError) as refused:
+        await client.conversations_replies(channel="G0PRIVATE", ts="1.000001")
+    assert refused.value.response["error"] == "missing_scope"
+    assert refused.value.response["needed"] == "groups:history"

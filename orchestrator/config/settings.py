@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MACHINE = REPO_ROOT / "machines" / "thread.yaml"
+from persistence.database_url import check_database_url
 
 
 def _env(*names: str) -> AliasChoices:
@@ -23,7 +22,9 @@ class StartError(RuntimeError):
 class Settings(BaseSettings):
     """Everything the service reads from its environment. Secrets are `SecretStr`."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
@@ -46,7 +47,8 @@ class Settings(BaseSettings):
     inline_config: SecretStr | None = Field(
         None, validation_alias=_env("SLACK_INTEGRATION_BOT_CONFIG")
     )
-    machine_file: Path = Field(DEFAULT_MACHINE, validation_alias=_env("ORCH_MACHINE"))
+    # None: the machine shipped in the package (orchestrator/config/machine_source.py).
+    machine_file: Path | None = Field(None, validation_alias=_env("ORCH_MACHINE"))
     database_url: str = Field(  # may carry a password: kept out of the repr
         "sqlite+aiosqlite:///./orchestrator.db",
         validation_alias=_env("ORCH_DATABASE_URL"),
@@ -74,3 +76,9 @@ class Settings(BaseSettings):
     scheduler_interval: float = Field(5.0, validation_alias=_env("ORCH_SCHEDULER_INTERVAL"))
     log_level: str = Field("INFO", validation_alias=_env("ORCH_LOG_LEVEL"))
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("ORCH_LOG_FORMAT"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_database(cls, url: str) -> str:
+        check_database_url(url)  # names the async driver to use instead
+        return url

@@ -1,8 +1,9 @@
 """`orchestrator check`: validate everything the service needs, without starting it.
 
-One line per check: the settings, the channel configuration, the machine, the database (opened
-as the service opens it: schema version, write access), every configured agent (credentials
-obtained, and an HTTP probe), Slack's `auth.test` when a bot token is set, and a Socket Mode
+One line per check: the settings (and variables that look like settings but are none), the
+channel configuration, the machine, the database (its schema revision and write access; nothing
+is created or upgraded), every configured agent (credentials obtained, and an HTTP probe),
+Slack's `auth.test` and the scopes granted to the bot token when one is set, and a Socket Mode
 connection when an app-level token is set.
 
 The agent probe is a plain `GET` of the agent's URL with its headers. AG-UI runs are `POST`s, so
@@ -13,38 +14,30 @@ refused connection, a timeout, 404, 401/403, a redirect (e.g. to a login page) a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Literal
+import os
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 from pydantic import ValidationError
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.engine import make_url
 
 from orchestrator.agent.errors import AgentError
 from orchestrator.agent.targets import AgentTarget
 from orchestrator.agent.urls import redact_url
 from orchestrator.config.channels import ChannelDirectory, ConfigFileError
+from orchestrator.config.machine_source import machine_definition, machine_label
 from orchestrator.config.settings import Settings
-from orchestrator.core.machine import MachineDefinitionError, load_machine
-from persistence.models import SCHEMA_VERSION
+from orchestrator.config.unknown_variables import setting_names, unknown_variables
+from orchestrator.core.machine import MachineDefinitionError
+from orchestrator.service.check_results import Check
+from orchestrator.service.slack_checks import auth_test_checks, socket_mode_check
+from persistence import schema_upgrade
+from persistence.database_url import check_database_url
 from persistence.store import Store, StoreError
 
-Status = Literal["ok", "FAIL", "skip"]
 PROBE_TIMEOUT = 10.0
 DATABASE_CHECK_WAIT = 5.0  # seconds the check waits for a write lock held elsewhere
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    status: Status
-    what: str
-    detail: str
-
-    def line(self) -> str:
-        return f"{self.status:<4}  {self.what}: {self.detail}"
 
 
 async def run_checks(
@@ -68,6 +61,8 @@ async def run_checks(
         add(Check("FAIL", "settings", problems))
         return results
     add(Check("ok", "settings", "read from the environment"))
+    for unknown in unknown_variables(setting_names(Settings), os.environ):
+        add(Check("warn", "settings", unknown.sentence()))
 
     from orchestrator.service.runtime import channel_directory
 
@@ -93,7 +88,7 @@ async def run_checks(
             )
 
     try:
-        machine = load_machine(settings.machine_file)
+        machine = machine_definition(settings.machine_file)
     except MachineDefinitionError as exc:
         add(Check("FAIL", "machine", str(exc)))
     else:
@@ -101,7 +96,7 @@ async def run_checks(
             Check(
                 "ok",
                 "machine",
-                f"{settings.machine_file}: {len(machine.states)} states, "
+                f"{machine_label(settings.machine_file)}: {len(machine.states)} states, "
                 f"{len(machine.transitions)} transitions",
             )
         )
@@ -118,24 +113,51 @@ async def run_checks(
         client = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
         )
-        add(await _slack_auth(client.auth_test))
+        for check in await auth_test_checks(client):
+            add(check)
         if settings.slack_app_token is not None:
             add(await socket_mode_check(client, settings.slack_app_token.get_secret_value()))
     return results
 
 
 async def _database(settings: Settings) -> Check:
-    """The database as the service opens it (a missing SQLite file is created, as at start)."""
-    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    """The database as the service would find it; nothing is created or upgraded."""
+    url = settings.database_url
+    try:
+        where = check_database_url(url).render_as_string(hide_password=True)
+        state = await schema_upgrade.current(url)
+    except StoreError as exc:
+        return Check("FAIL", "database", str(exc))
+    if state.empty:
+        path = schema_upgrade.sqlite_path(url)
+        problem = _uncreatable(path) if path is not None else None
+        if problem:
+            return Check("FAIL", "database", f"{where}: {problem}")
+        return Check("ok", "database", f"{where}: no database yet; `orchestrator run` creates it")
+    if not state.current:
+        return Check("FAIL", "database", state.describe())
     try:
         store = await Store.open(
-            settings.database_url,
+            url,
             busy_timeout=min(settings.database_busy_timeout, DATABASE_CHECK_WAIT),
+            create=False,
         )
     except StoreError as exc:
         return Check("FAIL", "database", str(exc))
     await store.close()
-    return Check("ok", "database", f"{where}: schema version {SCHEMA_VERSION}, writable")
+    return Check("ok", "database", f"{where}: schema revision {state.revision}, writable")
+
+
+def _uncreatable(path: Path) -> str | None:
+    """Why the SQLite file `path` could not be created, or None."""
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot create {path}: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create {path}: {parent} is not writable"
+    return None
 
 
 async def _probe_agent(target: AgentTarget, connect_timeout: float) -> Check:
@@ -174,40 +196,3 @@ def _probe_problem(status: int, location: str) -> str | None:
     if status >= 500:
         return "the server failed"
     return None
-
-
-async def socket_mode_check(client: AsyncWebClient, app_token: str) -> Check:
-    """Whether Slack opens a Socket Mode connection for `app_token` (the URL it hands out is
-    left unused; each is good for one connection)."""
-    what = "slack socket mode"
-    try:
-        await client.apps_connections_open(app_token=app_token)
-    except SlackApiError as exc:
-        error = exc.response.get("error")
-        return Check(
-            "FAIL",
-            what,
-            f"Slack answered {error!r} to apps.connections.open: SLACK_APP_TOKEN must be this "
-            "app's app-level token (xapp-…) with the connections:write scope",
-        )
-    except Exception as exc:  # any transport failure means the check failed; say which
-        return Check("FAIL", what, f"Slack did not answer ({type(exc).__name__})")
-    return Check("ok", what, "the app-level token opens a connection")
-
-
-async def _slack_auth(auth_test: Callable[[], Awaitable[object]]) -> Check:
-    try:
-        response = await auth_test()
-    except SlackApiError as exc:
-        return Check(
-            "FAIL", "slack auth.test", f"Slack refused the token: {exc.response.get('error')}"
-        )
-    except Exception as exc:  # any transport failure means the check failed; say which
-        return Check("FAIL", "slack auth.test", f"Slack did not answer ({type(exc).__name__})")
-    data = getattr(response, "data", {}) or {}
-    return Check(
-        "ok",
-        "slack auth.test",
-        f"bot {data.get('user')} ({data.get('user_id')}) in {data.get('team')} "
-        f"({data.get('team_id')})",
-    )

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 
 import certifi
 import httpx
@@ -26,9 +27,11 @@ from starlette.routing import Route
 from orchestrator.agent.agui.client import AgentClient
 from orchestrator.agent.targets import AgentResolver
 from orchestrator.config.channels import ChannelDirectory, load_config
+from orchestrator.config.machine_source import machine_definition
 from orchestrator.config.settings import Settings
-from orchestrator.core.machine import ThreadMachine, load_machine
+from orchestrator.core.machine import ThreadMachine
 from orchestrator.engine import Engine
+from orchestrator.service.refused_requests import REFUSED, RefusedRequests
 from orchestrator.service.scheduler import Scheduler
 from orchestrator.slack.app import build_app
 from orchestrator.slack.publisher import PublisherFactory
@@ -91,14 +94,25 @@ class Runtime:
         self.engine: Engine
         self.app: AsyncApp
         self.scheduler: Scheduler
+        self.channels: ChannelDirectory
         self._http: httpx.AsyncClient | None = None
 
-    async def start(self, *, recover: bool = True) -> None:
+    async def start(
+        self,
+        *,
+        recover: bool = True,
+        upgrade: bool = False,
+        slack_check: Callable[[AsyncWebClient], Awaitable[None]] | None = None,
+    ) -> None:
+        """`upgrade`: bring a database an older release wrote up to date instead of refusing
+        it (replicas doing so at once take turns). `slack_check` runs once the database is
+        open, before any Slack call (recovery posts to Slack); what it raises stops the start."""
         settings = self.settings
-        machine = ThreadMachine(load_machine(settings.machine_file))
+        machine = ThreadMachine(machine_definition(settings.machine_file))
         channels = channel_directory(settings)
+        self.channels = channels
         self.store = await Store.open(
-            settings.database_url, busy_timeout=settings.database_busy_timeout
+            settings.database_url, busy_timeout=settings.database_busy_timeout, upgrade=upgrade
         )
         self._http = httpx.AsyncClient(
             verify=tls_context(),
@@ -107,6 +121,13 @@ class Runtime:
             ),
         )
         client = slack_client(settings)
+        if slack_check is not None:
+            try:
+                await slack_check(client)
+            except BaseException:
+                await self._http.aclose()
+                await self.store.close()
+                raise
         self.engine = Engine(
             store=self.store,
             machine=machine,
@@ -140,9 +161,14 @@ class Runtime:
     def asgi(self) -> Starlette:
         """`/slack/events` (events and interactivity), `/healthz`, `/readyz`, `/metrics`."""
         handler = AsyncSlackRequestHandler(self.app)
+        refusals = RefusedRequests()
 
         async def events(request: Request) -> Response:
-            return await handler.handle(request)
+            response = await handler.handle(request)
+            if response.status_code in REFUSED:  # a bad signature: logged, never the body
+                client = request.client.host if request.client else None
+                refusals.refused(response.status_code, request.url.path, client)
+            return response
 
         return Starlette(
             routes=[

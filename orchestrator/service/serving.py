@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from orchestrator.config.settings import Settings, StartError
-from orchestrator.service.checks import socket_mode_check
+from orchestrator.service.lifecycle_log import log_started, log_stopped, mode_of
 from orchestrator.service.runtime import Runtime
+from orchestrator.service.slack_checks import require_bot_token, socket_mode_check
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -37,21 +38,38 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
+async def serve(
+    settings: Settings,
+    *,
+    http: bool,
+    host: str,
+    port: int,
+    upgrade: bool = False,
+    version: str = "",
+) -> None:
+    """Serves until a stop signal. A bot token Slack refuses stops the start (StartError), as
+    does a database this release cannot use (unless `upgrade` may bring it up to date)."""
     runtime = Runtime(settings)
-    await runtime.start()
+    # With a refused bot token, Bolt would answer every mention with "Please reinstall this
+    # app" while the service reports itself ready: refuse to start instead.
+    await runtime.start(upgrade=upgrade, slack_check=require_bot_token)
     asgi = runtime.asgi() if http else runtime.admin_asgi()
     server = _Server(uvicorn.Config(asgi, host=host, port=port, log_level="warning"))
     _take_stop_signals(lambda: _stop_requested(server, runtime))
     socket_mode: AsyncSocketModeHandler | None = None
+    started: float | None = None
     try:
         if not http:
             socket_mode = await _connect_socket_mode(runtime, settings)
+        started = log_started(
+            runtime, version=version, mode=mode_of(http=http, host=host, port=port)
+        )
         await server.serve()
     finally:
         if socket_mode is not None:
             await socket_mode.close_async()
         await runtime.stop()
+        log_stopped(version=version, since=started)
 
 
 async def _connect_socket_mode(runtime: Runtime, settings: Settings) -> AsyncSocketModeHandler:

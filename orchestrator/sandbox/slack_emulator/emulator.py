@@ -121,6 +121,8 @@ class SlackEmulator(
         token = bearer_token(request.headers.get("authorization")) or body_token
         json_error = decode_json_params(params)
         status, body, headers = self._dispatch(method, params, token, json_error)
+        if token == self.token:  # Slack names the bot token's scopes in every answer
+            headers = {**headers, "x-oauth-scopes": ",".join(self.scopes)}
         return self._respond(method, params, status, body, headers)
 
     def _dispatch(
@@ -142,6 +144,9 @@ class SlackEmulator(
         fault = self._take_fault(method)
         if fault is not None:
             return fault.status, dict(fault.body), fault.headers
+        missing = self._missing_scope(method, params)
+        if missing is not None:
+            return 200, missing, {}
         if json_error is not None:
             return 200, {"ok": False, "error": json_error}, {}
         try:

@@ -24,6 +24,7 @@ from orchestrator.sandbox.slack_emulator.records import (
 )
 from orchestrator.sandbox.slack_emulator.stream_chunks import Stream, close_stream
 from orchestrator.sandbox.socket_mode import SocketModeServer
+from orchestrator.slack.manifest import required_scopes
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -47,12 +48,15 @@ class Workspace:
         stream_ttl: float = 240.0,
         stream_max_chars: int = 12000,
         trigger_ttl: float = TRIGGER_TTL,
+        scopes: Iterable[str] | None = None,
     ) -> None:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.token = token
         self.app_token = app_token
+        # The bot token's scopes: by default exactly the ones the app manifest asks for.
+        self.scopes: list[str] = list(scopes if scopes is not None else required_scopes())
         self.socket_mode = SocketModeServer(API_APP_ID)
         self.strict_channels = strict_channels
         self.stream_ttl = stream_ttl
