@@ -4,6 +4,8 @@
 #     -e AGENT_URL=... -v orchestrator-data:/data slack-thread-orchestrator
 # A stop (SIGTERM) gives running answers ORCH_SHUTDOWN_GRACE (20 s) to finish: give the container
 # more than that before it is killed (Docker's default is 10 s).
+# After an upgrade of the image: `docker run ... slack-thread-orchestrator db upgrade` once (or
+# add --upgrade to `run`).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,25 +19,19 @@ RUN groupadd --system --gid "${APP_UID}" orchestrator \
 
 WORKDIR /app
 
-# The package first (README.md is optional: the glob matches nothing when it is absent), so a
-# change to the machine YAML does not reinstall the dependencies.
-COPY pyproject.toml README.md* ./
+# A normal (non-editable) install: the default machine and the schema migrations are part of
+# the package. README.md is optional: the glob matches nothing when it is absent.
+COPY pyproject.toml LICENSE README.md* ./
 COPY orchestrator ./orchestrator
 COPY persistence ./persistence
 COPY renderers ./renderers
-RUN pip install --no-cache-dir . \
-    && rm -rf build ./*.egg-info
-
-# The machine YAML is not part of the installed package: the default path in
-# orchestrator/config.py points into the source tree, which a non-editable install does not have.
 COPY machines ./machines
-
-RUN chmod -R a+rX /app/machines \
+RUN pip install --no-cache-dir . \
+    && rm -rf build ./*.egg-info ./orchestrator ./persistence ./renderers ./machines \
     && mkdir -p /data \
     && chown orchestrator:orchestrator /data
 
-ENV ORCH_MACHINE=/app/machines/thread.yaml \
-    ORCH_DATABASE_URL=sqlite+aiosqlite:////data/orchestrator.db
+ENV ORCH_DATABASE_URL=sqlite+aiosqlite:////data/orchestrator.db
 
 # SQLite lives here; it serves one replica only (several replicas need PostgreSQL).
 VOLUME /data

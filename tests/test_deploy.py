@@ -70,6 +70,27 @@ def test_budget_and_policies_select_the_pods_of_each_variant() -> None:
             assert selects(selector, labels), f"{path.name} is not selected by {selector}"
 
 
+def test_the_http_variant_alone_is_reachable_from_the_ingress_controller() -> None:
+    [http_only] = [
+        doc
+        for _p, doc in resources("NetworkPolicy")
+        if doc["metadata"]["name"].endswith("http-events")
+    ]
+    http = documents(DEPLOY / "kubernetes.yaml")[0]
+    assert selects(http_only["spec"]["podSelector"], pod_labels(http))
+
+
+def test_each_variant_upgrades_the_database_before_it_starts() -> None:
+    for path, deployment in resources("Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        [init] = spec["initContainers"]
+        assert init["args"] == ["db", "upgrade"], path.name
+        assert init["image"] == spec["containers"][0]["image"], path.name
+        url = next(e for e in init["env"] if e["name"] == "ORCH_DATABASE_URL")
+        served = next(e for e in spec["containers"][0]["env"] if e["name"] == "ORCH_DATABASE_URL")
+        assert url == served, path.name
+
+
 def test_the_socket_mode_variant_needs_no_service_and_no_ingress() -> None:
     docs = documents(DEPLOY / "kubernetes-socket-mode.yaml")
     assert [doc["kind"] for doc in docs] == ["Deployment"]
