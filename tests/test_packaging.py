@@ -4,11 +4,15 @@ migrations ship inside the package, with the license and the type-hint marker.""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
 from importlib.metadata import version
 from pathlib import Path
+
+from orchestrator.config.settings import Settings
+from orchestrator.config.unknown_variables import setting_names, unknown_variables
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,3 +65,10 @@ def test_the_wheel_installed_elsewhere_runs_the_demo_from_any_directory(tmp_path
     assert "demo finished" in demo.stdout
     assert "socket_mode_enabled: true" in run("manifest", "--socket").stdout
     assert run("machine", "validate").stdout.startswith("thread.yaml (built in): ok")
+
+
+def test_env_example_lists_every_setting_and_nothing_else() -> None:
+    text = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", text, re.MULTILINE))
+    assert listed == setting_names(Settings)
+    assert unknown_variables(setting_names(Settings), {}, ROOT / ".env.example") == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from orchestrator.slack.app import HANDLED_EVENTS
 from orchestrator.slack.manifest import (
     BOT_EVENTS,
     BOT_SCOPES,
@@ -106,3 +107,7 @@ def test_missing_scopes_are_named_from_the_granted_header() -> None:
     everything = ",".join(need.name for need in BOT_SCOPES) + ",users:read"
     assert missing_scopes(granted_scopes(everything)) == []
     assert len(missing_scopes(granted_scopes(None))) == len(BOT_SCOPES)
+
+
+def test_the_manifest_subscribes_to_exactly_the_events_the_bot_handles() -> None:
+    assert event_types() == set(HANDLED_EVENTS)

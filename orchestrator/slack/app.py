@@ -40,6 +40,9 @@ class _TokenSkippedFilter(logging.Filter):
         return record.getMessage() != self._said
 
 
+# The event types the bot acts on; the manifest's bot events are their Slack subscriptions.
+HANDLED_EVENTS = ("app_mention", "message")
+
 _bolt_log = logging.getLogger("slack_bolt.AsyncApp")
 _bolt_log.addFilter(_TokenSkippedFilter())
 
@@ -55,8 +58,10 @@ def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None
         raise_error_for_unhandled_request=False,
     )
     listeners = Listeners(engine)
-    app.event("app_mention")(listeners.on_mention)
-    app.event("message")(listeners.on_message)
+    handlers = {"app_mention": listeners.on_mention, "message": listeners.on_message}
+    # The app manifest subscribes to exactly these (orchestrator/slack/manifest.py).
+    for event_type in HANDLED_EVENTS:
+        app.event(event_type)(handlers[event_type])
     app.action(ACTION_RETRY)(listeners.on_retry)
     app.action(ACTION_APPROVE)(listeners.on_answer)
     app.action(ACTION_REJECT)(listeners.on_answer)
