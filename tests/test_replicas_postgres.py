@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import func, select
 
@@ -23,27 +20,16 @@ from orchestrator.sandbox.slack_emulator import SlackEmulator, render_text
 from persistence.models import Meta
 from persistence.store import Store
 from renderers.common import ACTION_APPROVE
+from tests.databases import fresh_postgres
 from tests.harness import SECRET, Harness, actions_of, find_with_action, until
 from tests.service_process import ServiceProcess
 from tests.test_e2e_approvals import answers
 
-ADMIN_DSN = os.environ.get("ORCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-
 
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
-    name = f"orch_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = await asyncpg.connect(ADMIN_DSN, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"no PostgreSQL at {ADMIN_DSN}: {exc}")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        yield f"{base}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with fresh_postgres() as url:
+        yield url
 
 
 async def test_replicas_starting_together_on_an_empty_database_make_one_schema(
