@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from persistence import schema_upgrade
 from persistence.database_url import check_database_url
 from persistence.errors import StoreError
-from persistence.schema_upgrade import UPGRADE_COMMAND, SchemaError, SchemaState
+from persistence.schema_upgrade import UPGRADE_COMMAND, SchemaError, SchemaState, safe_url
 
 
 async def open_engine(
@@ -37,7 +37,7 @@ async def open_engine(
 ) -> AsyncEngine:
     """An engine on a database at this release's schema revision (StoreError otherwise)."""
     check_database_url(url)
-    where = _safe_url(url)
+    where = safe_url(url)
     state = await schema_upgrade.current(url)
     if state.empty and not create:
         raise StoreError(
@@ -128,7 +128,3 @@ def _sqlite_pragmas(busy_timeout: float) -> Callable[[Any, Any], None]:
         cursor.close()
 
     return apply
-
-
-def _safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)

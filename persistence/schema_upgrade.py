@@ -18,7 +18,7 @@ its first write.
 
 from __future__ import annotations
 
-import importlib.resources
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,14 +102,15 @@ def alembic_config() -> Config:
     return config
 
 
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = _scripts().get_current_head()
     assert head is not None, "the shipped migrations have no head"
     return head
-
-
-def migrations_dir() -> Path:
-    return Path(str(importlib.resources.files("persistence") / "migrations"))
 
 
 async def read_state(conn: AsyncConnection, where: str) -> SchemaState:
@@ -158,8 +159,7 @@ def _state(where: str, revision: str | None, head: str, *, legacy: bool) -> Sche
 
 
 def _is_known(revision: str) -> bool:
-    script = ScriptDirectory.from_config(alembic_config())
-    return any(r.revision == revision for r in script.walk_revisions())
+    return any(script.revision == revision for script in _scripts().walk_revisions())
 
 
 async def current(url: str) -> SchemaState:
