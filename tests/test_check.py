@@ -195,7 +195,7 @@ async def test_a_database_of_release_0_1_0_fails_the_check_naming_the_upgrade(
     assert code == 1, lines
     [failed] = [line for line in lines if line.startswith("FAIL")]
     assert "(written by release 0.1.0" in failed
-    assert "`orchestrator db upgrade` upgrades it" in failed
+    assert "`orchestrator db upgrade` records it in the migration history" in failed
 
 
 async def test_a_database_directory_that_cannot_be_made_fails_the_check(
