@@ -69,7 +69,9 @@ async def test_approve_runs_the_tool_and_the_agent_says_so(
         (interrupt,) = advertised(peer, pause)
         assert interrupt["id"] == call_id
         assert (answer.wire, answer.status) == ("resume", "resolved")
+        assert answer.payload == {"confirmed": True}  # the ToolConfirmation ADK reads
         assert_conforms(answer.payload, interrupt.get("responseSchema"))
+        assert_conforms(answer.payload, TOOL_CONFIRMATION_SCHEMA)
     else:
         assert answer.wire == "tool"
         assert answer.body["messages"][-1]["toolCallId"] == call_id
@@ -88,8 +90,9 @@ async def test_reject_is_a_decision_the_agent_is_told(harness: Harness, peer: Pe
     if peer.mode == "interrupt":
         (interrupt,) = advertised(peer, pause)
         assert (answer.wire, answer.status) == ("resume", "resolved")
-        assert answer.payload == {"approved": False}
+        assert answer.payload == {"confirmed": False}
         assert_conforms(answer.payload, interrupt.get("responseSchema"))
+        assert_conforms(answer.payload, TOOL_CONFIRMATION_SCHEMA)
     else:
         assert answer.wire == "tool"
         last = answer.body["messages"][-1]
