@@ -27,6 +27,7 @@ from orchestrator.core.answers import (
     visible_schema,
 )
 from orchestrator.core.conversation import tool_result_message
+from orchestrator.core.dialects import DECISION_KEYS
 from persistence.models import Interrupt
 from renderers.forms import fields_from_list, fields_from_schema, read_form_values
 from renderers.view import FormField, InterruptView
@@ -65,7 +66,8 @@ def view_of(row: Interrupt, error: str | None = None) -> InterruptView:
     answer_shape = shape(row)
     payload = dict(row.answer or {})
     edited = payload.pop(answer_shape.edit_key, None) if answer_shape.edit_key else None
-    shown = {k: v for k, v in payload.items() if k not in answer_shape.hidden}
+    hidden = answer_shape.hidden | set(DECISION_KEYS)  # the status line says the decision
+    shown = {k: v for k, v in payload.items() if k not in hidden}
     return InterruptView(
         id=row.id,
         message=row.message,

@@ -231,7 +231,7 @@ class ApprovalsDesk:
             row = await self.store.get_interrupt(key)
             if row is None:
                 continue
-            final = "rejected" if row.decision == "rejected" else "approved"
+            final = "rejected" if row.decision in ("rejected", "cancelled") else "approved"
             if await self.store.cas_interrupt(key, ("claimed", "sending"), status=final):
                 row.status = final
                 await self.refresh(thread, row)
