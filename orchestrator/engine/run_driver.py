@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +65,7 @@ class RunDriver:
         publishers: PublisherFactory,
         render: Render,
         settings: Settings,
-        policy: Any,
+        policy: Callable[[str], ChannelPolicy],
     ) -> None:
         self.store = store
         self.firing = firing
@@ -78,7 +78,7 @@ class RunDriver:
         self.publishers = publishers
         self.render = render
         self.settings = settings
-        self.policy: Any = policy  # Callable[[str], ChannelPolicy]
+        self.policy = policy
         self.live: set[str] = set()  # threads whose run streams in this process
 
     async def run(self, thread: Thread, resume: approvals.Resume | None = None) -> None:
@@ -229,7 +229,7 @@ class RunDriver:
 
     def _finished(self, thread: Thread, run_id: str, reducer: RunReducer) -> RunResult:
         assert reducer.finished is not None
-        policy: ChannelPolicy = self.policy(thread.channel_id)
+        policy = self.policy(thread.channel_id)
         rows = interrupt_records.interrupts_of_run(
             thread=thread,
             run_id=run_id,
