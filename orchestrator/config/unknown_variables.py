@@ -18,8 +18,8 @@ from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
 PREFIXES: Final = ("ORCH_", "SLACK_")
-# Names of ours that are not settings: read by the test suite.
-OTHER_KNOWN: Final = frozenset({"ORCH_TEST_PG_ADMIN"})
+# Names of ours that are not settings: read by the test suite (README, "Set up").
+OTHER_KNOWN: Final = frozenset({"ORCH_TEST_PG_ADMIN", "ORCH_SKIP_INTEROP", "ORCH_PEERS_CACHE"})
 
 
 @dataclass(frozen=True, slots=True)
