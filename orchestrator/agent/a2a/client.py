@@ -105,7 +105,8 @@ class A2AClient:
     async def reattach(
         self, target: AgentTarget, run_input: RunAgentInput, task_id: str
     ) -> AsyncGenerator[BaseEvent, None]:
-        """Follows a task started before (e.g. by a process that has since restarted) to its end.
+        """Follows a task started before (e.g. by a process that has since restarted) to its end:
+        what it has produced so far (`GetTask`), then its updates (`SubscribeToTask`).
 
         Raises `TaskGone` when the agent no longer knows the task.
         """
@@ -113,14 +114,17 @@ class A2AClient:
         yield task.started()
         client, context = await self._client(target)
         task.task_id = task_id
-        try:
+        for event in task.feed(await self._snapshot(target, client, context, task_id)):
+            yield event
+        if not task.ended:
             subscription = client.subscribe(SubscribeToTaskRequest(id=task_id), context=context)
-            async for event in self._follow(target, subscription, task):
-                yield event
-        except TaskGone:
-            raise
-        except AgentError as exc:
-            logger.info("Re-attaching to a task by subscription failed: %s", exc.kind)
+            try:
+                async for event in self._follow(target, subscription, task):
+                    yield event
+            except TaskGone:
+                raise
+            except AgentError as exc:
+                logger.info("Re-attaching to a task by subscription failed: %s", exc.kind)
         async for event in self._finish(target, client, context, task, resubscribe=False):
             yield event
 
@@ -212,17 +216,7 @@ class A2AClient:
             except AgentError as exc:
                 logger.info("Following a task after its stream closed failed: %s", exc.kind)
         if not task.ended and task.task_id:
-            try:
-                snapshot = await client.get_task(GetTaskRequest(id=task.task_id), context=context)
-            except TaskNotFoundError as exc:
-                raise TaskGone(
-                    f"The agent does not know task {escape(task.task_id, 80)}.", url=target.url
-                ) from exc
-            except (A2AError, httpx.HTTPError) as exc:
-                raise from_client_error(exc, received=1) from exc
-            response = StreamResponse()
-            response.task.CopyFrom(snapshot)
-            for event in task.feed(response):
+            for event in task.feed(await self._snapshot(target, client, context, task.task_id)):
                 yield event
         if not task.ended:
             raise StreamIncomplete(
@@ -230,6 +224,24 @@ class A2AClient:
             )
         for event in task.end():
             yield event
+
+    async def _snapshot(
+        self, target: AgentTarget, client: Client, context: ClientCallContext, task_id: str
+    ) -> StreamResponse:
+        """The task as the agent holds it now, as a stream result."""
+        try:
+            snapshot = await client.get_task(GetTaskRequest(id=task_id), context=context)
+        except TaskNotFoundError as exc:
+            raise TaskGone(
+                f"The agent does not know task {escape(task_id, 80)}.", url=target.url
+            ) from exc
+        except (A2AError, httpx.HTTPError) as exc:
+            error = from_client_error(exc, received=0)
+            error.url = error.url or target.url
+            raise error from exc
+        response = StreamResponse()
+        response.task.CopyFrom(snapshot)
+        return response
 
     def _silent(self, received: int) -> AgentTimeout:
         if not received:

@@ -114,6 +114,7 @@ class TaskStream:
         self._text = _Text()
         self._tools_started: set[str] = set()
         self._tools_ended: set[str] = set()
+        self._messages_shown: set[str] = set()
 
     @property
     def ended(self) -> bool:
@@ -189,6 +190,9 @@ class TaskStream:
         self.status_message = message
         if message is None or is_from_user(message) or state not in _SHOWN_STATES:
             return []
+        if message.message_id and message.message_id in self._messages_shown:
+            return []  # a task snapshot repeats the last status message
+        self._messages_shown.add(message.message_id)
         return self._message(message)
 
     def _message(self, message: Message) -> list[BaseEvent]:
@@ -216,6 +220,11 @@ class TaskStream:
         if not text:
             return []
         key = artifact.artifact_id
+        shown = self._text.artifacts.get(key)
+        if not append and shown is not None and text.startswith(shown):
+            # a task snapshot repeats the artifact as far as it was shown
+            self._text.artifacts[key] = text
+            return self._text.chunk(text[len(shown) :]) if len(text) > len(shown) else []
         if append and key in self._text.artifacts:
             self._text.artifacts[key] += text
             return self._text.chunk(text)
