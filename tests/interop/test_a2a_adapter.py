@@ -308,6 +308,17 @@ async def test_unreachable_and_unknown_agents(client: A2AClient, a2a_sdk_peer: P
             pass
 
 
+async def test_cards_are_read_without_starting_a_task(
+    client: A2AClient, a2a_sdk_peer: Peer, kagent_peer: Peer
+):
+    sdk, sdk_problems = await client.describe(target(a2a_sdk_peer))
+    kagent, kagent_problems = await client.describe(target(kagent_peer))
+
+    assert sdk.summary() == f"a2a-sdk-peer 1.3.0-test, A2A 1.0, streaming, extensions: {HITL}"
+    assert kagent.summary() == "k8s-agent 0.10.4-test, A2A 0.3.0, streaming"
+    assert sdk_problems == kagent_problems == []
+
+
 # --- A2A 0.3: Kagent's runtime -------------------------------------------------------------
 
 

@@ -34,7 +34,7 @@ from a2a.utils.errors import A2AError, TaskNotFoundError
 from ag_ui.core import BaseEvent, RunAgentInput
 
 from orchestrator.agent.a2a.answers import UnknownAnswer, answer_message
-from orchestrator.agent.a2a.card import CARD_PATHS, called_card, facts
+from orchestrator.agent.a2a.card import CARD_PATHS, CardFacts, called_card, facts, problems
 from orchestrator.agent.a2a.failures import TaskGone, escape, from_card_error, from_client_error
 from orchestrator.agent.a2a.questions import HITL_EXTENSION
 from orchestrator.agent.a2a.request import NothingToSend, user_message
@@ -151,6 +151,11 @@ class A2AClient:
         assert card is not None
         self._cards[target.url] = (time.monotonic(), card)
         return card
+
+    async def describe(self, target: AgentTarget) -> tuple[CardFacts, list[str]]:
+        """What the agent's card says, and what is wrong with it, without starting a task."""
+        card = await self.card(target, fresh=True)
+        return facts(called_card(card, target.url)), problems(card)
 
     # --- the calls ---------------------------------------------------------------------------
 

@@ -42,7 +42,9 @@ def from_card_error(exc: AgentCardResolutionError, url: str) -> AgentError:
     status = exc.status_code
     if status == 404:
         return AgentNotFound(
-            f"There is no A2A agent card at {url} (HTTP 404): check the agent's URL.", url=url
+            f"There is no A2A agent card at {url} (HTTP 404): check the agent's URL (Kagent "
+            "serves each agent at {base}/api/a2a/{namespace}/{agent}).",
+            url=url,
         )
     if status in (401, 403):
         return AgentAuthError(
