@@ -29,11 +29,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator.native_publisher import NativePublisher
-from orchestrator.publisher import Publisher
 from orchestrator.sandbox.slack_emulator import SlackEmulator
-from orchestrator.view import ThreadView
+from orchestrator.slack.native_publisher import NativePublisher
+from orchestrator.slack.publisher import Publisher
 from renderers import done, streaming
+from renderers.view import ThreadView
 
 CHANNEL = "C0BENCH"
 USER = "U0BENCH"

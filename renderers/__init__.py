@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestrator.view import SlackMessage, ThreadView
 from renderers import awaiting_approval, done, errored, idle, streaming
+from renderers.view import SlackMessage, ThreadView
 
 Renderer = Callable[[ThreadView], list[SlackMessage]]
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from orchestrator.view import FormField, InterruptView, SlackMessage, ThreadView
 from renderers.common import (
     ACTION_APPROVE,
     ACTION_REJECT,
@@ -39,6 +38,7 @@ from renderers.limits import (
     truncate,
 )
 from renderers.markdown import escape, to_mrkdwn
+from renderers.view import FormField, InterruptView, SlackMessage, ThreadView
 
 APPROVAL_NEEDED = "Approval needed"
 MAX_SHOWN_VALUE = 500  # per submitted value in an answered record

@@ -9,7 +9,6 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from orchestrator.view import ErrorView, StepView, ThreadView, ToolCallView
 from renderers.limits import (
     MAX_BLOCK_ID,
     MAX_BUTTON_TEXT,
@@ -21,6 +20,7 @@ from renderers.limits import (
     truncate_escaped,
 )
 from renderers.markdown import FENCE, defuse_fences, escape, escape_code, to_mrkdwn
+from renderers.view import ErrorView, StepView, ThreadView, ToolCallView
 
 Block = dict[str, Any]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from orchestrator.view import AnswerView, SlackMessage, ThreadView
 from renderers.common import (
     ACTION_ESCALATE,
     ACTION_REGENERATE,
@@ -15,6 +14,7 @@ from renderers.common import (
     mention,
 )
 from renderers.limits import pack_messages
+from renderers.view import AnswerView, SlackMessage, ThreadView
 
 DONE = "Done."
 ANSWER_BLOCK_ID = "answer"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from orchestrator.view import ErrorView, SlackMessage, ThreadView
 from renderers.common import error_blocks, final_answer_groups, interrupted_note
 from renderers.limits import pack_messages
+from renderers.view import ErrorView, SlackMessage, ThreadView
 
 UNKNOWN_ERROR = ErrorView(kind="unknown", title="Something went wrong", retryable=True)
 

@@ -7,9 +7,9 @@ import math
 import re
 from typing import Any, Literal
 
-from orchestrator.view import FormField
 from renderers.common import FIELD_ACTION_ID, field_block_id
 from renderers.limits import MAX_OPTION_VALUE
+from renderers.view import FormField
 
 FieldKind = Literal["text", "textarea", "select", "multiselect", "boolean", "number", "date"]
 MULTILINE_MIN_LENGTH = 200  # a string allowed to be longer than this gets a textarea

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from orchestrator.view import SlackMessage
+from renderers.view import SlackMessage
 
 MAX_BLOCKS = 50  # blocks per message
 MAX_SECTION_TEXT = 3000  # a section's text, and any other text object

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from orchestrator.view import SlackMessage, ThreadView
 from renderers.common import THINKING, Block, activity_context, answer_blocks, thinking_context
 from renderers.limits import pack_messages
+from renderers.view import SlackMessage, ThreadView
 
 
 def render(view: ThreadView) -> list[SlackMessage]:

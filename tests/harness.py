@@ -8,12 +8,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator.agents import AgentResolver
-from orchestrator.config import Settings
+from orchestrator.agent.targets import AgentResolver
+from orchestrator.config.settings import Settings
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.loopback import LoopbackServer
 from orchestrator.sandbox.slack_emulator import SlackEmulator, StoredMessage, render_text
-from orchestrator.server import Runtime
+from orchestrator.service.runtime import Runtime
 from persistence.models import Interrupt, Thread, Transition
 
 CHANNEL = "C0GENERAL"

@@ -64,7 +64,7 @@ class ServiceProcess:
                 [
                     sys.executable,
                     "-m",
-                    "orchestrator.cli",
+                    "orchestrator",
                     "run",
                     *([] if self.socket_mode else ["--http"]),
                     "--host",

@@ -39,8 +39,10 @@ from ag_ui.core import (
     UserMessage,
 )
 
-from orchestrator.agent_client import AgentClient, ChunkExpander, parse_event, run_input_payload
-from orchestrator.agent_errors import (
+from orchestrator.agent.agui.client import AgentClient
+from orchestrator.agent.agui.events import ChunkExpander, parse_event
+from orchestrator.agent.agui.run_input import run_input_payload
+from orchestrator.agent.errors import (
     AgentAuthError,
     AgentError,
     AgentHTTPError,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.channels import ChannelDirectory, ConfigFileError, parse_config
+from orchestrator.config.channels import ChannelDirectory, ConfigFileError, parse_config
 from orchestrator.sandbox.block_kit_rules import validate_blocks, validate_view
-from orchestrator.view import AnswerView, ThreadView
 from renderers import done
 from renderers.common import (
     ACTION_ESCALATE,
@@ -15,6 +14,7 @@ from renderers.common import (
     ACTION_THUMBS_UP,
 )
 from renderers.feedback import feedback_modal
+from renderers.view import AnswerView, ThreadView
 
 CONFIG = """
 defaults:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.channels import ChannelDirectory, ConfigFileError, parse_config
-from orchestrator.config import Settings
-from orchestrator.server import channel_directory
+from orchestrator.config.channels import ChannelDirectory, ConfigFileError, parse_config
+from orchestrator.config.settings import Settings
+from orchestrator.service.runtime import channel_directory
 from tests.harness import ALICE, BOB, Harness
 from tests.test_e2e_approvals import approve, pause_for_approval
 
@@ -194,7 +194,7 @@ def test_bad_config_stops_the_service(tmp_path: Path) -> None:
         "PATH": "/usr/bin:/bin",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "run", "--http", "--port", "0"],
+        [sys.executable, "-m", "orchestrator", "run", "--http", "--port", "0"],
         env=env,
         capture_output=True,
         text=True,

@@ -35,7 +35,7 @@ async def check(tmp_path: Path, **env: str) -> tuple[int, list[str]]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "orchestrator.cli",
+        "orchestrator",
         "check",
         env={"PATH": "/usr/bin:/bin", **env},
         cwd=tmp_path,

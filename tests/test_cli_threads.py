@@ -21,7 +21,7 @@ def cli(
         **(env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "threads", *args],
+        [sys.executable, "-m", "orchestrator", "threads", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from orchestrator.agents import AgentTarget
+from orchestrator.agent.targets import AgentTarget
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator
 from tests.harness import ALICE, BOB, CHANNEL, SECRET, Harness, until

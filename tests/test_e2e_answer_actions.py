@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from orchestrator.sandbox.loopback import LoopbackServer
 from orchestrator.sandbox.slack_emulator import StoredMessage, render_text
-from orchestrator.server import Runtime
+from orchestrator.service.runtime import Runtime
 from renderers.common import (
     ACTION_ESCALATE,
     ACTION_ESCALATE_ERROR,

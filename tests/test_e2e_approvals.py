@@ -6,7 +6,7 @@ import asyncio
 import socket
 from typing import Any
 
-from orchestrator.agents import AgentTarget
+from orchestrator.agent.targets import AgentTarget
 from orchestrator.sandbox.slack_emulator import render_text
 from renderers.common import ACTION_APPROVE, ACTION_REJECT
 from tests.harness import ALICE, BOB, Harness, actions_of, find_with_action

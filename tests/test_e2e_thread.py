@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from orchestrator.agents import AgentTarget
+from orchestrator.agent.targets import AgentTarget
 from persistence.models import InboundEvent
 from renderers.common import ACTION_RETRY
 from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action, until
@@ -334,7 +334,7 @@ async def test_a_long_running_process_keeps_no_lock_per_finished_thread(harness:
     for text in ("one", "two", "three"):
         await harness.settle(await harness.mention(text), ("done",))
     await harness.rt.engine.drain()
-    assert len(harness.rt.engine._locks) == 0
+    assert len(harness.rt.engine.firing._locks) == 0
 
 
 async def test_delivery_claims_are_kept_a_day_then_pruned(harness: Harness) -> None:

@@ -159,9 +159,9 @@ async def test_agent_oddity_is_handled_and_the_answer_arrives(
 async def test_unknown_event_type_is_logged_with_its_name(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from orchestrator import agent_client
+    from orchestrator.agent.agui import events
 
-    agent_client._warned_types.discard("FUTURE_THING")
+    events._warned_types.discard("FUTURE_THING")
     with caplog.at_level(logging.WARNING, logger="orchestrator.agent"):
         await _run(harness, HANDLED["unknown-event-type"], "done")
     skipped = [r for r in caplog.records if r.__dict__.get("event_type") == "FUTURE_THING"]

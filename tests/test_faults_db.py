@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from orchestrator.config import Settings
+from orchestrator.config.settings import Settings
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator
-from orchestrator.server import Runtime
+from orchestrator.service.runtime import Runtime
 from persistence.models import SCHEMA_VERSION
 from persistence.store import Store, StoreError
 from tests.harness import CHANNEL, SECRET, Harness
@@ -119,7 +119,7 @@ def test_service_refuses_an_old_schema_at_start(tmp_path: Path) -> None:
         "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "run", "--http", "--port", "0"],
+        [sys.executable, "-m", "orchestrator", "run", "--http", "--port", "0"],
         env=env,
         capture_output=True,
         text=True,

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator.view import FormField, InterruptView, ThreadView
 from renderers import get_renderer
 from renderers.forms import fields_from_list, fields_from_schema, humanise, read_form_values
+from renderers.view import FormField, InterruptView, ThreadView
 
 # --- JSON Schema ---------------------------------------------------------------------------------
 

@@ -6,13 +6,13 @@ import uuid
 
 import pytest
 
-from orchestrator.ids import NAMESPACE, conversation_id, validate_key_template
+from orchestrator.core.ids import NAMESPACE, conversation_id, validate_key_template
 
 
 def test_same_thread_same_id_across_processes() -> None:
     here = conversation_id("T1", "C1", "1700000000.000100")
     code = (
-        "from orchestrator.ids import conversation_id;"
+        "from orchestrator.core.ids import conversation_id;"
         "print(conversation_id('T1', 'C1', '1700000000.000100'))"
     )
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

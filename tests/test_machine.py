@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.config import DEFAULT_MACHINE
-from orchestrator.machine import (
+from orchestrator.config.settings import DEFAULT_MACHINE
+from orchestrator.core.machine import (
     InvalidTrigger,
     MachineDefinitionError,
     ThreadMachine,
@@ -132,7 +132,7 @@ def test_mermaid_lists_every_transition() -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", *args],
+        [sys.executable, "-m", "orchestrator", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,15 +11,15 @@ from collections.abc import Callable
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator.native_publisher import NativePublisher
-from orchestrator.publisher import Publisher
 from orchestrator.sandbox.slack_emulator import SlackEmulator, StoredMessage, render_text
-from orchestrator.stream_content import rest_messages
-from orchestrator.streaming_mode import StreamingMode
-from orchestrator.typing_status import TypingStatus
-from orchestrator.view import ErrorView, SlackMessage, StepView, ThreadView, ToolCallView
+from orchestrator.slack.native_publisher import NativePublisher
+from orchestrator.slack.publisher import Publisher
+from orchestrator.slack.stream_content import rest_messages
+from orchestrator.slack.streaming_mode import StreamingMode
+from orchestrator.slack.thread_status import TypingStatus
 from renderers import done, errored
 from renderers.common import section
+from renderers.view import ErrorView, SlackMessage, StepView, ThreadView, ToolCallView
 from tests.harness import ALICE, CHANNEL
 
 FAST = 0.02  # the publishers' interval in these tests

@@ -41,7 +41,7 @@ from ag_ui.core import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.agents import AgentTarget
+from orchestrator.agent.targets import AgentTarget
 from orchestrator.sandbox.agent_server import Item, ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator
 from tests.harness import CHANNEL, SETTLED, Harness

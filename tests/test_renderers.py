@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
-from orchestrator.view import (
+from renderers import RENDERERS, get_renderer
+from renderers.common import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
+from renderers.forms import fields_from_list
+from renderers.limits import CONTINUED, pack_messages, split_text, truncate
+from renderers.markdown import to_mrkdwn
+from renderers.view import (
     ErrorView,
     FormField,
     InterruptView,
@@ -19,11 +24,6 @@ from orchestrator.view import (
     ThreadView,
     ToolCallView,
 )
-from renderers import RENDERERS, get_renderer
-from renderers.common import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
-from renderers.forms import fields_from_list
-from renderers.limits import CONTINUED, pack_messages, split_text, truncate
-from renderers.markdown import to_mrkdwn
 
 DATA = Path(__file__).parent / "data"
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.ids import conversation_id
+from orchestrator.core.ids import conversation_id
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator, render_text
 from persistence.models import Thread

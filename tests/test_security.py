@@ -212,7 +212,7 @@ async def test_secrets_never_reach_logs_errors_messages_or_reprs(
     assert len(caplog.records) > 20  # DEBUG was on
     seen = everything_logged(caplog)
     seen += [repr(rt.settings), str(rt.settings), repr(rt.settings.model_dump())]
-    seen += [repr(rt.engine.agents(CHANNEL)), repr(rt.engine.client)]
+    seen += [repr(rt.engine.agents(CHANNEL)), repr(rt.engine.runs.clients)]
     seen += [f"{t.error_kind} {t.error_text}" for t in await rt.store.list_threads()]
     seen += [m.text + repr(m.blocks) for m in harness.slack._messages.values()]
     for secret in SECRETS:
@@ -282,7 +282,7 @@ async def test_user_text_and_form_values_reach_the_backend_unchanged(harness: Ha
 
 
 def test_settings_repr_hides_every_secret(tmp_path: Path) -> None:
-    from orchestrator.config import Settings
+    from orchestrator.config.settings import Settings
 
     settings = Settings(
         SLACK_BOT_TOKEN=BOT_TOKEN,

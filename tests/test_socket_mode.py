@@ -79,7 +79,7 @@ async def test_a_wrong_app_token_stops_the_start_with_what_to_fix(
     }
     done = await asyncio.to_thread(  # the emulator answers on this test's loop meanwhile
         subprocess.run,
-        [sys.executable, "-m", "orchestrator.cli", "run", "--port", "0"],
+        [sys.executable, "-m", "orchestrator", "run", "--port", "0"],
         env=env,
         capture_output=True,
         text=True,

@@ -1,0 +1,1 @@
+"""Configuration every layer reads: the service settings and the channel configuration."""

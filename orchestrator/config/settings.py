@@ -1,0 +1,76 @@
+"""Service settings, read from the environment (and `.env`) with pydantic-settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MACHINE = REPO_ROOT / "machines" / "thread.yaml"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class StartError(RuntimeError):
+    """The service cannot start as configured; the message says what to fix."""
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment. Secrets are `SecretStr`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+
+    agent_url: str = Field("http://127.0.0.1:8000/", validation_alias=_env("AGENT_URL"))
+    agent_bearer_token: SecretStr | None = Field(None, validation_alias=_env("AGENT_BEARER_TOKEN"))
+    agent_connect_timeout: float = Field(5.0, validation_alias=_env("ORCH_AGENT_CONNECT_TIMEOUT"))
+    agent_first_event_timeout: float = Field(
+        60.0, validation_alias=_env("ORCH_AGENT_FIRST_EVENT_TIMEOUT")
+    )
+    agent_idle_timeout: float = Field(300.0, validation_alias=_env("ORCH_AGENT_IDLE_TIMEOUT"))
+    agent_retry_after_max: float = Field(5.0, validation_alias=_env("ORCH_AGENT_RETRY_AFTER_MAX"))
+
+    config_file: Path | None = Field(None, validation_alias=_env("ORCH_CONFIG"))
+    # The inline YAML may carry agent credentials: kept secret like the tokens.
+    inline_config: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_INTEGRATION_BOT_CONFIG")
+    )
+    machine_file: Path = Field(DEFAULT_MACHINE, validation_alias=_env("ORCH_MACHINE"))
+    database_url: str = Field(  # may carry a password: kept out of the repr
+        "sqlite+aiosqlite:///./orchestrator.db",
+        validation_alias=_env("ORCH_DATABASE_URL"),
+        repr=False,
+    )
+    database_busy_timeout: float = Field(30.0, validation_alias=_env("ORCH_DATABASE_BUSY_TIMEOUT"))
+
+    update_interval: float = Field(1.0, validation_alias=_env("ORCH_UPDATE_INTERVAL"))
+    slack_streaming: Literal["auto", "native", "update"] = Field(
+        "update", validation_alias=_env("ORCH_SLACK_STREAMING")
+    )
+    conversation_key: str = Field(
+        "{team_id}:{channel_id}:{thread_ts}", validation_alias=_env("ORCH_CONVERSATION_KEY")
+    )
+    conversation_namespace: str | None = Field(
+        None, validation_alias=_env("ORCH_CONVERSATION_NAMESPACE")
+    )
+    thread_context_limit: int = Field(50, ge=0, validation_alias=_env("ORCH_THREAD_CONTEXT_LIMIT"))
+    approval_timeout: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_TIMEOUT"))
+    approval_reminder: float | None = Field(None, validation_alias=_env("ORCH_APPROVAL_REMINDER"))
+    run_lease: float = Field(30.0, gt=0, validation_alias=_env("ORCH_RUN_LEASE"))
+    shutdown_grace: float = Field(20.0, ge=0, validation_alias=_env("ORCH_SHUTDOWN_GRACE"))
+    max_bot_runs: int = Field(5, ge=1, validation_alias=_env("ORCH_MAX_BOT_RUNS"))
+    feedback_url: str | None = Field(None, validation_alias=_env("ORCH_FEEDBACK_URL"))
+    scheduler_interval: float = Field(5.0, validation_alias=_env("ORCH_SCHEDULER_INTERVAL"))
+    log_level: str = Field("INFO", validation_alias=_env("ORCH_LOG_LEVEL"))
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("ORCH_LOG_FORMAT"))

@@ -1,0 +1,240 @@
+"""The approvals desk: clicks on forms, deadlines and reminders, the forms themselves.
+
+Exactly once per interrupt: a click claims its answer with a compare-and-set in the store before
+anything is sent, so the backend receives one resume per interrupt whatever Slack and people do.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from orchestrator.config.channels import ChannelPolicy
+from orchestrator.core import approvals, sentences
+from orchestrator.engine.context import Context, LiveAnswer, Render
+from orchestrator.engine.firing import Firing
+from orchestrator.slack.notifier import Notifier
+from orchestrator.slack.publisher import Publisher, PublishError
+from persistence.models import Interrupt, Thread
+from persistence.store import Store
+from renderers.forms import read_form_values
+from renderers.view import SlackMessage, ThreadView
+
+log = logging.getLogger("orchestrator.engine")
+
+OPEN = ("pending", "claimed", "sending")  # a form that is still in play
+
+
+class ApprovalsDesk:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        firing: Firing,
+        notifier: Notifier,
+        render: Render,
+        policy: Callable[[str], ChannelPolicy],
+    ) -> None:
+        self.store = store
+        self.firing = firing
+        self.notifier = notifier
+        self.render = render
+        self.policy = policy
+
+    async def answer(
+        self,
+        *,
+        interrupt_key: str,
+        user: str,
+        decision: str,
+        state_values: dict[str, Any],
+        channel: str,
+        message_ts: str,
+    ) -> str | None:
+        """A click on Approve or Reject. Returns an ephemeral note for the clicker, if any."""
+        row = await self.store.get_interrupt(interrupt_key)
+        thread = await self.store.get_thread(row.thread_id) if row else None
+        if row is None or thread is None:
+            return sentences.UNKNOWN_REQUEST
+        if thread.channel_id != channel or row.form_ts is None or row.form_ts != message_ts:
+            log.warning(
+                "click on a form of another thread", extra={"conversation": thread.id, "user": user}
+            )
+            return sentences.NOT_HERE
+        allowed = await self.approvers(row)
+        if user not in allowed:
+            await self.store.record(
+                thread, "approval_refused", user, {"interrupt": row.interrupt_id}
+            )
+            return sentences.only(allowed)
+        if row.status != "pending":
+            return sentences.already(row)
+        values: dict[str, Any] = {}
+        if decision == "resolved":
+            values, errors = read_form_values(state_values, approvals.form_fields(row))
+            if errors:
+                await self.refresh(thread, row, error="; ".join(errors))
+                return None
+        claimed = await self.store.cas_interrupt(
+            row.id,
+            "pending",
+            status="claimed",
+            answered_by=user,
+            answered_at=time.time(),
+            answer=values,
+            decision=decision,
+        )
+        if not claimed:
+            return sentences.already(await self.store.get_interrupt(row.id) or row)
+        return await self._after_claim(thread, row.id, user, decision)
+
+    async def _after_claim(self, thread: Thread, key: str, user: str, decision: str) -> str | None:
+        row = await self.store.get_interrupt(key)
+        assert row is not None
+        await self.refresh(thread, row)
+        resume = await self.resume_of(thread, row.run_id)
+        trigger = "approval_submitted" if decision == "resolved" else "approval_rejected"
+        fired = await self.firing.fire(
+            thread.id,
+            trigger,
+            Context(actor=user, resume=resume),
+            detail={"interrupt": row.interrupt_id, "decision": decision, "values": row.answer},
+            expect_state="awaiting_approval",
+        )
+        if fired is None:
+            await self.release([key])
+            return sentences.MOVED_ON
+        return None
+
+    async def resume_of(self, thread: Thread, run_id: str | None) -> approvals.Resume:
+        rows = await self.store.interrupts_of(thread.id, run_id)
+        answered = ("claimed", "sending", "expired")
+        return approvals.resume_for([r for r in rows if r.status in answered])
+
+    async def expire(self, row: Interrupt) -> None:
+        """The deadline passed: the form says so and the backend is told `cancelled`."""
+        expired = await self.store.cas_interrupt(
+            row.id, "pending", status="expired", decision="cancelled", answered_at=time.time()
+        )
+        thread = await self.store.get_thread(row.thread_id)
+        if not expired or thread is None:
+            return
+        fresh = await self.store.get_interrupt(row.id)
+        assert fresh is not None
+        await self.refresh(thread, fresh)
+        resume = await self.resume_of(thread, row.run_id)
+        await self.firing.fire(
+            thread.id,
+            "approval_expired",
+            Context(actor="scheduler", resume=resume),
+            detail={"interrupt": row.interrupt_id},
+            expect_state="awaiting_approval",
+        )
+
+    async def remind(self, row: Interrupt) -> None:
+        """Nudge the people who can answer before the deadline passes (once)."""
+        if not await self.store.cas_interrupt(row.id, "pending", remind_at=None):
+            return
+        thread = await self.store.get_thread(row.thread_id)
+        if thread is None:
+            return
+        link = await self.notifier.permalink(thread.channel_id, row.form_ts)
+        who = sentences.people(await self.approvers(row))
+        text = sentences.reminder(who, link, approvals.moment(row.expires_at))
+        await self.notifier.say(thread.channel_id, thread.thread_ts, text, about=thread.id)
+
+    async def approvers(self, row: Interrupt) -> set[str]:
+        allowed: set[str] = set()
+        for who in row.approvers or ["requester"]:
+            if who == "requester":
+                allowed.add(row.requester or "")
+            elif who.startswith("S"):
+                allowed |= await self.notifier.group_members(who)
+            else:
+                allowed.add(who)
+        return allowed
+
+    async def release(self, keys: Sequence[str]) -> None:
+        """Put claimed answers back to pending: the resume was not delivered."""
+        for key in keys:
+            await self.store.cas_interrupt(
+                key,
+                ("claimed", "sending"),
+                status="pending",
+                answered_by=None,
+                answered_at=None,
+                answer=None,
+                decision=None,
+            )
+
+    async def settle(self, thread: Thread, keys: Sequence[str]) -> None:
+        """The backend accepted the resume: claimed answers become final records."""
+        for key in keys:
+            row = await self.store.get_interrupt(key)
+            if row is None:
+                continue
+            final = "approved" if row.decision == "resolved" else "rejected"
+            if await self.store.cas_interrupt(key, ("claimed", "sending"), status=final):
+                row.status = final
+                await self.refresh(thread, row)
+
+    async def refresh(self, thread: Thread, row: Interrupt, error: str | None = None) -> None:
+        """Draw a posted form again with its current state (and an error, if any)."""
+        if row.form_ts:
+            message = self.form_message(thread, row, error)
+            await self.notifier.redraw(
+                thread.channel_id, row.form_ts, message, what="form", about=thread.id
+            )
+
+    def form_message(
+        self, thread: Thread, row: Interrupt, error: str | None = None
+    ) -> SlackMessage:
+        view = ThreadView(
+            conversation_id=thread.id,
+            state="awaiting_approval",
+            requester=thread.requester,
+            interrupts=[approvals.view_of(row, error)],
+        )
+        return self.render(view)[-1]
+
+    async def open_forms(self, thread: Thread) -> list[Interrupt]:
+        rows = await self.store.interrupts_of(thread.id, thread.run_id)
+        return [r for r in rows if r.status in OPEN]
+
+    async def post_forms(self, thread: Thread, live: LiveAnswer | None) -> None:
+        """Every open form of the run that Slack has not shown yet is posted, once.
+
+        A finishing run closes its live answer first, so the forms come after it; without one
+        (a restart found forms stored but never posted) each form is a message of its own.
+        """
+        unposted = [r for r in await self.open_forms(thread) if not r.form_ts]
+        if live is not None:
+            await self._close_with(thread, live, unposted)
+            return
+        for row in unposted:
+            publisher = Publisher(self.notifier.client, thread.channel_id, thread.thread_ts)
+            try:
+                await publisher.close([self.form_message(thread, row)])
+            except PublishError as exc:
+                log.warning(
+                    "form not posted", extra={"conversation": thread.id, "error": exc.error}
+                )
+                continue
+            await self.store.set_interrupt(row.id, form_ts=publisher.ts[0])
+
+    async def _close_with(
+        self, thread: Thread, live: LiveAnswer, forms: Sequence[Interrupt]
+    ) -> None:
+        live.view.state = live.shown_as or thread.state
+        live.closed = True
+        try:
+            await live.publisher.close(
+                self.render(live.view), [self.form_message(thread, r) for r in forms]
+            )
+        except PublishError as exc:
+            live.error = exc.error
+            return
+        for row, ts in zip(forms, live.publisher.extra_ts, strict=False):
+            await self.store.set_interrupt(row.id, form_ts=ts)

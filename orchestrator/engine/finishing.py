@@ -1,0 +1,162 @@
+"""Finishing a run: one transition stores how it ended with everything that goes with it (the
+history, the answer's record, the interrupts), then its Slack messages are closed.
+
+What finishing does for each way a run ends is the outcome table of `orchestrator.core.outcomes`;
+which state follows, and which actions run, is the machine's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestrator import metrics
+from orchestrator.agent.targets import AgentTarget
+from orchestrator.config.channels import ChannelPolicy
+from orchestrator.core.approvals import Resume
+from orchestrator.core.conversation import RunRecorder
+from orchestrator.core.outcomes import OUTCOMES, RunResult
+from orchestrator.engine.answer_actions import AnswerActions
+from orchestrator.engine.approvals_desk import ApprovalsDesk
+from orchestrator.engine.context import Context, LiveAnswer, Render
+from orchestrator.engine.firing import Firing
+from orchestrator.logs import escape
+from orchestrator.slack.publisher import LivePublisher, PublishError
+from persistence.models import Interrupt, Thread
+from persistence.store import Also, Store, append_op, replace_op
+from renderers.view import ThreadView
+
+log = logging.getLogger("orchestrator.engine")
+
+
+class Finisher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        firing: Firing,
+        desk: ApprovalsDesk,
+        answers: AnswerActions,
+        render: Render,
+        policy: Callable[[str], ChannelPolicy],
+    ) -> None:
+        self.store = store
+        self.firing = firing
+        self.desk = desk
+        self.answers = answers
+        self.render = render
+        self.policy = policy
+
+    async def finish(
+        self,
+        thread: Thread,
+        target: AgentTarget,
+        view: ThreadView,
+        publisher: LivePublisher,
+        recorder: RunRecorder,
+        result: RunResult,
+        resume: Resume | None = None,
+    ) -> None:
+        outcome = OUTCOMES[result.trigger]
+        if outcome.finishes_tools:
+            for call in view.tool_calls.values():
+                if call.status == "running":
+                    call.status = "done"
+        also: list[Also] = []
+        if outcome.keeps_history:
+            sent = target.history == "server"  # the backend keeps what it streamed and was sent
+            if resume is not None and resume.tool_messages:
+                also.append(append_op(thread.id, resume.tool_messages, sent=sent))
+            also.append(_history_write(thread, recorder, sent=sent))
+        if outcome.records_answer:
+            also.append(self.answers.record(thread, view, publisher.ts))
+        if outcome.releases_answers and resume is not None:
+            await self.desk.release(resume.interrupt_keys)
+        if outcome.stores_interrupts and result.interrupts:
+            also.append(_insert(result.interrupts))
+        fields: dict[str, Any] = {"run_id": thread.run_id, "message_ts": list(publisher.ts)}
+        if result.error is not None:
+            result.error.can_escalate = bool(self.policy(thread.channel_id).escalate_to)
+            fields |= {"error_kind": result.error.kind, "error_text": result.error.title}
+            view.error = result.error
+            if view.text:
+                view.interrupted = result.error.title
+        live = LiveAnswer(view, publisher, shown_as=outcome.shown_as)
+        fired = await self.firing.fire(
+            thread.id,
+            result.trigger,
+            Context(actor="agent", live=live),
+            detail=result.detail,
+            fields=fields,
+            also=also,
+            expect_state="streaming",
+            known=thread,
+        )
+        metrics.RUNS.labels(result.trigger).inc()
+        if result.error is not None:
+            log.warning(
+                "run failed",
+                extra={
+                    "conversation": thread.id,
+                    "agent": target.name,
+                    "kind": result.error.kind,
+                    "detail": escape(result.error.detail),
+                },
+            )
+        if not live.closed:  # no `post_forms` closed it: the answer ends here
+            state = fired.dest if fired else await self._state(thread.id)
+            view.state = outcome.shown_as or state
+            try:
+                await publisher.close(self.render(view))
+            except PublishError as exc:
+                live.error = exc.error
+        await self._after_close(thread, view, publisher, live, fields["message_ts"])
+        if outcome.releases_answers and resume is not None:
+            for key in resume.interrupt_keys:  # the forms open again
+                row = await self.store.get_interrupt(key)
+                if row is not None:
+                    await self.desk.refresh(thread, row)
+
+    async def _after_close(
+        self,
+        thread: Thread,
+        view: ThreadView,
+        publisher: LivePublisher,
+        live: LiveAnswer,
+        stored_ts: list[str],
+    ) -> None:
+        undelivered: dict[str, Any] = {}
+        if live.error is not None:
+            metrics.SLACK_ERRORS.labels(live.error).inc()
+            log.error(
+                "final answer not delivered",
+                extra={"conversation": thread.id, "error": live.error},
+            )
+            undelivered = {
+                "error_kind": "slack_delivery",
+                "error_text": f"The answer could not be posted in Slack ({live.error})",
+            }
+        if publisher.ts != stored_ts or undelivered:  # continuations, forms, failure
+            await self.store.update_thread(thread.id, message_ts=publisher.ts, **undelivered)
+        if publisher.ts != stored_ts or publisher.redraw_from != (0, 0):
+            await self.answers.posted(view, publisher.ts, publisher.redraw_from)
+
+    async def _state(self, thread_id: str) -> str:
+        thread = await self.store.get_thread(thread_id)
+        return thread.state if thread else "errored"
+
+
+def _history_write(thread: Thread, recorder: RunRecorder, *, sent: bool) -> Also:
+    if recorder.snapshot is not None:
+        return replace_op(thread.id, recorder.snapshot)
+    return append_op(thread.id, recorder.messages(), sent=sent)
+
+
+def _insert(rows: Sequence[Interrupt]) -> Also:
+    async def write(session: AsyncSession) -> None:
+        session.add_all(rows)
+
+    return write

@@ -1,0 +1,204 @@
+"""Firing a trigger: lock the thread, load its row, run the machine, store the result with a
+version check (and the writes that must land with it), then perform the actions it names.
+
+`transitions` is a rule engine over rows here: no model stays attached between events. Each
+thread is serialised in this process by its lock, and across replicas by the row's version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator import metrics
+from orchestrator.config.settings import Settings
+from orchestrator.core.machine import Fired, InvalidTrigger, ThreadMachine
+from orchestrator.engine.context import QUEUE_LIMIT, Action, Context
+from persistence.models import QueuedMessage, Thread
+from persistence.store import (
+    Also,
+    StaleThread,
+    Store,
+    append_op,
+    dequeue_op,
+    enqueue_op,
+    lease_op,
+    queue_head_op,
+)
+
+log = logging.getLogger("orchestrator.engine")
+
+ATTEMPTS = 5  # a transition retried after a stale read; more means something is wrong
+
+
+class Firing:
+    def __init__(
+        self, store: Store, machine: ThreadMachine, settings: Settings, owner: str
+    ) -> None:
+        self.store = store
+        self.machine = machine
+        self.settings = settings
+        self.owner = owner
+        self.actions: dict[str, Action] = {}  # the machine's actions, by the names YAML uses
+        # One lock per thread while someone holds or waits for it: a long-running process sees
+        # every thread it ever served, and keeping their locks would grow without end.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def lock(self, thread_id: str) -> asyncio.Lock:
+        lock = self._locks.get(thread_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[thread_id] = lock
+        return lock
+
+    async def fire(
+        self,
+        thread_id: str,
+        trigger: str,
+        context: Context | None = None,
+        *,
+        detail: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
+        also: Sequence[Also] = (),
+        expect_state: str | None = None,
+        known: Thread | None = None,
+    ) -> Fired | None:
+        """Fire `trigger` on the stored thread, store the result, then perform its actions.
+
+        `known` is a row this process holds (and keeps up to date) for the thread: it saves the
+        read, and the version check still catches it being stale. Returns None when the trigger
+        does not apply (any more) to the thread's state.
+        """
+        context = context or Context()
+        change = _Change(trigger, detail, fields or {}, tuple(also), expect_state)
+        async with self.lock(thread_id):
+            fired, thread = await self._transition(thread_id, change, context, known)
+        if fired is None:
+            return None
+        for action in fired.effects:
+            await self.actions[action](thread, context)
+        return fired
+
+    async def facts(self, thread: Thread) -> dict[str, Any]:
+        """What the machine's conditions read."""
+        if thread.state != "awaiting_approval":
+            return {}
+        rows = await self.store.interrupts_of(thread.id, thread.run_id)
+        return {"pending_interrupts": sum(1 for r in rows if r.status == "pending")}
+
+    async def _transition(
+        self, thread_id: str, change: _Change, context: Context, known: Thread | None
+    ) -> tuple[Fired | None, Thread]:
+        for _ in range(ATTEMPTS):
+            fresh = known is None
+            thread = known if known is not None else await self.store.get_thread(thread_id)
+            known = None  # a held row is tried once; any doubt and the store is asked
+            if thread is None:
+                raise LookupError(f"unknown thread {thread_id}")
+            if change.expect_state is not None and thread.state != change.expect_state:
+                if not fresh:
+                    continue
+                return None, thread
+            try:
+                fired = self.machine.fire(thread.state, change.trigger, await self.facts(thread))
+            except InvalidTrigger:
+                if not fresh:
+                    continue
+                log.info(
+                    "trigger refused",
+                    extra={
+                        "conversation": thread_id,
+                        "trigger": change.trigger,
+                        "state": thread.state,
+                    },
+                )
+                return None, thread
+            if context.dequeue_id is not None and "start_run" not in fired.effects:
+                return None, thread  # another run went first: the message keeps its place
+            writes = [*change.also, *self._writes_for(thread, fired, context)]
+            try:
+                await self.store.transition(
+                    thread,
+                    to_state=fired.dest,
+                    trigger=change.trigger,
+                    actor=context.actor,
+                    detail=change.detail,
+                    also=writes,
+                    **change.fields,
+                    **_requester_fields(fired, context),
+                )
+            except StaleThread:
+                context.seed = []  # the earlier messages are seeded by whoever stored it first
+                continue
+            metrics.TRANSITIONS.labels(change.trigger, fired.source, fired.dest).inc()
+            log.info(
+                "transition",
+                extra={
+                    "conversation": thread.id,
+                    "trigger": change.trigger,
+                    "from": fired.source,
+                    "to": fired.dest,
+                },
+            )
+            return fired, thread
+        raise StaleThread(thread_id)
+
+    def _writes_for(self, thread: Thread, fired: Fired, context: Context) -> list[Also]:
+        """The writes that go with `fired` (called again for each attempt of a transition)."""
+        writes: list[Also] = []
+        context.notice = None
+        if "start_run" in fired.effects and context.message is not None:
+            writes.append(append_op(thread.id, [*context.seed, context.message]))
+        if "queue_message" in fired.effects and context.inbound is not None:
+            writes.append(_enqueue(thread, context))
+        if context.dequeue_id is not None:
+            writes.append(dequeue_op(context.dequeue_id))
+        if "run_next_queued" in fired.effects:
+            writes.append(queue_head_op(thread.id, context.queue_head))
+        if fired.dest == "streaming" and fired.source != "streaming":
+            expires_at = time.time() + self.settings.run_lease
+            writes.append(lease_op(thread.id, self.owner, expires_at))
+        elif fired.source == "streaming" and fired.dest != "streaming":
+            writes.append(lease_op(thread.id, None))
+        return writes
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """One requested transition: the trigger and what is stored with it."""
+
+    trigger: str
+    detail: dict[str, Any] | None
+    fields: dict[str, Any]
+    also: tuple[Also, ...]
+    expect_state: str | None
+
+
+def _enqueue(thread: Thread, context: Context) -> Also:
+    inbound = context.inbound
+    assert inbound is not None and context.message is not None
+    row = QueuedMessage(
+        thread_id=thread.id,
+        ts=inbound.ts,
+        user=inbound.user,
+        is_bot=inbound.is_bot,
+        message=context.message,
+        created_at=time.time(),
+    )
+
+    def full() -> None:
+        context.notice = "full"
+
+    return enqueue_op(row, limit=QUEUE_LIMIT, full=full)
+
+
+def _requester_fields(fired: Fired, context: Context) -> dict[str, Any]:
+    """A message that starts a run makes its sender the run's requester."""
+    if "start_run" not in fired.effects or context.inbound is None:
+        return {}
+    return {"requester": context.inbound.user, "requester_is_bot": context.inbound.is_bot}

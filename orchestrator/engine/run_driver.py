@@ -1,0 +1,292 @@
+"""Driving a run: post the live answer, send the run input through the agent seam, fold the
+events into the view with the pure reducer, and hand the result to finishing.
+
+The agent side is one interface (`orchestrator.agent.contract`): a run input in, an async stream
+of `ag_ui.core` events out. Nothing here names a wire protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ag_ui.core import BaseEvent, RunAgentInput
+
+from orchestrator import metrics
+from orchestrator.agent.contract import AgentClients
+from orchestrator.agent.errors import AgentAuthError, AgentError, AgentHTTPError, StreamIncomplete
+from orchestrator.agent.targets import AgentResolver, AgentTarget
+from orchestrator.config.channels import ChannelPolicy
+from orchestrator.config.settings import Settings
+from orchestrator.core import approvals, outcomes, sentences
+from orchestrator.core.conversation import RunRecorder
+from orchestrator.core.outcomes import AgentPlace, RunResult
+from orchestrator.core.reducer import RunReducer, Step, activity
+from orchestrator.engine.approvals_desk import ApprovalsDesk
+from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
+from orchestrator.engine.finishing import Finisher
+from orchestrator.engine.firing import Firing
+from orchestrator.engine.tasks import Tasks
+from orchestrator.slack.native_publisher import NativePublisher
+from orchestrator.slack.notifier import Notifier
+from orchestrator.slack.publisher import LivePublisher, PublisherFactory, PublishError
+from orchestrator.slack.thread_status import TypingStatus
+from persistence.models import Thread
+from persistence.store import Store
+from renderers.view import ThreadView
+
+log = logging.getLogger("orchestrator.engine")
+
+
+@dataclass(slots=True)
+class _Progress:
+    delivered: bool = False  # the backend answered with at least one event
+    status: TypingStatus | None = None  # the thread status, until the answer's text starts
+
+
+class RunDriver:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        firing: Firing,
+        tasks: Tasks,
+        desk: ApprovalsDesk,
+        finisher: Finisher,
+        notifier: Notifier,
+        clients: AgentClients,
+        agents: AgentResolver,
+        publishers: PublisherFactory,
+        render: Render,
+        settings: Settings,
+        policy: Any,
+    ) -> None:
+        self.store = store
+        self.firing = firing
+        self.tasks = tasks
+        self.desk = desk
+        self.finisher = finisher
+        self.notifier = notifier
+        self.clients = clients
+        self.agents = agents
+        self.publishers = publishers
+        self.render = render
+        self.settings = settings
+        self.policy: Any = policy  # Callable[[str], ChannelPolicy]
+        self.live: set[str] = set()  # threads whose run streams in this process
+
+    async def run(self, thread: Thread, resume: approvals.Resume | None = None) -> None:
+        metrics.LIVE_RUNS.inc()
+        started = time.monotonic()
+        self.live.add(thread.id)
+        try:
+            await self._run(thread, resume)
+        except Exception:
+            log.exception("run crashed", extra={"conversation": thread.id})
+            await self._fail_crashed(thread)
+        finally:
+            self.live.discard(thread.id)
+            metrics.LIVE_RUNS.dec()
+            metrics.RUN_SECONDS.observe(time.monotonic() - started)
+
+    async def _run(self, thread: Thread, resume: approvals.Resume | None) -> None:
+        target = self.agents(thread.channel_id)
+        run_id = str(uuid.uuid4())
+        view = ThreadView(conversation_id=thread.id, state="streaming", requester=thread.requester)
+        publisher = self.publishers(thread, view)
+        try:
+            await publisher.open(self.render(view))
+        except PublishError as exc:
+            log.error(
+                "cannot post in the thread",
+                extra={"conversation": thread.id, "channel": thread.channel_id, "error": exc.error},
+            )
+            metrics.SLACK_ERRORS.labels(exc.error).inc()
+        thread.run_id = run_id  # stored with the run's first transition (run_started or its end)
+
+        if resume is not None:  # from here on the agent may receive the answers
+            for key in resume.interrupt_keys:
+                await self.store.cas_interrupt(key, "claimed", status="sending")
+        reducer = RunReducer(view, RunRecorder())
+        status = await self._typing_status(thread, publisher)
+        try:
+            result = await self._consume(thread, target, run_id, resume, reducer, publisher, status)
+        except asyncio.CancelledError:  # the service is stopping: `close` ends the run
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CUT_RUN_TIMEOUT):
+                    await publisher.abandon()
+            raise
+        finally:
+            if status is not None:
+                self.tasks.background(status.clear())
+        await self.finisher.finish(
+            thread, target, view, publisher, reducer.recorder, result, resume
+        )
+
+    async def _typing_status(self, thread: Thread, publisher: LivePublisher) -> TypingStatus | None:
+        """With native streaming the message shows text only: the thread status shows progress.
+
+        (In update mode the live message itself says "Thinking…" and shows tools and steps.)
+        """
+        if not isinstance(publisher, NativePublisher):
+            return None
+        status = TypingStatus(
+            self.notifier.client,
+            thread.channel_id,
+            thread.thread_ts,
+            interval=self.settings.update_interval,
+        )
+        await status.start()
+        return status
+
+    async def _consume(
+        self,
+        thread: Thread,
+        target: AgentTarget,
+        run_id: str,
+        resume: approvals.Resume | None,
+        reducer: RunReducer,
+        publisher: LivePublisher,
+        status: TypingStatus | None,
+    ) -> RunResult:
+        run_input = await self._run_input(thread, target, run_id, resume)
+        progress = _Progress(status=status)
+        try:
+            stream = self.clients.stream(target, run_input)
+            async with contextlib.aclosing(stream):
+                return await self._read(
+                    thread, run_id, stream, reducer, publisher, resume, progress
+                )
+        except AgentError as exc:
+            if isinstance(exc, AgentAuthError):
+                target.credentials_refused()
+            if resume is not None and not progress.delivered:
+                return outcomes.resume_failure(exc)
+            retry_after = exc.retry_after if isinstance(exc, AgentHTTPError) else None
+            return outcomes.agent_failure(exc, AgentPlace(target.name, target.origin), retry_after)
+        finally:
+            if progress.delivered and target.history == "server":
+                await self.store.mark_messages_sent(thread.id)  # the backend has them now
+
+    async def _read(
+        self,
+        thread: Thread,
+        run_id: str,
+        stream: AsyncIterator[BaseEvent],
+        reducer: RunReducer,
+        publisher: LivePublisher,
+        resume: approvals.Resume | None,
+        progress: _Progress,
+    ) -> RunResult:
+        view = reducer.view
+        render = lambda: self.render(view)  # noqa: E731 - the throttle calls it when due
+        feed = reducer.feed
+        async for event in stream:
+            if not progress.delivered:
+                progress.delivered = True
+                if resume is not None:  # the backend took the answers: they become final
+                    await self.desk.settle(thread, resume.interrupt_keys)
+            step = feed(event)
+            if step is Step.CHANGED:
+                publisher.changed(render)
+                if progress.status is not None:
+                    self._show_progress(progress, event)
+            elif step is Step.STARTED:
+                await self.firing.fire(
+                    thread.id,
+                    "run_started",
+                    detail={"run_id": run_id},
+                    fields={"run_id": run_id, "message_ts": list(publisher.ts)},
+                    known=thread,
+                )
+            elif step is Step.ENDED:
+                if reducer.error is not None:
+                    return outcomes.run_error(reducer.error)
+                return self._finished(thread, run_id, reducer)
+        raise StreamIncomplete("the stream ended without RUN_FINISHED or RUN_ERROR")
+
+    @staticmethod
+    def _show_progress(progress: _Progress, event: BaseEvent) -> None:
+        status = progress.status
+        assert status is not None
+        shown = activity(event)
+        if shown is None:
+            if event.type == "TEXT_MESSAGE_CONTENT":
+                status.text_started()
+                progress.status = None
+        elif shown[0] == "tool":
+            status.tool(shown[1])
+        else:
+            status.step(shown[1])
+
+    def _finished(self, thread: Thread, run_id: str, reducer: RunReducer) -> RunResult:
+        assert reducer.finished is not None
+        policy: ChannelPolicy = self.policy(thread.channel_id)
+        rows = approvals.interrupts_of_run(
+            thread=thread,
+            run_id=run_id,
+            finished=reducer.finished,
+            legacy=reducer.legacy,
+            recorder=reducer.recorder,
+            approval_timeout=policy.approval_timeout,
+        )
+        reminder = policy.approval_reminder
+        for row in rows:
+            row.approvers = list(policy.approvers)
+            if reminder and row.expires_at and row.expires_at - reminder > time.time():
+                row.remind_at = row.expires_at - reminder
+        if rows:
+            return RunResult(
+                "interrupt", {"interrupts": [r.interrupt_id for r in rows]}, None, rows
+            )
+        return RunResult("run_finished")
+
+    async def _run_input(
+        self,
+        thread: Thread,
+        target: AgentTarget,
+        run_id: str,
+        resume: approvals.Resume | None,
+    ) -> RunAgentInput:
+        if target.history == "server":
+            messages = await self.store.unsent_messages(thread.id)
+        else:
+            messages = await self.store.messages(thread.id)
+        forwarded: dict[str, Any] = {
+            "source": "slack",
+            "slack": {"channel": thread.channel_id, "threadTs": thread.thread_ts},
+        }
+        payload: dict[str, Any] = {
+            "threadId": thread.id,
+            "runId": run_id,
+            "messages": messages,
+            "tools": [],
+            "context": [],
+            "state": None,
+            "forwardedProps": forwarded,
+        }
+        if resume is not None:
+            resume.apply(payload)
+        return RunAgentInput.model_validate(payload)
+
+    async def _fail_crashed(self, thread: Thread) -> None:
+        # The store may be what failed: the thread is told either way, and a thread left in
+        # `streaming` is ended by the recovery at the next start.
+        with contextlib.suppress(Exception):
+            await self.firing.fire(
+                thread.id,
+                "stream_lost",
+                Context(actor="engine"),
+                detail={"reason": "internal error"},
+                fields={"error_kind": "internal", "error_text": "Something went wrong in the bot"},
+                expect_state="streaming",
+            )
+        await self.notifier.say(
+            thread.channel_id, thread.thread_ts, sentences.CRASHED, about=thread.id
+        )

@@ -1,0 +1,213 @@
+"""`orchestrator check`: validate everything the service needs, without starting it.
+
+One line per check: the settings, the channel configuration, the machine, the database (opened
+as the service opens it: schema version, write access), every configured agent (credentials
+obtained, and an HTTP probe), Slack's `auth.test` when a bot token is set, and a Socket Mode
+connection when an app-level token is set.
+
+The agent probe is a plain `GET` of the agent's URL with its headers. AG-UI runs are `POST`s, so
+a `GET` starts no run and costs nothing; any answer that is not an error about the agent itself
+(typically `405 Method Not Allowed`) shows that the server is up and the path is routed. A
+refused connection, a timeout, 404, 401/403, a redirect (e.g. to a login page) and 5xx fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+from pydantic import ValidationError
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.engine import make_url
+
+from orchestrator.agent.errors import AgentError
+from orchestrator.agent.targets import AgentTarget
+from orchestrator.agent.urls import redact_url
+from orchestrator.config.channels import ChannelDirectory, ConfigFileError
+from orchestrator.config.settings import Settings
+from orchestrator.core.machine import MachineDefinitionError, load_machine
+from persistence.models import SCHEMA_VERSION
+from persistence.store import Store, StoreError
+
+Status = Literal["ok", "FAIL", "skip"]
+PROBE_TIMEOUT = 10.0
+DATABASE_CHECK_WAIT = 5.0  # seconds the check waits for a write lock held elsewhere
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    status: Status
+    what: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.status:<4}  {self.what}: {self.detail}"
+
+
+async def run_checks(
+    make_settings: Callable[[], Settings] = Settings,
+    report: Callable[[Check], None] | None = None,
+) -> list[Check]:
+    """Every check, in order; `report` sees each one as soon as it is known."""
+    results: list[Check] = []
+
+    def add(check: Check) -> None:
+        results.append(check)
+        if report is not None:
+            report(check)
+
+    try:
+        settings = make_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        add(Check("FAIL", "settings", problems))
+        return results
+    add(Check("ok", "settings", "read from the environment"))
+
+    from orchestrator.service.runtime import channel_directory
+
+    directory: ChannelDirectory | None = None
+    source = settings.config_file or (
+        "SLACK_INTEGRATION_BOT_CONFIG" if settings.inline_config else None
+    )
+    try:
+        directory = channel_directory(settings)
+    except ConfigFileError as exc:
+        add(Check("FAIL", "config", str(exc)))
+    else:
+        config = directory.config
+        if source is None:
+            add(Check("ok", "config", "none given: every channel uses AGENT_URL"))
+        else:
+            add(
+                Check(
+                    "ok",
+                    "config",
+                    f"{source}: {len(config.channels)} channels, {len(config.agents)} agents",
+                )
+            )
+
+    try:
+        machine = load_machine(settings.machine_file)
+    except MachineDefinitionError as exc:
+        add(Check("FAIL", "machine", str(exc)))
+    else:
+        add(
+            Check(
+                "ok",
+                "machine",
+                f"{settings.machine_file}: {len(machine.states)} states, "
+                f"{len(machine.transitions)} transitions",
+            )
+        )
+
+    add(await _database(settings))
+
+    targets = directory.targets() if directory is not None else []
+    for target in targets:
+        add(await _probe_agent(target, settings.agent_connect_timeout))
+
+    if settings.slack_bot_token is None:
+        add(Check("skip", "slack auth.test", "SLACK_BOT_TOKEN is not set"))
+    else:
+        client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+        )
+        add(await _slack_auth(client.auth_test))
+        if settings.slack_app_token is not None:
+            add(await socket_mode_check(client, settings.slack_app_token.get_secret_value()))
+    return results
+
+
+async def _database(settings: Settings) -> Check:
+    """The database as the service opens it (a missing SQLite file is created, as at start)."""
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    try:
+        store = await Store.open(
+            settings.database_url,
+            busy_timeout=min(settings.database_busy_timeout, DATABASE_CHECK_WAIT),
+        )
+    except StoreError as exc:
+        return Check("FAIL", "database", str(exc))
+    await store.close()
+    return Check("ok", "database", f"{where}: schema version {SCHEMA_VERSION}, writable")
+
+
+async def _probe_agent(target: AgentTarget, connect_timeout: float) -> Check:
+    where = f" ({target.origin})" if target.origin else ""
+    what = f"agent {target.name}{where}"
+    url = redact_url(target.url)
+    try:
+        headers = await target.request_headers()
+    except AgentError as exc:
+        return Check("FAIL", what, f"{exc.title}: {exc.detail}")
+    timeout = httpx.Timeout(PROBE_TIMEOUT, connect=connect_timeout)
+    try:
+        async with (
+            httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
+            status = response.status_code
+            location = response.headers.get("location", "")
+    except httpx.HTTPError as exc:
+        return Check("FAIL", what, f"{url} did not answer ({type(exc).__name__})")
+    problem = _probe_problem(status, location)
+    if problem:
+        return Check("FAIL", what, f"{url} answered HTTP {status}: {problem}")
+    token = ", credentials obtained" if target.credentials is not None else ""
+    return Check("ok", what, f"{url} answered HTTP {status} to a GET (no run started){token}")
+
+
+def _probe_problem(status: int, location: str) -> str | None:
+    if status == 404:
+        return "the backend does not know this agent (check the URL or the agent id)"
+    if status in (401, 403):
+        return "the credentials were refused"
+    if 300 <= status < 400:
+        shown = redact_url(location) if location else "elsewhere"
+        return f"redirected to {shown} (a login page? check the access headers)"
+    if status >= 500:
+        return "the server failed"
+    return None
+
+
+async def socket_mode_check(client: AsyncWebClient, app_token: str) -> Check:
+    """Whether Slack opens a Socket Mode connection for `app_token` (the URL it hands out is
+    left unused; each is good for one connection)."""
+    what = "slack socket mode"
+    try:
+        await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        return Check(
+            "FAIL",
+            what,
+            f"Slack answered {error!r} to apps.connections.open: SLACK_APP_TOKEN must be this "
+            "app's app-level token (xapp-…) with the connections:write scope",
+        )
+    except Exception as exc:  # any transport failure means the check failed; say which
+        return Check("FAIL", what, f"Slack did not answer ({type(exc).__name__})")
+    return Check("ok", what, "the app-level token opens a connection")
+
+
+async def _slack_auth(auth_test: Callable[[], Awaitable[object]]) -> Check:
+    try:
+        response = await auth_test()
+    except SlackApiError as exc:
+        return Check(
+            "FAIL", "slack auth.test", f"Slack refused the token: {exc.response.get('error')}"
+        )
+    except Exception as exc:  # any transport failure means the check failed; say which
+        return Check("FAIL", "slack auth.test", f"Slack did not answer ({type(exc).__name__})")
+    data = getattr(response, "data", {}) or {}
+    return Check(
+        "ok",
+        "slack auth.test",
+        f"bot {data.get('user')} ({data.get('user_id')}) in {data.get('team')} "
+        f"({data.get('team_id')})",
+    )

@@ -1,0 +1,177 @@
+"""The running service: store, machine, clients, engine, bolt app and HTTP routes."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import ssl
+
+import certifi
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from orchestrator.agent.agui.client import AgentClient
+from orchestrator.agent.targets import AgentResolver
+from orchestrator.config.channels import ChannelDirectory, load_config
+from orchestrator.config.settings import Settings
+from orchestrator.core.machine import ThreadMachine, load_machine
+from orchestrator.engine import Engine
+from orchestrator.service.scheduler import Scheduler
+from orchestrator.slack.app import build_app
+from orchestrator.slack.publisher import PublisherFactory
+from persistence.store import Store
+
+log = logging.getLogger("orchestrator.server")
+
+
+def slack_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client, with slack_sdk's own retries for 429 (Retry-After), 5xx and resets."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def channel_directory(settings: Settings) -> ChannelDirectory:
+    headers = {}
+    if settings.agent_bearer_token:
+        headers["Authorization"] = f"Bearer {settings.agent_bearer_token.get_secret_value()}"
+    return ChannelDirectory(
+        load_config(
+            settings.config_file,
+            settings.inline_config.get_secret_value() if settings.inline_config else None,
+        ),
+        default_agent_url=settings.agent_url,
+        agent_headers=headers,
+        approval_timeout=settings.approval_timeout,
+        approval_reminder=settings.approval_reminder,
+        max_bot_runs=settings.max_bot_runs,
+    )
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context per process: building one (loading the CA bundle) costs ~50 ms."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+class Runtime:
+    """Owns every long-lived resource of one process; `start()` then `stop()`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        agents: AgentResolver | None = None,
+        publishers: PublisherFactory | None = None,
+    ) -> None:
+        self.settings = settings
+        self._agents = agents
+        self._publishers = publishers
+        self.store: Store
+        self.engine: Engine
+        self.app: AsyncApp
+        self.scheduler: Scheduler
+        self._http: httpx.AsyncClient | None = None
+
+    async def start(self, *, recover: bool = True) -> None:
+        settings = self.settings
+        machine = ThreadMachine(load_machine(settings.machine_file))
+        channels = channel_directory(settings)
+        self.store = await Store.open(
+            settings.database_url, busy_timeout=settings.database_busy_timeout
+        )
+        self._http = httpx.AsyncClient(
+            verify=tls_context(),
+            timeout=httpx.Timeout(
+                settings.agent_first_event_timeout, connect=settings.agent_connect_timeout
+            ),
+        )
+        client = slack_client(settings)
+        self.engine = Engine(
+            store=self.store,
+            machine=machine,
+            agent_client=AgentClient(
+                self._http,
+                first_event_timeout=settings.agent_first_event_timeout,
+                idle_timeout=settings.agent_idle_timeout,
+                retry_after_max=settings.agent_retry_after_max,
+            ),
+            slack=client,
+            agents=self._agents or channels.agent,
+            settings=settings,
+            policies=channels.policy,
+            publishers=self._publishers,
+        )
+        secret = settings.slack_signing_secret
+        self.app = build_app(self.engine, client, secret.get_secret_value() if secret else None)
+        self.scheduler = Scheduler(self.engine, interval=settings.scheduler_interval)
+        if recover:
+            await self.engine.recover()
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        await self.engine.finish_runs(self.settings.shutdown_grace)  # leases still renewed
+        await self.scheduler.stop()
+        await self.engine.close()
+        if self._http is not None:
+            await self._http.aclose()
+        await self.store.close()
+
+    def asgi(self) -> Starlette:
+        """`/slack/events` (events and interactivity), `/healthz`, `/readyz`, `/metrics`."""
+        handler = AsyncSlackRequestHandler(self.app)
+
+        async def events(request: Request) -> Response:
+            return await handler.handle(request)
+
+        return Starlette(
+            routes=[
+                Route("/slack/events", events, methods=["POST"]),
+                *self.admin_routes(),
+            ]
+        )
+
+    def admin_routes(self) -> list[Route]:
+        async def healthz(_request: Request) -> Response:
+            return PlainTextResponse("ok")
+
+        async def readyz(_request: Request) -> Response:
+            try:
+                await asyncio.wait_for(self.store.ping(), timeout=2)
+            except Exception as exc:  # any failure means not ready; say which
+                return PlainTextResponse(
+                    f"database not ready: {type(exc).__name__}", status_code=503
+                )
+            return PlainTextResponse("ready")
+
+        async def metrics(_request: Request) -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        return [
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ]
+
+    def admin_asgi(self) -> Starlette:
+        return Starlette(routes=self.admin_routes())

@@ -1,0 +1,82 @@
+"""`orchestrator run`: the runtime behind uvicorn, and a stop that loses nothing.
+
+HTTP mode serves `/slack/events` and the admin routes; Socket Mode serves the admin routes and
+holds Slack's WebSocket. On SIGTERM or SIGINT, Slack deliveries stop coming in first (the HTTP
+server closes, the Socket Mode connection is closed, so Slack retries or sends to another
+replica), then running answers get `ORCH_SHUTDOWN_GRACE` seconds to finish, and the ones still
+going after that end visibly at once. A second signal cuts them without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from orchestrator.config.settings import Settings, StartError
+from orchestrator.service.checks import socket_mode_check
+from orchestrator.service.runtime import Runtime
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling, which raises a caught SIGTERM again once it has
+    served: that would end the process before the runtime is stopped. `serve` takes the
+    signals instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
+    runtime = Runtime(settings)
+    await runtime.start()
+    asgi = runtime.asgi() if http else runtime.admin_asgi()
+    server = _Server(uvicorn.Config(asgi, host=host, port=port, log_level="warning"))
+    _take_stop_signals(lambda: _stop_requested(server, runtime))
+    socket_mode: AsyncSocketModeHandler | None = None
+    try:
+        if not http:
+            socket_mode = await _connect_socket_mode(runtime, settings)
+        await server.serve()
+    finally:
+        if socket_mode is not None:
+            await socket_mode.close_async()
+        await runtime.stop()
+
+
+async def _connect_socket_mode(runtime: Runtime, settings: Settings) -> AsyncSocketModeHandler:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    assert settings.slack_app_token is not None
+    app_token = settings.slack_app_token.get_secret_value()
+    # Socket Mode retries a refused token forever with only a log line: refuse to start instead.
+    connection = await socket_mode_check(runtime.app.client, app_token)
+    if connection.status == "FAIL":
+        raise StartError(f"Socket Mode cannot start: {connection.detail}")
+    handler = AsyncSocketModeHandler(runtime.app, app_token)
+    await handler.connect_async()
+    return handler
+
+
+def _take_stop_signals(stop: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError):  # platforms without loop signal handlers
+            loop.add_signal_handler(sig, stop)
+
+
+def _stop_requested(server: uvicorn.Server, runtime: Runtime) -> None:
+    if server.should_exit:  # the second signal: cut the running answers now
+        runtime.engine.stop_waiting()
+        server.force_exit = True
+    server.should_exit = True

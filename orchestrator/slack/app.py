@@ -1,0 +1,74 @@
+"""The bolt app: which listener (`orchestrator.slack.listeners`) takes which event, click and
+form. Bolt verifies signatures (HTTP mode) and acknowledges before a listener runs."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_sdk.web.async_client import AsyncWebClient
+
+from orchestrator.engine import Engine
+from orchestrator.slack.listeners import Listeners
+from renderers.common import (
+    ACTION_APPROVE,
+    ACTION_ESCALATE,
+    ACTION_ESCALATE_ERROR,
+    ACTION_REGENERATE,
+    ACTION_REJECT,
+    ACTION_RETRY,
+    ACTION_THUMBS_DOWN,
+    ACTION_THUMBS_UP,
+    FEEDBACK_CALLBACK_ID,
+)
+
+log = logging.getLogger("orchestrator.slack")
+
+_ANY = re.compile(".*")
+
+
+class _TokenSkippedFilter(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself, and warns that it skips it when given a client. We
+    hand it the client built from that same token (with our retries and API URL), so the
+    warning, at every start, says nothing an operator should act on."""
+
+    _said = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self._said
+
+
+_bolt_log = logging.getLogger("slack_bolt.AsyncApp")
+_bolt_log.addFilter(_TokenSkippedFilter())
+
+
+def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None) -> AsyncApp:
+    """The bolt app. `signing_secret` is required in HTTP mode (requests are verified with it)."""
+    app = AsyncApp(
+        logger=_bolt_log,
+        client=client,
+        signing_secret=signing_secret,
+        request_verification_enabled=signing_secret is not None,
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
+    listeners = Listeners(engine)
+    app.event("app_mention")(listeners.on_mention)
+    app.event("message")(listeners.on_message)
+    app.action(ACTION_RETRY)(listeners.on_retry)
+    app.action(ACTION_APPROVE)(listeners.on_answer)
+    app.action(ACTION_REJECT)(listeners.on_answer)
+    app.action(ACTION_THUMBS_UP)(listeners.on_rating)
+    app.action(ACTION_THUMBS_DOWN)(listeners.on_rating)
+    app.action(ACTION_REGENERATE)(listeners.on_regenerate)
+    app.action(ACTION_ESCALATE)(listeners.on_escalate)
+    app.action(ACTION_ESCALATE_ERROR)(listeners.on_escalate_error)
+    app.view(FEEDBACK_CALLBACK_ID)(listeners.on_feedback_details)
+    # Last, so they only get what nothing above takes: acknowledged, since Slack retries what
+    # is not, warns the clicker, and turns off an app's events when most of them fail.
+    app.event(_ANY)(listeners.on_other_event)
+    app.action(_ANY)(listeners.on_other_action)
+    app.view(_ANY)(listeners.on_other_action)
+    return app

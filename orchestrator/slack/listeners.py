@@ -1,0 +1,221 @@
+"""The Slack listeners: work out who and what, apply the channel's listen rules, hand to the
+engine, and tell a clicker what happened.
+
+Bolt acknowledges first and runs listeners after, so Slack never waits on the agent. Every
+delivery is claimed in the store by its event id and by `(channel, ts)`, in the transaction that
+acts on it: a mention arrives both as `app_mention` and as `message`, Slack retries, and several
+replicas may receive the same event.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from orchestrator import metrics
+from orchestrator.config.channels import Listen
+from orchestrator.engine import Engine, Inbound
+from orchestrator.logs import escape
+from orchestrator.slack import inbound as parse
+from persistence.store import DatabaseFailure
+from renderers.common import ACTION_APPROVE, ACTION_THUMBS_UP
+
+log = logging.getLogger("orchestrator.slack")
+
+# Bolt acknowledges before the listener runs, so Slack will not redeliver: a message the store
+# could not take is answered with this, and the person sends it again.
+NOT_TAKEN = (
+    "I could not take this message: my database is not available right now. "
+    "Nothing was sent to the agent; please send it again in a minute."
+)
+CLICK_NOT_TAKEN = (
+    "Your click could not be recorded: my database is not available right now. "
+    "Nothing was sent to the agent; please click again in a minute."
+)
+
+
+class Listeners:
+    """Each channel's listen rules (`mention`, `message`, `off`, for humans and for bots) decide
+    which messages reach the engine; the bot's own messages never do."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def on_other_event(self, event: dict[str, Any]) -> None:
+        metrics.INBOUND.labels("event", "ignored").inc()
+        log.debug("event not handled", extra={"type": event.get("type")})
+
+    async def on_other_action(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        metrics.INBOUND.labels("action", "ignored").inc()
+        log.info("interaction not handled", extra={"type": body.get("type")})
+
+    async def on_mention(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        await self._inbound(body, event, context, mentioned=True)
+
+    async def on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        if not parse.is_written(event):
+            return
+        if parse.mentions(event, context.bot_user_id):
+            return  # the app_mention delivery of the same message handles it
+        await self._inbound(body, event, context, mentioned=False)
+
+    async def _inbound(
+        self, body: dict[str, Any], event: dict[str, Any], context: Any, *, mentioned: bool
+    ) -> None:
+        if parse.from_self(event, context.bot_id, context.bot_user_id):
+            metrics.INBOUND.labels("message", "ignored_self").inc()
+            return
+        is_bot = parse.is_bot(event)
+        channel, ts = event["channel"], event["ts"]
+        team_id = body.get("team_id") or event.get("team") or context.team_id or ""
+        thread_ts = event.get("thread_ts") or ts
+        policy = self.engine.policy(channel)
+        rule = policy.listen_bots if is_bot else policy.listen_humans
+        if not await self._listening(rule, event, team_id, channel, thread_ts, mentioned):
+            metrics.INBOUND.labels("message", "ignored_bot" if is_bot else "not_listening").inc()
+            return
+        inbound = Inbound(
+            team_id=team_id,
+            channel_id=channel,
+            thread_ts=thread_ts,
+            ts=ts,
+            user=parse.sender(event),
+            text=parse.without_mention(event.get("text", ""), context.bot_user_id),
+            is_bot=is_bot,
+            display_name=event.get("username"),
+            claim_keys=parse.claim_keys(body, event),
+        )
+        try:
+            taken = await self.engine.handle_message(inbound)
+        except DatabaseFailure as exc:
+            await self._not_taken(channel, thread_ts, ts, exc)
+            return
+        metrics.INBOUND.labels("message", "accepted" if taken else "duplicate").inc()
+
+    async def _not_taken(self, channel: str, thread_ts: str, ts: str, exc: Exception) -> None:
+        metrics.INBOUND.labels("message", "store_failed").inc()
+        log.error(
+            "message not taken: the database failed",
+            extra={"channel": channel, "ts": ts, "error": escape(str(getattr(exc, "orig", exc)))},
+        )
+        await self.engine.notifier.say(channel, thread_ts, NOT_TAKEN)
+
+    async def _listening(
+        self,
+        rule: Listen,
+        event: dict[str, Any],
+        team: str,
+        channel: str,
+        thread: str,
+        mentioned: bool,
+    ) -> bool:
+        """`message`: everything. `mention`: mentions, direct messages, and follow-ups in
+        threads the bot is part of. `off`: nothing."""
+        if rule == "off":
+            return False
+        if rule == "message" or mentioned or event.get("channel_type") == "im":
+            return True
+        if "thread_ts" not in event:
+            return False
+        return await self.engine.known_thread(team, channel, thread)
+
+    async def on_retry(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        try:
+            note = await self.engine.retry(
+                action.get("value", ""), body["user"]["id"], parse.channel_of(body)
+            )
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
+        if note:
+            await respond(text=note, response_type="ephemeral", replace_original=False)
+
+    async def on_answer(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        decision = "resolved" if action["action_id"] == ACTION_APPROVE else "cancelled"
+        try:
+            note = await self.engine.answer(
+                interrupt_key=action.get("value", ""),
+                user=body["user"]["id"],
+                decision=decision,
+                state_values=parse.form_values(body),
+                channel=parse.channel_of(body),
+                message_ts=parse.message_ts(body),
+            )
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
+        await _tell(respond, note)
+
+    def _click_not_taken(self, exc: Exception) -> str:
+        metrics.INBOUND.labels("action", "store_failed").inc()
+        log.error(
+            "click not taken: the database failed",
+            extra={"error": escape(str(getattr(exc, "orig", exc)))},
+        )
+        return CLICK_NOT_TAKEN
+
+    async def on_rating(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        note = await self.engine.answers.rate(
+            run_id=action.get("value", ""),
+            user=body["user"]["id"],
+            rating="up" if action["action_id"] == ACTION_THUMBS_UP else "down",
+            channel=parse.channel_of(body),
+            trigger_id=body.get("trigger_id"),
+        )
+        await _tell(respond, note)
+
+    async def on_feedback_details(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        errors = await self.engine.answers.details(
+            run_id=view.get("private_metadata", ""),
+            user=body["user"]["id"],
+            state_values=(view.get("state") or {}).get("values") or {},
+        )
+        if errors:
+            await ack(response_action="errors", errors=errors)
+        else:
+            await ack()
+
+    async def on_regenerate(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        note = await self.engine.answers.regenerate(
+            run_id=action.get("value", ""), user=body["user"]["id"], channel=parse.channel_of(body)
+        )
+        await _tell(respond, note)
+
+    async def on_escalate(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        note = await self.engine.answers.escalate(
+            run_id=action.get("value", ""), user=body["user"]["id"], channel=parse.channel_of(body)
+        )
+        await _tell(respond, note)
+
+    async def on_escalate_error(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        note = await self.engine.answers.escalate_failure(
+            thread_id=action.get("value", ""),
+            user=body["user"]["id"],
+            channel=parse.channel_of(body),
+        )
+        await _tell(respond, note)
+
+
+async def _tell(respond: Any, note: str | None) -> None:
+    """An ephemeral note to the person who clicked."""
+    if note:
+        await respond(text=note, response_type="ephemeral", replace_original=False)

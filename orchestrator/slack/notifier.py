@@ -1,0 +1,128 @@
+"""Every Slack Web API call outside a live answer: notices in a thread, redraws of forms and
+answers, modals, permalinks, user groups, the thread's earlier messages and cursor clean-up.
+
+Live answers go through the publishers; everything else goes through here, so a Slack failure
+is caught, logged and reported the same way everywhere. No method raises `SlackApiError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from orchestrator.slack.thread_context import (
+    BotIdentity,
+    bot_identity,
+    earlier_messages,
+    thread_messages,
+)
+from renderers.common import has_cursor, without_cursor
+from renderers.view import SlackMessage
+
+log = logging.getLogger("orchestrator.slack")
+
+
+class Notifier:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self._me: BotIdentity | None = None
+
+    async def say(self, channel: str, thread_ts: str, text: str, *, about: str = "") -> bool:
+        """A plain message in the thread. False (logged) when Slack refused it."""
+        try:
+            await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+        except SlackApiError as exc:
+            log.warning(
+                "notice not delivered",
+                extra={"conversation": about, "channel": channel, "error": _error(exc)},
+            )
+            return False
+        return True
+
+    async def redraw(
+        self, channel: str, ts: str, message: SlackMessage, *, what: str, about: str = ""
+    ) -> bool:
+        """Edit a message the bot posted (a form, an answer) to show `message`."""
+        try:
+            await self.client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            )
+        except SlackApiError as exc:
+            log.warning(f"{what} not updated", extra={"conversation": about, "error": _error(exc)})
+            return False
+        return True
+
+    async def open_modal(self, trigger_id: str, view: dict[str, Any], *, about: str = "") -> bool:
+        try:
+            await self.client.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as exc:
+            log.warning("modal not opened", extra={"run": about, "error": _error(exc)})
+            return False
+        return True
+
+    async def permalink(self, channel: str, ts: str | None) -> str | None:
+        if not ts:
+            return None
+        try:
+            response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
+        except SlackApiError:
+            return None
+        return response.get("permalink")
+
+    async def group_members(self, group: str) -> set[str]:
+        try:
+            response = await self.client.usergroups_users_list(usergroup=group)
+        except SlackApiError as exc:
+            log.warning("user group not readable", extra={"group": group, "error": _error(exc)})
+            return set()
+        return set(response.get("users") or [])
+
+    async def identity(self) -> BotIdentity:
+        if self._me is None or self._me.user_id is None:
+            self._me = await bot_identity(self.client)
+        return self._me
+
+    async def earlier_messages(
+        self, channel: str, thread_ts: str, before_ts: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """The thread's messages before `before_ts`, as AG-UI messages ([] if unreadable)."""
+        return await earlier_messages(
+            self.client,
+            channel=channel,
+            thread_ts=thread_ts,
+            before_ts=before_ts,
+            me=await self.identity(),
+            limit=limit,
+        )
+
+    async def clear_cursors(self, channel: str, thread_ts: str, owned: set[str]) -> None:
+        """Messages of a run that died keep their text but lose the writing cursor.
+
+        `owned` are the run's stored message ts; continuations it posted after they were
+        stored are the bot's own messages after them that still show the cursor.
+        """
+        if not owned:
+            return
+        first = min(float(ts) for ts in owned)
+        try:
+            found = await thread_messages(self.client, channel, thread_ts)
+            me = await self.identity()
+        except SlackApiError as exc:
+            log.warning("live messages not read", extra={"channel": channel, "error": _error(exc)})
+            return
+        for message in found:
+            ts = message.get("ts") or "0"
+            ours = ts in owned or (me.wrote(message) and float(ts) > first)
+            if not ours or not has_cursor(message.get("blocks") or []):
+                continue
+            blocks = without_cursor(message["blocks"])
+            await self.redraw(
+                channel, ts, SlackMessage(message.get("text") or "", blocks), what="live message"
+            )
+
+
+def _error(exc: SlackApiError) -> str:
+    return str(exc.response.get("error") or exc) if exc.response is not None else str(exc)

@@ -1,0 +1,67 @@
+"""Interrupts (approvals, forms): compare-and-set on `interrupts.status`, reminders, expiry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+
+from persistence.models import Interrupt
+from persistence.sessions import StorePart
+
+
+class InterruptsPart(StorePart):
+    async def get_interrupt(self, interrupt_key: str) -> Interrupt | None:
+        async with self._session() as s:
+            return await s.get(Interrupt, interrupt_key)
+
+    async def interrupts_of(self, thread_id: str, run_id: str | None = None) -> list[Interrupt]:
+        query = select(Interrupt).where(Interrupt.thread_id == thread_id)
+        if run_id is not None:
+            query = query.where(Interrupt.run_id == run_id)
+        async with self._session() as s:
+            return list((await s.scalars(query.order_by(Interrupt.created_at))).all())
+
+    async def set_interrupt(self, interrupt_key: str, **fields: Any) -> None:
+        async with self._session.begin() as s:
+            await s.execute(update(Interrupt).where(Interrupt.id == interrupt_key).values(**fields))
+
+    async def cas_interrupt(
+        self, interrupt_key: str, expected: str | Sequence[str], **fields: Any
+    ) -> bool:
+        """Compare-and-set on the interrupt's status: True only for the one caller that wins."""
+        expected = (expected,) if isinstance(expected, str) else tuple(expected)
+        async with self._session.begin() as s:
+            result = await s.execute(
+                update(Interrupt)
+                .where(Interrupt.id == interrupt_key, Interrupt.status.in_(expected))
+                .values(**fields)
+            )
+            return result.rowcount == 1
+
+    async def stale_claims(self, answered_before: float) -> list[Interrupt]:
+        """Answers claimed long ago and never sent: their process died in between."""
+        query = select(Interrupt).where(
+            Interrupt.status == "claimed", Interrupt.answered_at < answered_before
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+    async def due_interrupts(self, now: float) -> list[Interrupt]:
+        query = select(Interrupt).where(
+            Interrupt.status == "pending",
+            Interrupt.expires_at.is_not(None),
+            Interrupt.expires_at <= now,
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+    async def due_reminders(self, now: float) -> list[Interrupt]:
+        query = select(Interrupt).where(
+            Interrupt.status == "pending",
+            Interrupt.remind_at.is_not(None),
+            Interrupt.remind_at <= now,
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())

@@ -1,0 +1,154 @@
+"""Threads and their transitions: the machine state, compare-and-set on `threads.version`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, inspect, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+
+from persistence.errors import StaleThread
+from persistence.models import Base, Thread, Transition
+from persistence.sessions import Also, StorePart
+
+
+class ThreadsPart(StorePart):
+    async def get_thread(self, thread_id: str) -> Thread | None:
+        async with self._session() as s:
+            return await s.get(Thread, thread_id)
+
+    def new_thread(
+        self, thread_id: str, *, team_id: str, channel_id: str, thread_ts: str, state: str
+    ) -> Thread:
+        """A thread row that is not stored yet: its first `transition` inserts it."""
+        now = time.time()
+        return Thread(
+            id=thread_id,
+            team_id=team_id,
+            channel_id=channel_id,
+            thread_ts=thread_ts,
+            state=state,
+            version=0,
+            message_ts=[],
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def transition(
+        self,
+        thread: Thread,
+        *,
+        to_state: str,
+        trigger: str,
+        actor: str | None = None,
+        detail: dict[str, Any] | None = None,
+        also: Sequence[Also] = (),
+        **fields: Any,
+    ) -> Thread:
+        """Move `thread` to `to_state` if nobody changed it since it was read; log the trigger.
+
+        A thread from `new_thread` is inserted in the same transaction (StaleThread if another
+        task or replica created it first). `also` are writes (queue, history) that must land
+        with the state change or not at all.
+        """
+        now = time.time()
+        values = {**fields, "state": to_state, "version": thread.version + 1, "updated_at": now}
+        from_state, created = thread.state, inspect(thread).transient
+        async with self._session.begin() as s:
+            if created:
+                await _insert_thread(s, thread, values)
+            else:
+                await _update_thread(s, thread, values)
+            await s.execute(
+                insert(Transition).values(
+                    thread_id=thread.id,
+                    from_state=from_state,
+                    to_state=to_state,
+                    trigger=trigger,
+                    actor=actor,
+                    detail=detail or {},
+                    at=now,
+                )
+            )
+            for write in also:
+                await write(s)
+        if created:
+            make_transient_to_detached(thread)  # stored now: the next transition updates it
+        for key, value in values.items():
+            setattr(thread, key, value)
+        return thread
+
+    async def update_thread(self, thread_id: str, **fields: Any) -> None:
+        """Write fields that are not the machine's state (message ts, run id)."""
+        async with self._session.begin() as s:
+            await s.execute(
+                update(Thread)
+                .where(Thread.id == thread_id)
+                .values(**fields, updated_at=time.time())
+            )
+
+    async def record(
+        self, thread: Thread, trigger: str, actor: str | None, detail: dict[str, Any] | None = None
+    ) -> None:
+        """A history entry that changes nothing (e.g. a refused click)."""
+        async with self._session.begin() as s:
+            s.add(
+                Transition(
+                    thread_id=thread.id,
+                    from_state=thread.state,
+                    to_state=thread.state,
+                    trigger=trigger,
+                    actor=actor,
+                    detail=detail or {},
+                    at=time.time(),
+                )
+            )
+
+    async def list_threads(self, state: str | None = None, limit: int = 500) -> list[Thread]:
+        query = select(Thread).order_by(Thread.updated_at.desc()).limit(limit)
+        if state:
+            query = query.where(Thread.state == state)
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+    async def threads_starting_with(self, prefix: str, limit: int = 2) -> list[Thread]:
+        """Threads whose id starts with `prefix` (at most `limit`)."""
+        query = select(Thread).where(Thread.id.startswith(prefix, autoescape=True)).limit(limit)
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+    async def threads_in(self, state: str) -> list[Thread]:
+        async with self._session() as s:
+            return list((await s.scalars(select(Thread).where(Thread.state == state))).all())
+
+    async def history(self, thread_id: str) -> list[Transition]:
+        query = select(Transition).where(Transition.thread_id == thread_id).order_by(Transition.id)
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
+
+async def _insert_thread(s: AsyncSession, thread: Thread, values: dict[str, Any]) -> None:
+    try:
+        await s.execute(insert(Thread).values(**{**_columns(thread), **values}))
+    except IntegrityError:  # created at the same moment by another task or replica
+        raise StaleThread(thread.id) from None
+
+
+async def _update_thread(s: AsyncSession, thread: Thread, values: dict[str, Any]) -> None:
+    result = await s.execute(
+        update(Thread)
+        .where(Thread.id == thread.id, Thread.version == thread.version)
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise StaleThread(thread.id)
+
+
+def _columns(row: Base) -> dict[str, Any]:
+    """The column values set on `row` (the columns left unset get their defaults)."""
+    keys = {c.key for c in inspect(type(row)).column_attrs}
+    return {key: value for key, value in inspect(row).dict.items() if key in keys}
