@@ -25,8 +25,8 @@ from ag_ui.core import (
 )
 
 from orchestrator.agent.a2a import TASK_EVENT, A2AClient, TaskGone
-from orchestrator.agent_errors import AgentNotFound, AgentUnreachable
-from orchestrator.agents import AgentTarget
+from orchestrator.agent.errors import AgentNotFound, AgentUnreachable
+from orchestrator.agent.targets import AgentTarget
 from tests.interop.a2a_peers import Peer, free_port
 
 HITL = "https://kagent.dev/extensions/hitl/v1"

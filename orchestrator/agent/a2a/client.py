@@ -39,7 +39,7 @@ from orchestrator.agent.a2a.failures import TaskGone, escape, from_card_error, f
 from orchestrator.agent.a2a.questions import HITL_EXTENSION
 from orchestrator.agent.a2a.request import NothingToSend, user_message
 from orchestrator.agent.a2a.translate import TaskStream
-from orchestrator.agent_errors import (
+from orchestrator.agent.errors import (
     AgentAuthError,
     AgentError,
     AgentNotFound,
@@ -47,7 +47,7 @@ from orchestrator.agent_errors import (
     MalformedEvent,
     StreamIncomplete,
 )
-from orchestrator.agents import AgentTarget
+from orchestrator.agent.targets import AgentTarget
 
 logger = logging.getLogger("orchestrator.agent")
 

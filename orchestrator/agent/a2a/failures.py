@@ -11,7 +11,7 @@ import httpx
 from a2a.client import A2AClientTimeoutError, AgentCardResolutionError
 from a2a.utils.errors import A2AError, TaskNotFoundError, VersionNotSupportedError
 
-from orchestrator.agent_errors import (
+from orchestrator.agent.errors import (
     AgentAuthError,
     AgentError,
     AgentHTTPError,
