@@ -104,7 +104,7 @@ class Engine:
         self.recovery = Recovery(
             store=store, firing=self.firing, desk=self.desk, notifier=self.notifier,
             render=render, settings=settings, policy=self.policy, owner=self.owner,
-            live=self.runs.live,
+            live=self.runs.live, follow=self.runs.follow_task,
         )  # fmt: skip
         self.messages = Messages(
             store=store, machine=machine, firing=self.firing, notifier=self.notifier,

@@ -24,8 +24,8 @@ from ag_ui.core import (
     UserMessage,
 )
 
-from orchestrator.agent.a2a import TASK_EVENT, A2AClient, TaskGone
-from orchestrator.agent.errors import AgentNotFound, AgentUnreachable
+from orchestrator.agent.a2a import TASK_EVENT, A2AClient
+from orchestrator.agent.errors import AgentNotFound, AgentUnreachable, TaskGone
 from orchestrator.agent.targets import AgentTarget
 from tests.interop.a2a_peers import Peer, free_port
 

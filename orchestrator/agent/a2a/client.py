@@ -35,7 +35,7 @@ from ag_ui.core import BaseEvent, RunAgentInput
 
 from orchestrator.agent.a2a.answers import UnknownAnswer, answer_message
 from orchestrator.agent.a2a.card import CARD_PATHS, CardFacts, called_card, facts, problems
-from orchestrator.agent.a2a.failures import TaskGone, escape, from_card_error, from_client_error
+from orchestrator.agent.a2a.failures import escape, from_card_error, from_client_error
 from orchestrator.agent.a2a.questions import HITL_EXTENSION
 from orchestrator.agent.a2a.request import NothingToSend, user_message
 from orchestrator.agent.a2a.translate import TaskStream
@@ -46,6 +46,7 @@ from orchestrator.agent.errors import (
     AgentTimeout,
     MalformedEvent,
     StreamIncomplete,
+    TaskGone,
 )
 from orchestrator.agent.targets import AgentTarget
 

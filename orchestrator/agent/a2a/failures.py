@@ -20,17 +20,10 @@ from orchestrator.agent.errors import (
     AgentUnreachable,
     MalformedEvent,
     StreamIncomplete,
+    TaskGone,
 )
 
 _DETAIL_LIMIT = 200
-
-
-class TaskGone(AgentError):
-    """The agent no longer knows the task (it restarted, or forgot it)."""
-
-    kind = "a2a_task_unknown"
-    title = "The agent no longer knows this task"
-    retryable = True
 
 
 def escape(text: str, limit: int = _DETAIL_LIMIT) -> str:

@@ -47,8 +47,9 @@ from orchestrator.agent.a2a.parts import (
     text_of,
 )
 from orchestrator.agent.a2a.questions import asked
+from orchestrator.agent.contract import AGENT_TASK_EVENT
 
-TASK_EVENT = "a2a_task"
+TASK_EVENT = AGENT_TASK_EVENT
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")
 _FINAL_STATES = frozenset(
     {
