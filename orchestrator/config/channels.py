@@ -56,17 +56,20 @@ class ChannelPolicy:
     max_bot_runs: int = DEFAULT_MAX_BOT_RUNS
     escalate_to: tuple[str, ...] = ()  # who "Get help" pings; empty: no button
 
-    def agent_for(self, text: str, kept: str | None = None) -> AgentTarget:
+    def agent_for(
+        self, text: str, kept: str | None = None, default: AgentTarget | None = None
+    ) -> AgentTarget:
         """The agent a thread kept (when this channel still has it), else the first route whose
-        pattern the text matches, else the channel's agent."""
+        pattern the text matches, else the channel's agent (or `default`)."""
+        default = default or self.agent
         if kept is not None:
-            for target in (self.agent, *(route.agent for route in self.routes)):
+            for target in (default, *(route.agent for route in self.routes)):
                 if target.name == kept:
                     return target
         for route in self.routes:
             if route.pattern.search(text):
                 return route.agent
-        return self.agent
+        return default
 
 
 class ChannelDirectory:

@@ -136,11 +136,12 @@ class RunDriver:
         """The agent that answered the thread first, else the one the channel's routes pick for
         the latest message, else the channel's agent."""
         policy: ChannelPolicy = self.policy(thread.channel_id)
+        default = self.agents(thread.channel_id)
         kept = await self.store.agent_task(thread.id)
         if kept is not None and kept.agent:
-            return policy.agent_for("", kept.agent)
+            return policy.agent_for("", kept.agent, default)
         text = _last_user_text(await self.store.messages(thread.id)) if policy.routes else ""
-        return policy.agent_for(text, None)
+        return policy.agent_for(text, None, default)
 
     async def _run(
         self, thread: Thread, resume: approvals.Resume | None, task_id: str | None

@@ -73,6 +73,7 @@ class A2AClient:
         self.card_ttl = card_ttl
         timeout = httpx.Timeout(connect=connect_timeout, read=None, write=30.0, pool=30.0)
         self._http = httpx.AsyncClient(timeout=timeout)
+        self._card_timeout = httpx.Timeout(first_event_timeout, connect=connect_timeout)
         self._factory = ClientFactory(ClientConfig(httpx_client=self._http, streaming=True))
         self._cards: dict[str, tuple[float, AgentCard]] = {}
 
@@ -140,7 +141,8 @@ class A2AClient:
         for index, path in enumerate(CARD_PATHS):
             try:
                 card = await resolver.get_agent_card(
-                    relative_card_path=path, http_kwargs={"headers": headers}
+                    relative_card_path=path,
+                    http_kwargs={"headers": headers, "timeout": self._card_timeout},
                 )
                 break
             except AgentCardResolutionError as exc:
