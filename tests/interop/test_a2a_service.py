@@ -17,6 +17,7 @@ from renderers.common import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
 from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action
 from tests.interop.a2a_peers import Peer
 from tests.service_process import ServiceProcess
+from tests.test_check import check
 from tests.test_restart import until_true, wait_for, wait_for_form
 
 
@@ -253,3 +254,28 @@ def _followed(peer: Peer, task_id: str) -> bool:
     follow = {"SubscribeToTask", "tasks/resubscribe"}
     requests = peer.requests(task_id)
     return any(r["body"].get("method") in follow for r in requests)
+
+
+async def test_check_reads_the_cards_without_starting_a_task(
+    tmp_path: Path, kagent_peer: Peer, a2a_sdk_peer: Peer
+):
+    config = tmp_path / "channels.yaml"
+    config.write_text(
+        f"""
+agents:
+  k8s-agent: {{url: "{kagent_peer.url}", protocol: a2a}}
+  wrong-path: {{url: "{a2a_sdk_peer.url}api/a2a/kagent/nobody", protocol: a2a}}
+defaults: {{agent: k8s-agent}}
+channels:
+  C0DEV: {{agent: "{a2a_sdk_peer.url}"}}
+"""
+    )
+    before = len(kagent_peer.requests()) + len(a2a_sdk_peer.requests())
+    code, lines = await check(tmp_path, ORCH_CONFIG=str(config), AGENT_PROTOCOL="a2a")
+
+    assert code == 1
+    [kagent] = [line for line in lines if "agent k8s-agent (" in line]
+    assert kagent.startswith("ok") and "k8s-agent 0.10.4-test, A2A 0.3.0, streaming" in kagent
+    [wrong] = [line for line in lines if "agent wrong-path" in line]
+    assert wrong.startswith("FAIL") and "There is no A2A agent card at" in wrong
+    assert len(kagent_peer.requests()) + len(a2a_sdk_peer.requests()) == before  # no task
