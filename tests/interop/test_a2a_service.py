@@ -14,11 +14,13 @@ from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator, render_text
 from persistence.store import Store
 from renderers.common import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
-from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action
+from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action, until
 from tests.interop.a2a_peers import Peer
 from tests.service_process import ServiceProcess
 from tests.test_check import check
 from tests.test_restart import until_true, wait_for, wait_for_form
+
+HITL = "https://kagent.dev/extensions/hitl/v1"
 
 
 @pytest.fixture
@@ -93,6 +95,33 @@ async def test_kagent_reject_keeps_the_tool_from_running(harness: Harness, kagen
     assert len(kagent_peer.tool_runs("restart_deployment")) == before
     answer = sent_messages(kagent_peer, harness.thread_id(thread_ts))[-1]
     assert answer["parts"][0]["data"] == {"decision_type": "reject"}
+
+
+async def test_kagent_several_calls_answered_in_one_batch(harness: Harness, kagent_peer: Peer):
+    await harness.start(**a2a(kagent_peer))
+    thread_ts = await harness.mention("restart all")
+    waiting = await harness.settle(thread_ts, ("awaiting_approval",))
+    assert len(await harness.interrupts(thread_ts)) == 2
+
+    await click(harness, thread_ts, ACTION_APPROVE)
+    await until(lambda: len(forms(harness, thread_ts)) == 1)  # the first form shows its answer
+    await click(harness, thread_ts, ACTION_REJECT)
+    await harness.settle(thread_ts, ("done",), min_version=waiting.version + 1)
+
+    assert "Restarted deployment api. Nothing restarted: Tool call was rejected by user." in (
+        harness.thread_text(thread_ts)
+    )
+    [answer] = [
+        m for m in sent_messages(kagent_peer, harness.thread_id(thread_ts)) if m.get("taskId")
+    ]
+    data = answer["parts"][0]["data"]
+    assert data["decision_type"] == "batch"
+    assert sorted(data["decisions"].values()) == ["approve", "reject"]
+
+
+def forms(harness: Harness, thread_ts: str) -> list[Any]:
+    """The thread's messages that still offer Approve."""
+    return [m for m in harness.thread_messages(thread_ts) if ACTION_APPROVE in actions_of(m)]
 
 
 async def test_a2a_sdk_approval_through_the_extension(harness: Harness, a2a_sdk_peer: Peer):
@@ -173,11 +202,18 @@ def service_for(
     return ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "answer", **env)
 
 
+@pytest.mark.parametrize("peer_name", ["kagent_peer", "a2a_sdk_peer"])
 async def test_sigkill_with_a_form_pending_then_approve_resumes_once(
-    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path, kagent_peer: Peer
+    slack: SlackEmulator,
+    agent: ScriptedAgent,
+    store: Store,
+    tmp_path: Path,
+    peer_name: str,
+    request: pytest.FixtureRequest,
 ):
-    before = len(kagent_peer.tool_runs("restart_deployment"))
-    service = service_for(slack, agent, tmp_path, kagent_peer)
+    peer: Peer = request.getfixturevalue(peer_name)
+    before = len(peer.tool_runs("restart_deployment"))
+    service = service_for(slack, agent, tmp_path, peer)
     try:
         await service.start()
         event = slack.post_user_message(CHANNEL, ALICE, "restart api", mention=True)
@@ -203,9 +239,12 @@ async def test_sigkill_with_a_form_pending_then_approve_resumes_once(
         await wait_for(store, thread_id, ("done",), after=waiting.version)
     finally:
         service.stop()
-    assert len(kagent_peer.tool_runs("restart_deployment")) == before + 1
-    answers = [m for m in sent_messages(kagent_peer, thread_id) if m.get("taskId")]
-    assert [m["parts"][0]["data"] for m in answers] == [{"decision_type": "approve"}]
+    assert len(peer.tool_runs("restart_deployment")) == before + 1
+    [answer] = [m for m in sent_messages(peer, thread_id) if m.get("taskId")]
+    if peer_name == "kagent_peer":
+        assert answer["parts"][0]["data"] == {"decision_type": "approve"}
+    else:
+        assert answer["metadata"][HITL]["approvals"] == [{"id": "approval-api", "approved": True}]
     assert "Restarted deployment api." in shown_in(slack, event["ts"])
 
 
