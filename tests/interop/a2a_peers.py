@@ -84,11 +84,17 @@ class Peer:
     record: Path
     gate: Path
     process: subprocess.Popen[bytes]
+    seen: int = 0  # record lines from before `forget()`
 
     def lines(self) -> list[dict[str, Any]]:
         if not self.record.exists():
             return []
-        return [json.loads(line) for line in self.record.read_text().splitlines() if line]
+        lines = self.record.read_text().splitlines()[self.seen :]
+        return [json.loads(line) for line in lines if line]
+
+    def forget(self) -> None:
+        """What the peer recorded so far is left out from now on (a new test starts)."""
+        self.seen += len(self.lines())
 
     def requests(self, context_id: str | None = None) -> list[dict[str, Any]]:
         """The JSON-RPC requests received (optionally only those about one contextId)."""
