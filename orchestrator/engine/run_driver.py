@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +75,7 @@ class RunDriver:
         publishers: PublisherFactory,
         render: Render,
         settings: Settings,
-        policy: Any,
+        policy: Callable[[str], ChannelPolicy],
     ) -> None:
         self.store = store
         self.firing = firing
@@ -88,7 +88,7 @@ class RunDriver:
         self.publishers = publishers
         self.render = render
         self.settings = settings
-        self.policy: Any = policy  # Callable[[str], ChannelPolicy]
+        self.policy = policy
         self.live: set[str] = set()  # threads whose run streams in this process
 
     async def run(
@@ -304,7 +304,7 @@ class RunDriver:
 
     def _finished(self, thread: Thread, run_id: str, reducer: RunReducer) -> RunResult:
         assert reducer.finished is not None
-        policy: ChannelPolicy = self.policy(thread.channel_id)
+        policy = self.policy(thread.channel_id)
         rows = approvals.interrupts_of_run(
             thread=thread,
             run_id=run_id,
