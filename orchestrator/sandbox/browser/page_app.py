@@ -18,6 +18,7 @@ from orchestrator.sandbox.browser.activity import SlackCallLog, exchanges_of, lo
 from orchestrator.sandbox.browser.changes import Changes
 from orchestrator.sandbox.browser.page_actions import ActionRefused, PageActions
 from orchestrator.sandbox.browser.page_data import PageData
+from orchestrator.sandbox.browser.people import BOT_NAME
 from orchestrator.sandbox.browser.service_child import ServiceChild
 from orchestrator.sandbox.browser.thread_inspector import ThreadInspector
 from orchestrator.sandbox.browser.workspace_setup import WorkspaceSetup
@@ -75,7 +76,7 @@ class PageRoutes:
             {
                 "workspace": "Sandbox",
                 "team_id": sandbox.slack.team_id,
-                "bot": {"id": sandbox.slack.bot_user_id, "name": "Orchestrator"},
+                "bot": {"id": sandbox.slack.bot_user_id, "name": BOT_NAME},
                 "people": [person.json() for person in setup.people],
                 "channels": [channel.json() for channel in setup.channels],
                 "names": sandbox.data.names(),

@@ -137,6 +137,7 @@ def _check_port_free(port: int) -> None:
     if port == 0:
         return
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:

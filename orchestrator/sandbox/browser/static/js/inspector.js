@@ -39,11 +39,11 @@ function threadTab(data, open) {
     ["conversation", data.conversation],
     ["state", stateBadge(thread.state)],
     ["version", String(thread.version)],
-    ["requester", thread.requester || "–"],
-    ["agent", thread.agent || "–"],
-    ["run", thread.run_id || "–"],
-  ];
-  if (thread.error_kind) facts.push(["error", `${thread.error_kind}: ${thread.error || ""}`]);
+    ["requester", thread.requester],
+    ["agent", thread.agent],
+    ["run", thread.run_id],
+    ["error", thread.error_kind && `${thread.error_kind}: ${thread.error || ""}`],
+  ].filter(([, value]) => value);
   const rows = thread.transitions.map((h) =>
     el("tr", {},
       el("td", { class: "mono", text: time(h.at) }),
