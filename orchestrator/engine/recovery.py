@@ -101,7 +101,8 @@ class Recovery:
     async def _send_claimed(self, thread: Thread, rows: Sequence[Interrupt]) -> None:
         """Answers that were claimed but never sent (their process died): send them now."""
         last = rows[-1]
-        trigger = "approval_submitted" if last.decision == "resolved" else "approval_rejected"
+        rejected = last.decision in ("rejected", "cancelled")
+        trigger = "approval_rejected" if rejected else "approval_submitted"
         log.warning("sending an answer its process left behind", extra={"conversation": thread.id})
         await self.firing.fire(
             thread.id,

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from orchestrator.agent.errors import AgentAuthError, AgentError, AgentHTTPError
 from orchestrator.agent.targets import AgentResolver, AgentTarget
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
-from orchestrator.core import approvals, outcomes, sentences
+from orchestrator.core import approvals, interrupt_records, outcomes, sentences
 from orchestrator.core.conversation import RunRecorder
 from orchestrator.core.outcomes import AgentPlace, RunResult
 from orchestrator.core.reducer import RunReducer, Step, activity
@@ -65,7 +65,7 @@ class RunDriver:
         publishers: PublisherFactory,
         render: Render,
         settings: Settings,
-        policy: Any,
+        policy: Callable[[str], ChannelPolicy],
     ) -> None:
         self.store = store
         self.firing = firing
@@ -78,7 +78,7 @@ class RunDriver:
         self.publishers = publishers
         self.render = render
         self.settings = settings
-        self.policy: Any = policy  # Callable[[str], ChannelPolicy]
+        self.policy = policy
         self.live: set[str] = set()  # threads whose run streams in this process
 
     async def run(self, thread: Thread, resume: approvals.Resume | None = None) -> None:
@@ -206,6 +206,8 @@ class RunDriver:
                     known=thread,
                 )
             elif step is Step.ENDED:
+                if reducer.error is not None and resume is not None and not reducer.answered:
+                    return outcomes.resume_refused(reducer.error)
                 if reducer.error is not None:
                     return outcomes.run_error(reducer.error)
                 return self._finished(thread, run_id, reducer)
@@ -227,8 +229,8 @@ class RunDriver:
 
     def _finished(self, thread: Thread, run_id: str, reducer: RunReducer) -> RunResult:
         assert reducer.finished is not None
-        policy: ChannelPolicy = self.policy(thread.channel_id)
-        rows = approvals.interrupts_of_run(
+        policy = self.policy(thread.channel_id)
+        rows = interrupt_records.interrupts_of_run(
             thread=thread,
             run_id=run_id,
             finished=reducer.finished,

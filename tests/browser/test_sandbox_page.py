@@ -66,7 +66,7 @@ async def test_a_mention_streams_in_and_an_approved_form_continues(
     await form.get_by_label("Comment").fill("go ahead")
     await form.get_by_role("button", name="Approve", exact=True).click()
     await expect(thread.get_by_text("Approved by @Alice Park")).to_be_visible()
-    continuation = 'Done. Decision received: {"replicas": "8", "comment": "go ahead"}.'
+    continuation = 'Done. Decision received: {"replicas": 8, "comment": "go ahead"}.'
     await expect(thread.get_by_text(continuation)).to_be_visible()
 
     inspector = page.get_by_role("complementary", name="Inspector")
@@ -104,7 +104,7 @@ async def test_a_form_pending_survives_a_restart_of_the_service(
 
     await form.get_by_label("Replicas").select_option("3")
     await form.get_by_role("button", name="Approve", exact=True).click()
-    await expect(thread.get_by_text('Done. Decision received: {"replicas": "3"}.')).to_be_visible()
+    await expect(thread.get_by_text('Done. Decision received: {"replicas": 3}.')).to_be_visible()
     inspector = page.get_by_role("complementary", name="Inspector")
     await expect(inspector.get_by_text("approval_submitted")).to_be_visible()
 
@@ -124,7 +124,7 @@ async def test_your_own_agent_answers_in_the_same_page(page: Page, tmp_path: Pat
             await reply.press("Enter")
             form = form_in(thread)
             await form.get_by_role("button", name="Approve", exact=True).click()
-            await expect(thread.get_by_text('Decision received: {"replicas": "5"}')).to_be_visible()
+            await expect(thread.get_by_text('Decision received: {"replicas": 5}')).to_be_visible()
             inspector = page.get_by_role("complementary", name="Inspector")
             await inspector.get_by_role("tab", name="AG-UI events").click()
             await expect(inspector.get_by_text("does not see your agent's events")).to_be_visible()
