@@ -56,7 +56,10 @@ async def page(tmp_path: Path) -> AsyncIterator[Page]:
         )
         context.set_default_timeout(WAIT_MS)
         opened = context.pages[0] if context.pages else await context.new_page()
+        errors: list[str] = []
+        opened.on("pageerror", lambda error: errors.append(str(error)))
         try:
             yield opened
         finally:
             await context.close()
+        assert not errors, f"the page's scripts failed: {errors}"

@@ -103,6 +103,7 @@ class PageRoutes:
                 "service": self.sandbox.service.json(),
                 "channel": data.channel(channel, user) if channel else [],
                 "thread": data.thread(channel, thread, user) if channel and thread else [],
+                "thread_status": data.thread_status(channel, thread) if thread else "",
                 "modals": data.modals(user),
             }
         )

@@ -42,6 +42,14 @@ class PageData:
         ]
         return sorted(shown, key=lambda item: float(item["ts"]))
 
+    def thread_status(self, channel: str, thread_ts: str) -> str:
+        """The assistant status under the thread ("is thinking…"): the latest one set, if any
+        (Slack also drops it when the bot's reply arrives; the service clears it itself)."""
+        for status in reversed(self.slack.statuses()):
+            if status.get("channel_id") == channel and status.get("thread_ts") == thread_ts:
+                return str(status.get("status") or "")
+        return ""
+
     def modals(self, user: str) -> list[dict[str, Any]]:
         """Modals the service opened for `user` that are still open."""
         owners = self.calls.modal_owners

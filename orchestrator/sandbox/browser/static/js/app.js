@@ -165,6 +165,9 @@ class Page {
     this.drawService(snapshot.service);
     updateList($("channel-messages"), snapshot.channel, this);
     if (this.thread) updateList($("thread-messages"), snapshot.thread, this, { inThread: true });
+    const typing = $("thread-status");
+    typing.hidden = !this.thread || !snapshot.thread_status;
+    typing.textContent = snapshot.thread_status ? `${this.setup.bot.name} ${snapshot.thread_status}` : "";
     this.modals.update(snapshot.modals);
     if (inspected) this.inspector.update(inspected);
   }

@@ -5,7 +5,7 @@
 
 import { clockTime, el, initials } from "./dom.js";
 import { collectState, renderBlocks } from "./blocks.js";
-import { mrkdwn } from "./markup.js";
+import { emoji, mrkdwn } from "./markup.js";
 
 function avatar(sender, size = "") {
   const bot = sender.is_bot && sender.name === "Orchestrator";
@@ -51,7 +51,7 @@ function messageNode(message, ui, { inThread }) {
     header,
     content,
     message.edited && !message.streaming ? el("span", { class: "edited", text: "(edited)" }) : null,
-    message.reactions?.length ? el("div", { class: "reactions" }, message.reactions.map((r) => el("span", { class: "reaction", text: `:${r}: 1` }))) : null,
+    message.reactions?.length ? el("div", { class: "reactions" }, message.reactions.map((r) => el("span", { class: "reaction", text: `${emoji(`:${r}:`)} 1` }))) : null,
     message.streaming
       ? el(
           "div",
