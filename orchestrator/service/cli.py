@@ -1,4 +1,5 @@
-"""The `orchestrator` command: run, check, demo, manifest, db, threads, machine, --version."""
+"""The `orchestrator` command: run, check, demo, sandbox, manifest, db, threads, machine,
+--version."""
 
 from __future__ import annotations
 
@@ -107,6 +108,18 @@ def _parser() -> argparse.ArgumentParser:
     current = dsub.add_parser("current", help="the database's revision (exit 1: not current)")
     current.set_defaults(func=_with_settings(database_commands.database_revision))
 
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="try the bot in a browser: a page like a Slack channel, the service and an agent",
+    )
+    sandbox.add_argument(
+        "--port", type=int, default=8080, help="the page's port on 127.0.0.1 (0: any free port)"
+    )
+    sandbox.add_argument(
+        "--db", type=Path, help="SQLite file for the service's database (default: a temporary one)"
+    )
+    sandbox.set_defaults(func=_sandbox)
+
     threads = sub.add_parser("threads", help="inspect persisted threads")
     tsub = threads.add_subparsers(dest="threads_command", required=True)
     tlist = tsub.add_parser("list", help="list threads, newest first")
@@ -189,6 +202,19 @@ def _manifest(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+# --- sandbox ---------------------------------------------------------------------------
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from orchestrator.sandbox.browser import run_sandbox
+
+    logs.setup("WARNING")
+    database = args.db.resolve() if args.db else None
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(run_sandbox(port=args.port, database=database))
 
 
 # --- db, threads -------------------------------------------------------------------------
