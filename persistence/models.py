@@ -147,7 +147,7 @@ class AgentTask(Base):
     """The agent a thread talks to (the first that answered it), and the agent-side task its
     current run follows, so a restart can re-attach to the task instead of losing it.
 
-    A table of its own: databases made before it get it when opened, with nothing else changed.
+    A table of its own, added by migration 0002 (`orchestrator db upgrade`).
     """
 
     __tablename__ = "agent_tasks"

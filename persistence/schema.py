@@ -96,9 +96,13 @@ def _refuse(state: SchemaState) -> None:
     written = " (written by release 0.1.0)" if state.legacy else ""
     raise SchemaError(
         f"the database {where} is at schema revision {state.revision}{written} and this "
-        f"release needs {state.head}{' with its migration history' if state.legacy else ''}. "
+        f"release needs {state.head}{_history(state)}. "
         f"Back it up, then run `{UPGRADE_COMMAND}` (or start with `orchestrator run --upgrade`)."
     )
+
+
+def _history(state: SchemaState) -> str:
+    return " with its migration history" if state.revision == state.head else ""
 
 
 def _hint(exc: OperationalError) -> str:

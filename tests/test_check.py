@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator
+from persistence.schema_upgrade import head_revision
 from tests.release_0_1_0 import create_schema
 from tests.token_endpoint import TokenEndpoint
 
@@ -195,7 +196,9 @@ async def test_a_database_of_release_0_1_0_fails_the_check_naming_the_upgrade(
     assert code == 1, lines
     [failed] = [line for line in lines if line.startswith("FAIL")]
     assert "(written by release 0.1.0" in failed
-    assert "`orchestrator db upgrade` records it in the migration history" in failed
+    assert (
+        f"behind this release's {head_revision()}; `orchestrator db upgrade` upgrades it" in failed
+    )
 
 
 async def test_a_database_directory_that_cannot_be_made_fails_the_check(

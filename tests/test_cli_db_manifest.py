@@ -13,7 +13,10 @@ import yaml
 
 from orchestrator.sandbox.slack_emulator import SlackEmulator
 from orchestrator.service.refused_requests import RefusedRequests
+from persistence.schema_upgrade import head_revision
 from tests.release_0_1_0 import database_of_release_0_1_0
+
+HEAD = head_revision()
 
 
 def orchestrator(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -65,19 +68,19 @@ async def test_db_current_and_upgrade_on_a_database_of_release_0_1_0(
     before = orchestrator(tmp_path, "db", "current", **env)
     assert before.returncode == 1
     assert before.stdout == (
-        f"{url}: revision 0001 (written by release 0.1.0, before migrations); "
-        "`orchestrator db upgrade` records it in the migration history\n"
+        f"{url}: revision 0001 (written by release 0.1.0, before migrations), behind this "
+        f"release's {HEAD}; `orchestrator db upgrade` upgrades it\n"
     )
     upgraded = orchestrator(tmp_path, "db", "upgrade", **env)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert upgraded.stdout == f"{url}: upgraded from revision 0001 (release 0.1.0) to 0001\n"
+    assert upgraded.stdout == f"{url}: upgraded from revision 0001 (release 0.1.0) to {HEAD}\n"
     after = orchestrator(tmp_path, "db", "current", **env)
     assert (after.returncode, after.stdout) == (
         0,
-        f"{url}: revision 0001, this release's (up to date)\n",
+        f"{url}: revision {HEAD}, this release's (up to date)\n",
     )
     again = orchestrator(tmp_path, "db", "upgrade", **env)
-    assert again.stdout == f"{url}: already at revision 0001; nothing to do\n"
+    assert again.stdout == f"{url}: already at revision {HEAD}; nothing to do\n"
 
 
 def test_db_current_creates_nothing_and_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
@@ -89,7 +92,7 @@ def test_db_current_creates_nothing_and_db_upgrade_creates_the_schema(tmp_path: 
     assert not path.parent.exists()
     created = orchestrator(tmp_path, "db", "upgrade", **env)
     assert created.returncode == 0
-    assert created.stdout.endswith(": created at revision 0001\n")
+    assert created.stdout.endswith(f": created at revision {HEAD}\n")
 
 
 def test_refused_requests_are_logged_at_most_once_an_interval_with_a_count(

@@ -24,7 +24,7 @@ from orchestrator.config.settings import Settings
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator
 from orchestrator.service.runtime import Runtime
-from persistence.schema_upgrade import LEGACY_VERSION, head_revision
+from persistence.schema_upgrade import head_revision
 from persistence.store import Store, StoreError
 from tests.harness import CHANNEL, SECRET, Harness
 
@@ -85,7 +85,8 @@ async def test_missing_file_and_directories_are_created(
         await harness.stop()
     assert db_path.is_file()
     with sqlite3.connect(db_path) as db:
-        assert db.execute("SELECT value FROM orchestrator_meta").fetchall() == [(LEGACY_VERSION,)]
+        # the revision: a release from before the migrations refuses the database
+        assert db.execute("SELECT value FROM orchestrator_meta").fetchall() == [(head_revision(),)]
         assert db.execute("SELECT * FROM alembic_version").fetchall() == [(head_revision(),)]
 
 

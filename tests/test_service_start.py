@@ -16,6 +16,7 @@ import pytest
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator
 from persistence import schema_upgrade
+from persistence.schema_upgrade import head_revision
 from tests.databases import fresh_postgres
 from tests.harness import CHANNEL, SECRET
 from tests.release_0_1_0 import create_schema
@@ -172,7 +173,7 @@ async def test_a_database_of_release_0_1_0_is_refused_until_upgraded(
     assert code == 2, err
     assert err.splitlines()[-1] == (
         f"error: the database {url} is at schema revision 0001 (written by release 0.1.0) and "
-        "this release needs 0001 with its migration history. Back it up, then run "
+        f"this release needs {head_revision()}. Back it up, then run "
         "`orchestrator db upgrade` (or start with `orchestrator run --upgrade`)."
     )
     assert (await schema_upgrade.current(url)).legacy  # left as it was
