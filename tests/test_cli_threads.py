@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -63,9 +64,13 @@ async def test_threads_commands_answer_while_the_service_holds_the_write_lock(
     await harness.start("answer")
     thread_ts = await harness.mention("hello")
     row = await harness.settle(thread_ts, ("done",))
-    writer = sqlite3.connect(harness.db_path, isolation_level=None)
+    writer = sqlite3.connect(
+        harness.db_path, isolation_level=None, timeout=60, check_same_thread=False
+    )
     try:
-        writer.execute("BEGIN IMMEDIATE")  # as a service in the middle of a write
+        # as a service in the middle of a write; taken off the loop, which the service's own
+        # writes in flight need to commit
+        await asyncio.to_thread(writer.execute, "BEGIN IMMEDIATE")
         env = {"ORCH_DATABASE_BUSY_TIMEOUT": "2"}
         listed = cli(harness, "list", "--json", env=env)
         shown = cli(harness, "show", row.id[:8], env=env)

@@ -12,8 +12,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,13 @@ def replies(harness: Harness, thread_ts: str) -> list[str]:
     return [m.text for m in harness.thread_messages(thread_ts)]
 
 
-@contextmanager
-def write_lock(db_path: Path) -> Iterator[sqlite3.Connection]:
-    """Another connection holding the write lock on the file, as a second process would."""
-    other = sqlite3.connect(db_path, isolation_level=None, timeout=60)
-    other.execute("BEGIN IMMEDIATE")
+@asynccontextmanager
+async def write_lock(db_path: Path) -> AsyncIterator[sqlite3.Connection]:
+    """Another connection holding the write lock on the file, as a second process would. It
+    waits for the lock off the event loop: a write of the service in flight (the scheduler's)
+    needs the loop to commit."""
+    other = sqlite3.connect(db_path, isolation_level=None, timeout=60, check_same_thread=False)
+    await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
     try:
         yield other
     finally:
@@ -146,8 +148,9 @@ async def test_read_only_database_stops_start_up(harness: Harness) -> None:
 
 async def test_locked_database_at_start_is_reported(harness: Harness) -> None:
     await make_database(harness.db_path)
-    with write_lock(harness.db_path), pytest.raises(StoreError) as refused:
-        await Runtime(harness.settings(ORCH_DATABASE_BUSY_TIMEOUT=0.2)).start()
+    async with write_lock(harness.db_path):
+        with pytest.raises(StoreError) as refused:
+            await Runtime(harness.settings(ORCH_DATABASE_BUSY_TIMEOUT=0.2)).start()
     assert "database is locked" in str(refused.value)
     assert "another process holds a write lock" in str(refused.value)
 
@@ -157,7 +160,7 @@ async def test_locked_database_at_start_is_reported(harness: Harness) -> None:
 
 async def test_a_short_lock_is_waited_out(harness: Harness) -> None:
     await harness.start("answer", ORCH_DATABASE_BUSY_TIMEOUT=10)
-    with write_lock(harness.db_path):
+    async with write_lock(harness.db_path):
         thread_ts = await harness.mention("hello while another writer holds the lock")
         await asyncio.sleep(0.3)
         assert harness.agent.requests == []  # the claim is waiting for the lock
@@ -172,9 +175,10 @@ async def test_a_lasting_lock_is_answered_and_the_redelivery_is_taken(
 ) -> None:
     await harness.start("answer", ORCH_DATABASE_BUSY_TIMEOUT=0.2)
     event_ = harness.slack.post_user_message(CHANNEL, "U0ALICE", "take this", mention=True)
-    with caplog.at_level(logging.ERROR, logger="orchestrator.slack"), write_lock(harness.db_path):
-        await harness.slack.deliver_event(harness.events_url, SECRET, event_, event_id="EvL")
-        await wait_for(lambda: bool(harness.thread_messages(event_["ts"])))
+    with caplog.at_level(logging.ERROR, logger="orchestrator.slack"):
+        async with write_lock(harness.db_path):
+            await harness.slack.deliver_event(harness.events_url, SECRET, event_, event_id="EvL")
+            await wait_for(lambda: bool(harness.thread_messages(event_["ts"])))
 
     assert NOT_TAKEN in replies(harness, event_["ts"])[0]
     assert "send it again" in replies(harness, event_["ts"])[0]
