@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ag_ui.core import BaseEvent, RunAgentInput
 
@@ -20,10 +20,28 @@ from orchestrator.agent.targets import AgentTarget
 
 
 class ProtocolClient(Protocol):
-    """Runs agents of one protocol."""
+    """Runs agents of one protocol.
+
+    A client may also offer `cancel` (see `Cancellable`): the engine calls it when someone stops
+    a run, after closing the run's stream (which, for AG-UI over HTTP, is the whole of a cancel:
+    the server sees the connection closed).
+    """
 
     def stream(self, target: AgentTarget, run_input: RunAgentInput) -> AsyncIterator[BaseEvent]:
         """The run's events, ending with (and including) RUN_FINISHED or RUN_ERROR."""
+        ...
+
+
+@runtime_checkable
+class Cancellable(Protocol):
+    """A protocol client that can tell the agent to stop a run (A2A: `CancelTask`)."""
+
+    async def cancel(self, target: AgentTarget, run_input: RunAgentInput) -> None:
+        """Stop the run that `stream(target, run_input)` started; its stream is already closed.
+
+        `run_input.thread_id` and `run_input.run_id` name the run. Raises the typed errors of
+        `orchestrator.agent.errors` on failure (the engine logs them; the run is stopped here
+        either way)."""
         ...
 
 
@@ -65,6 +83,15 @@ class AgentClients:
                 )
             )
         return client.stream(target, run_input)
+
+    async def cancel(self, target: AgentTarget, run_input: RunAgentInput) -> bool:
+        """Ask the agent to stop the run, where its protocol can (see `Cancellable`). False when
+        the protocol has no cancel of its own (closing the stream was all there was to do)."""
+        client = self.clients.get(target.protocol)
+        if not isinstance(client, Cancellable):
+            return False
+        await client.cancel(target, run_input)
+        return True
 
 
 async def _failing(error: AgentError) -> AsyncIterator[BaseEvent]:

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ag_ui.core import BaseEvent, RunAgentInput
@@ -36,18 +36,32 @@ from orchestrator.engine.tasks import Tasks
 from orchestrator.slack.native_publisher import NativePublisher
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import LivePublisher, PublisherFactory, PublishError
+from orchestrator.slack.sessions import AgentSessions
 from orchestrator.slack.thread_status import TypingStatus
 from persistence.models import Thread
 from persistence.store import Store
-from renderers.view import ThreadView
+from renderers.view import SlackMessage, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
+
+
+CANCEL_TIMEOUT = 10.0  # seconds the agent gets to take a stopped run's cancel
 
 
 @dataclass(slots=True)
 class _Progress:
     delivered: bool = False  # the backend answered with at least one event
     status: TypingStatus | None = None  # the thread status, until the answer's text starts
+
+
+@dataclass(slots=True)
+class LiveRun:
+    """A run streaming in this process, and whether someone stopped it."""
+
+    version: int  # the thread's version when it started: a stop stored before is not for it
+    started_at: float = field(default_factory=time.time)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    stopped_by: str | None = None
 
 
 class RunDriver:
@@ -66,6 +80,7 @@ class RunDriver:
         render: Render,
         settings: Settings,
         policy: Any,
+        sessions: AgentSessions | None = None,
     ) -> None:
         self.store = store
         self.firing = firing
@@ -79,26 +94,43 @@ class RunDriver:
         self.render = render
         self.settings = settings
         self.policy: Any = policy  # Callable[[str], ChannelPolicy]
-        self.live: set[str] = set()  # threads whose run streams in this process
+        self.sessions = sessions
+        self.live: dict[str, LiveRun] = {}  # the runs streaming in this process, by thread
 
     async def run(self, thread: Thread, resume: approvals.Resume | None = None) -> None:
         metrics.LIVE_RUNS.inc()
         started = time.monotonic()
-        self.live.add(thread.id)
+        live = self.live[thread.id] = LiveRun(thread.version)
         try:
-            await self._run(thread, resume)
+            await self._run(thread, resume, live)
         except Exception:
             log.exception("run crashed", extra={"conversation": thread.id})
             await self._fail_crashed(thread)
         finally:
-            self.live.discard(thread.id)
+            if self.live.get(thread.id) is live:  # the thread's next run may have begun
+                del self.live[thread.id]
             metrics.LIVE_RUNS.dec()
             metrics.RUN_SECONDS.observe(time.monotonic() - started)
 
-    async def _run(self, thread: Thread, resume: approvals.Resume | None) -> None:
+    def stop(self, thread_id: str, by: str, version: int) -> bool:
+        """Stop the thread's run if it streams here and the stop (stored when the thread was at
+        `version`) is about it. True when this call stopped it."""
+        live = self.live.get(thread_id)
+        if live is None or version < live.version or live.stop.is_set():
+            return False
+        live.stopped_by = by
+        live.stop.set()
+        return True
+
+    async def _run(self, thread: Thread, resume: approvals.Resume | None, live: LiveRun) -> None:
         target = self.agents(thread.channel_id)
         run_id = str(uuid.uuid4())
-        view = ThreadView(conversation_id=thread.id, state="streaming", requester=thread.requester)
+        view = ThreadView(
+            conversation_id=thread.id,
+            state="streaming",
+            requester=thread.requester,
+            stoppable=self._stoppable(thread),
+        )
         publisher = self.publishers(thread, view)
         try:
             await publisher.open(self.render(view))
@@ -116,7 +148,9 @@ class RunDriver:
         reducer = RunReducer(view, RunRecorder())
         status = await self._typing_status(thread, publisher)
         try:
-            result = await self._consume(thread, target, run_id, resume, reducer, publisher, status)
+            result = await self._consume(
+                thread, target, run_id, resume, reducer, publisher, status, live
+            )
         except asyncio.CancelledError:  # the service is stopping: `close` ends the run
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CUT_RUN_TIMEOUT):
@@ -128,6 +162,12 @@ class RunDriver:
         await self.finisher.finish(
             thread, target, view, publisher, reducer.recorder, result, resume
         )
+
+    def _stoppable(self, thread: Thread) -> bool:
+        """The live answer gets a Stop button where Slack shows no Stop of its own (no agent
+        sessions) and someone watches it (bots get one final message)."""
+        sessions = self.sessions
+        return not thread.requester_is_bot and (sessions is None or not sessions.available)
 
     async def _typing_status(self, thread: Thread, publisher: LivePublisher) -> TypingStatus | None:
         """With native streaming the message shows text only: the thread status shows progress.
@@ -154,15 +194,20 @@ class RunDriver:
         reducer: RunReducer,
         publisher: LivePublisher,
         status: TypingStatus | None,
+        live: LiveRun,
     ) -> RunResult:
         run_input = await self._run_input(thread, target, run_id, resume)
         progress = _Progress(status=status)
         try:
             stream = self.clients.stream(target, run_input)
             async with contextlib.aclosing(stream):
-                return await self._read(
-                    thread, run_id, stream, reducer, publisher, resume, progress
+                reading = asyncio.ensure_future(
+                    self._read(thread, run_id, stream, reducer, publisher, resume, progress)
                 )
+                finished = await _read_or_stop(reading, live.stop)
+            if finished:
+                return reading.result()
+            return await self._stopped(thread, target, run_input, resume, progress, live)
         except AgentError as exc:
             if isinstance(exc, AgentAuthError):
                 target.credentials_refused()
@@ -185,7 +230,11 @@ class RunDriver:
         progress: _Progress,
     ) -> RunResult:
         view = reducer.view
-        render = lambda: self.render(view)  # noqa: E731 - the throttle calls it when due
+
+        def render() -> list[SlackMessage]:  # the throttle calls it when due
+            view.stoppable = self._stoppable(thread)  # sessions may have turned out missing
+            return self.render(view)
+
         feed = reducer.feed
         async for event in stream:
             if not progress.delivered:
@@ -210,6 +259,35 @@ class RunDriver:
                     return outcomes.run_error(reducer.error)
                 return self._finished(thread, run_id, reducer)
         raise StreamIncomplete("the stream ended without RUN_FINISHED or RUN_ERROR")
+
+    async def _stopped(
+        self,
+        thread: Thread,
+        target: AgentTarget,
+        run_input: RunAgentInput,
+        resume: approvals.Resume | None,
+        progress: _Progress,
+        live: LiveRun,
+    ) -> RunResult:
+        """Someone stopped the run: its stream is closed (for AG-UI that is the cancel: the
+        server sees the connection close); the agent is told to cancel where its protocol can."""
+        by = live.stopped_by or "someone"
+        if resume is not None and not progress.delivered:  # it may have them: never sent again
+            await self.desk.settle(thread, resume.interrupt_keys)
+        try:
+            async with asyncio.timeout(CANCEL_TIMEOUT):
+                told = await self.clients.cancel(target, run_input)
+        except Exception as exc:  # the run is stopped here either way
+            told = False
+            log.warning(
+                "agent not told to cancel",
+                extra={"conversation": thread.id, "agent": target.name, "error": repr(exc)},
+            )
+        log.info(
+            "run stopped",
+            extra={"conversation": thread.id, "by": by, "agent": target.name, "cancel": told},
+        )
+        return outcomes.stopped(by)
 
     @staticmethod
     def _show_progress(progress: _Progress, event: BaseEvent) -> None:
@@ -290,3 +368,18 @@ class RunDriver:
         await self.notifier.say(
             thread.channel_id, thread.thread_ts, sentences.CRASHED, about=thread.id
         )
+
+
+async def _read_or_stop(reading: asyncio.Future[RunResult], stop: asyncio.Event) -> bool:
+    """Wait for the run's stream to end, or for a stop. True when the stream ended (its result
+    or error is `reading`'s); False when a stop came first and reading was cancelled, which
+    closes the stream."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((reading, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not reading.done():  # stopped, or the service is cutting this run
+            reading.cancel()
+            await asyncio.wait((reading,))
+    return not reading.cancelled()
