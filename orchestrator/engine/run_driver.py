@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +79,7 @@ class RunDriver:
         publishers: PublisherFactory,
         render: Render,
         settings: Settings,
-        policy: Any,
+        policy: Callable[[str], ChannelPolicy],
         sessions: AgentSessions | None = None,
     ) -> None:
         self.store = store
@@ -93,7 +93,7 @@ class RunDriver:
         self.publishers = publishers
         self.render = render
         self.settings = settings
-        self.policy: Any = policy  # Callable[[str], ChannelPolicy]
+        self.policy = policy
         self.sessions = sessions
         self.live: dict[str, LiveRun] = {}  # the runs streaming in this process, by thread
 
@@ -305,7 +305,7 @@ class RunDriver:
 
     def _finished(self, thread: Thread, run_id: str, reducer: RunReducer) -> RunResult:
         assert reducer.finished is not None
-        policy: ChannelPolicy = self.policy(thread.channel_id)
+        policy = self.policy(thread.channel_id)
         rows = approvals.interrupts_of_run(
             thread=thread,
             run_id=run_id,
