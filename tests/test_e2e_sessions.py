@@ -13,8 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
+from ag_ui.core import RunAgentInput
 
+from orchestrator.agent.agui.client import AgentClient
+from orchestrator.agent.contract import AguiClient
+from orchestrator.agent.targets import AgentTarget
 from orchestrator.sandbox.loopback import LoopbackServer
 from orchestrator.sandbox.slack_emulator import StoredMessage
 from orchestrator.service.runtime import Runtime
@@ -168,6 +173,35 @@ async def test_the_stop_button_where_there_are_no_sessions_runs_the_queue_next(
     (refused,) = harness.slack.calls_to("agents.sessions.setStatus")
     assert refused.response["error"] == "missing_scope"
     assert harness.rt.engine.sessions.unsupported == "missing_scope"
+
+
+class CancellingAgui(AguiClient):
+    """An agent protocol with a cancel of its own, as A2A has `CancelTask`: AG-UI to the
+    scripted agent, each cancel recorded as the agent would receive it."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        super().__init__(AgentClient(http))
+        self.cancelled: list[tuple[str, str, str]] = []
+
+    async def cancel(self, target: AgentTarget, run_input: RunAgentInput) -> None:
+        self.cancelled.append((target.name, run_input.thread_id, run_input.run_id))
+
+
+async def test_a_protocol_with_a_cancel_of_its_own_is_told_to_cancel(harness: Harness) -> None:
+    harness.slack.agent_sessions = False
+    harness.agent.token_delay = SLOW
+    harness.agent.answer_text = prose(3000)
+    async with httpx.AsyncClient() as http:
+        tasks = CancellingAgui(http)
+        target = AgentTarget(name="tasks-agent", url=harness.agent.url("answer"), protocol="a2a")
+        await harness.start(agents=lambda _channel: target, protocols={"a2a": tasks})
+        thread_ts = await harness.mention("tell me everything")
+        await until(lambda: "word3 " in harness.thread_text(thread_ts))
+        await press_stop(harness, thread_ts, ALICE)
+        await harness.settle(thread_ts, ("done",))
+    (request,) = harness.agent.requests
+    assert tasks.cancelled == [("tasks-agent", harness.thread_id(thread_ts), request.body["runId"])]
+    await agent_saw_the_connection_close(harness)
 
 
 async def test_a_stop_by_someone_else_follows_the_approvers_rule(
