@@ -43,6 +43,9 @@ Setting = Literal["auto", "on", "off"]
 TITLE_MAX = 200  # Slack's limit on a session's title
 NOT_SUBSCRIBED = "missing_agent_session_stopped_event_subscription"
 CLOSE_TIMEOUT = 5.0  # seconds pending calls get to go out when the process stops
+# Calls on their way at once, whatever the number of threads: a start-up that sets the status
+# of every thread waiting on a form stays within Slack's rate limits (429s are waited out).
+CONCURRENT_CALLS = 4
 
 
 @dataclass(slots=True)
@@ -67,6 +70,7 @@ class AgentSessions:
         self.calls = 0
         self._threads: dict[tuple[str, str], _Pending] = {}
         self._warned: set[str] = set()
+        self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
 
     @property
     def available(self) -> bool:
@@ -116,10 +120,13 @@ class AgentSessions:
                 delay = pending.next_at - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                status, title, initiator = pending.status, pending.title, pending.initiator
-                pending.status = pending.title = pending.initiator = None
-                pending.next_at = loop.time() + self.interval
-                await self._call(key, status, title, initiator)
+                async with self._slots:
+                    status, title, initiator = pending.status, pending.title, pending.initiator
+                    if status is None or not self.available:
+                        break
+                    pending.status = pending.title = pending.initiator = None
+                    pending.next_at = loop.time() + self.interval
+                    await self._call(key, status, title, initiator)
         finally:
             pending.task = None
             loop.call_later(self.interval, self._forget, key, pending)
