@@ -162,9 +162,10 @@ async def test_the_stop_button_where_there_are_no_sessions_runs_the_queue_next(
     assert response.status_code == 200
 
     await agent_saw_the_connection_close(harness)
+    harness.agent.token_delay = 0  # the queued message's answer comes at once
     await until(lambda: len(harness.agent.requests) == 2)  # the queued message ran next
     await until(lambda: "Stopped by <@U0ALICE>" in harness.thread_text(thread_ts))
-    await harness.settle(thread_ts, ("done",), wait=30)
+    await harness.settle(thread_ts, ("done",))
     messages = harness.thread_messages(thread_ts)
     assert ACTION_THUMBS_UP in actions_of(messages[-1])  # the queued message's whole answer
     assert squeezed(harness.agent.answer_text) in squeezed(harness.thread_text(thread_ts))
@@ -235,7 +236,8 @@ async def test_slacks_stop_by_someone_not_allowed_is_refused_in_private(
     await until(lambda: bool(harness.slack.ephemerals(CHANNEL, BOB)))
     (note,) = harness.slack.ephemerals(CHANNEL, BOB)
     assert note.text == "Only <@U0ALICE> can stop this answer; it goes on."
-    row = await harness.settle(thread_ts, ("done",), wait=30)
+    harness.agent.token_delay = 0  # the rest of the answer comes at once
+    row = await harness.settle(thread_ts, ("done",))
     assert harness.agent.closed_by_client() == [] and row.state == "done"
     assert "Stopped by" not in harness.thread_text(thread_ts)
 
@@ -302,7 +304,9 @@ async def test_off_never_asks_for_sessions_and_shows_the_stop_button(harness: Ha
 async def test_sessions_shown_by_slack_leave_no_stop_button_of_ours(harness: Harness) -> None:
     thread_ts = await slow_answer(harness)
     assert not [m for m in harness.thread_messages(thread_ts) if ACTION_STOP in actions_of(m)]
-    await harness.settle(thread_ts, ("done",), wait=30)
+    harness.agent.token_delay = 0
+    await harness.settle(thread_ts, ("done",))
+    assert not [m for m in harness.thread_messages(thread_ts) if ACTION_STOP in actions_of(m)]
 
 
 # -- the Messages tab ---------------------------------------------------------------------------
