@@ -23,8 +23,8 @@ messages, then the extra messages of `close` — those are also `extra_ts`, one 
 Forms are therefore `publisher.ts[len(publisher.ts) - len(forms):]`, which holds for `Publisher`
 too (its last messages are the forms, one each).
 
-When the user presses Stop in Slack, `stopped_by_user` is set: nothing more is sent live, and
-`close` still delivers the final state (the engine may cancel the run on seeing the flag).
+When the stream's Stop is pressed in Slack, `stopped_by_user` is set: nothing more is sent live,
+and `close` still delivers the final state (a session's Stop cancels the run: engine/stops.py).
 A workspace without native streaming (`unknown_method`, `missing_scope`, ... or HTTP 404) calls
 `on_unsupported(error)` and the run goes on with the fallback.
 """
