@@ -184,7 +184,9 @@ class CancellingAgui(AguiClient):
         super().__init__(AgentClient(http))
         self.cancelled: list[tuple[str, str, str]] = []
 
-    async def cancel(self, target: AgentTarget, run_input: RunAgentInput) -> None:
+    async def cancel(
+        self, target: AgentTarget, run_input: RunAgentInput, task_id: str | None
+    ) -> None:
         self.cancelled.append((target.name, run_input.thread_id, run_input.run_id))
 
 

@@ -132,7 +132,7 @@ async def test_pending_approval_survives_sigkill(
     assert done.state == "done"
     assert agent.resumes == 1
     assert agent.requests[-1].body["resume"][0]["payload"] == {
-        "replicas": "8",
+        "replicas": 8,
         "comment": "after the restart",
     }
     record = render_text(next(m for m in slack.thread(CHANNEL, thread_ts) if m.ts == form.ts))
@@ -365,7 +365,7 @@ async def test_kill_right_after_the_resume_never_resends_it(
     (row,) = await store.interrupts_of(thread_id)
     assert (row.status, row.answer) == (
         "approved",
-        {"replicas": "8", "comment": "sent, then killed"},
+        {"replicas": 8, "comment": "sent, then killed"},
     )
     assert errored.error_kind == "restart"
     messages = [m for m in slack.thread(CHANNEL, thread_ts) if m.bot_id]

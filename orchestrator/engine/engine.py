@@ -126,6 +126,7 @@ class Engine:
             policy=self.policy,
             owner=self.owner,
             live=self.runs.live,
+            follow=self.runs.follow_task,
         )
         self.messages = Messages(
             store=store,

@@ -4,7 +4,8 @@ Every thread touched has its Slack agent session status set again (by its transi
 its state).
 
 Which runs are lost is decided by leases (`orchestrator.engine.leases`), so a replica starting
-during a rolling update leaves the other replicas' live runs alone.
+during a rolling update leaves the other replicas' live runs alone. A lost run that followed a
+task on the agent's side (A2A) is not lost at all: the task is followed again, here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
@@ -43,6 +44,7 @@ class Recovery:
         policy: Callable[[str], ChannelPolicy],
         owner: str,
         live: Collection[str],
+        follow: Callable[[Thread, str], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
         self.firing = firing
@@ -53,6 +55,7 @@ class Recovery:
         self.policy = policy
         self.owner = owner
         self.live = live  # threads whose run streams in this process
+        self.follow = follow  # follows a lost run's agent-side task again (False: cannot)
 
     async def recover(self) -> None:
         """After a restart: runs that died with the old process end visibly; queues go on."""
@@ -97,6 +100,10 @@ class Recovery:
                 async with asyncio.timeout(CUT_RUN_TIMEOUT):
                     thread = await self.store.get_thread(thread_id)
                     if thread is not None and thread.state == "streaming":
+                        if await self._open_task(thread) is not None:
+                            # its task goes on at the agent: the next start follows it
+                            log.info("run left to follow", extra={"conversation": thread_id})
+                            continue
                         await self.end_stream(thread)
             except Exception:  # the next start (or another replica) ends it instead
                 log.exception("cut run not ended", extra={"conversation": thread_id})
@@ -104,7 +111,8 @@ class Recovery:
     async def _send_claimed(self, thread: Thread, rows: Sequence[Interrupt]) -> None:
         """Answers that were claimed but never sent (their process died): send them now."""
         last = rows[-1]
-        trigger = "approval_submitted" if last.decision == "resolved" else "approval_rejected"
+        rejected = last.decision in ("rejected", "cancelled")
+        trigger = "approval_rejected" if rejected else "approval_submitted"
         log.warning("sending an answer its process left behind", extra={"conversation": thread.id})
         await self.firing.fire(
             thread.id,
@@ -113,6 +121,10 @@ class Recovery:
             detail={"interrupt": last.interrupt_id, "decision": last.decision, "by": "recovery"},
             expect_state="awaiting_approval",
         )
+
+    async def _open_task(self, thread: Thread) -> str | None:
+        kept = await self.store.agent_task(thread.id)
+        return kept.task_id if kept is not None else None
 
     async def end_stream(self, thread: Thread) -> None:
         """A run that streamed in a process that is gone."""
@@ -138,6 +150,10 @@ class Recovery:
             refreshed = await self.store.get_thread(thread.id)
             if fired is not None and refreshed is not None:
                 await self._send_claimed(refreshed, answers)
+            return
+        task_id = await self._open_task(thread)
+        if task_id is not None and self.follow is not None and await self.follow(thread, task_id):
+            log.info("following the lost run's task", extra={"conversation": thread.id})
             return
         error = outcomes.restart_error(bool(self.policy(thread.channel_id).escalate_to))
         fired = await self.firing.fire(

@@ -2,7 +2,11 @@
 events into the view with the pure reducer, and hand the result to finishing.
 
 The agent side is one interface (`orchestrator.agent.contract`): a run input in, an async stream
-of `ag_ui.core` events out. Nothing here names a wire protocol.
+of `ag_ui.core` events out. Nothing here names a wire protocol. A thread's runs go to the agent
+that answered it first (else the channel's routes pick one by the message's text), and a run
+that follows an agent-side task keeps the task's id, so after a restart `follow_task` picks the
+task up again where it is. A run someone stops (`stop`) has its stream closed and the agent told
+to cancel (`orchestrator.engine.live_runs`).
 """
 
 from __future__ import annotations
@@ -13,18 +17,23 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from ag_ui.core import BaseEvent, RunAgentInput
+from ag_ui.core import BaseEvent, CustomEvent, EventType, RunAgentInput
 
 from orchestrator import metrics
-from orchestrator.agent.contract import AgentClients
-from orchestrator.agent.errors import AgentAuthError, AgentError, AgentHTTPError, StreamIncomplete
+from orchestrator.agent.contract import AGENT_TASK_EVENT, AgentClients
+from orchestrator.agent.errors import (
+    AgentAuthError,
+    AgentError,
+    AgentHTTPError,
+    StreamIncomplete,
+    TaskGone,
+)
 from orchestrator.agent.targets import AgentResolver, AgentTarget
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
-from orchestrator.core import approvals, outcomes, sentences
+from orchestrator.core import approvals, interrupt_records, outcomes, sentences
 from orchestrator.core.conversation import RunRecorder
 from orchestrator.core.outcomes import AgentPlace, RunResult
 from orchestrator.core.reducer import RunReducer, Step, activity
@@ -32,6 +41,8 @@ from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
 from orchestrator.engine.finishing import Finisher
 from orchestrator.engine.firing import Firing
+from orchestrator.engine.live_runs import LiveRun, cancel_at_agent, read_or_stop
+from orchestrator.engine.run_requests import RunRequests
 from orchestrator.engine.tasks import Tasks
 from orchestrator.slack.native_publisher import NativePublisher
 from orchestrator.slack.notifier import Notifier
@@ -39,29 +50,17 @@ from orchestrator.slack.publisher import LivePublisher, PublisherFactory, Publis
 from orchestrator.slack.sessions import AgentSessions
 from orchestrator.slack.thread_status import TypingStatus
 from persistence.models import Thread
-from persistence.store import Store
+from persistence.store import Store, lease_op
 from renderers.view import SlackMessage, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
-
-
-CANCEL_TIMEOUT = 10.0  # seconds the agent gets to take a stopped run's cancel
 
 
 @dataclass(slots=True)
 class _Progress:
     delivered: bool = False  # the backend answered with at least one event
     status: TypingStatus | None = None  # the thread status, until the answer's text starts
-
-
-@dataclass(slots=True)
-class LiveRun:
-    """A run streaming in this process, and whether someone stopped it."""
-
-    version: int  # the thread's version when it started: a stop stored before is not for it
-    started_at: float = field(default_factory=time.time)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    stopped_by: str | None = None
+    task_id: str | None = None  # the agent-side task the run follows, once announced
 
 
 class RunDriver:
@@ -94,15 +93,19 @@ class RunDriver:
         self.render = render
         self.settings = settings
         self.policy = policy
+        self.requests = RunRequests(store, agents, policy)
         self.sessions = sessions
         self.live: dict[str, LiveRun] = {}  # the runs streaming in this process, by thread
 
-    async def run(self, thread: Thread, resume: approvals.Resume | None = None) -> None:
+    async def run(
+        self, thread: Thread, resume: approvals.Resume | None = None, task_id: str | None = None
+    ) -> None:
+        """One run of the thread's agent; with `task_id`, the rest of a task started earlier."""
         metrics.LIVE_RUNS.inc()
         started = time.monotonic()
         live = self.live[thread.id] = LiveRun(thread.version)
         try:
-            await self._run(thread, resume, live)
+            await self._run(thread, resume, task_id, live)
         except Exception:
             log.exception("run crashed", extra={"conversation": thread.id})
             await self._fail_crashed(thread)
@@ -112,18 +115,47 @@ class RunDriver:
             metrics.LIVE_RUNS.dec()
             metrics.RUN_SECONDS.observe(time.monotonic() - started)
 
+    async def follow_task(self, thread: Thread, task_id: str) -> bool:
+        """After a restart: follow the task the thread's lost run followed, in this process.
+        False when the thread's agent cannot follow a task again (its run is then lost)."""
+        target = await self.target(thread)
+        if not self.clients.can_reattach(target):
+            return False
+        expires_at = time.time() + self.settings.run_lease
+        fired = await self.firing.fire(
+            thread.id,
+            "run_started",
+            Context(actor="recovery"),
+            detail={"reattached": task_id},
+            also=[lease_op(thread.id, self.firing.owner, expires_at)],
+            expect_state="streaming",
+        )
+        if fired is None:
+            return False
+        refreshed = await self.store.get_thread(thread.id)
+        if refreshed is None:
+            return False
+        self.live[thread.id] = LiveRun(refreshed.version)  # its lease is renewed from now on
+        self.tasks.spawn(self.run(refreshed, task_id=task_id))
+        return True
+
     def stop(self, thread_id: str, by: str, version: int) -> bool:
         """Stop the thread's run if it streams here and the stop (stored when the thread was at
         `version`) is about it. True when this call stopped it."""
         live = self.live.get(thread_id)
-        if live is None or version < live.version or live.stop.is_set():
-            return False
-        live.stopped_by = by
-        live.stop.set()
-        return True
+        return live is not None and live.stop_for(by, version)
 
-    async def _run(self, thread: Thread, resume: approvals.Resume | None, live: LiveRun) -> None:
-        target = self.agents(thread.channel_id)
+    async def target(self, thread: Thread) -> AgentTarget:
+        return await self.requests.target(thread)
+
+    async def _run(
+        self,
+        thread: Thread,
+        resume: approvals.Resume | None,
+        task_id: str | None,
+        live: LiveRun,
+    ) -> None:
+        target = await self.target(thread)
         run_id = str(uuid.uuid4())
         view = ThreadView(
             conversation_id=thread.id,
@@ -147,10 +179,13 @@ class RunDriver:
                 await self.store.cas_interrupt(key, "claimed", status="sending")
         reducer = RunReducer(view, RunRecorder())
         status = await self._typing_status(thread, publisher)
+        progress = _Progress(status=status, task_id=task_id)
         try:
             result = await self._consume(
-                thread, target, run_id, resume, reducer, publisher, status, live
+                thread, target, run_id, resume, reducer, publisher, progress, live
             )
+            if progress.task_id is not None:  # the task is over, or waits for people
+                await self.store.set_open_task(thread.id, None)
         except asyncio.CancelledError:  # the service is stopping: `close` ends the run
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CUT_RUN_TIMEOUT):
@@ -193,21 +228,31 @@ class RunDriver:
         resume: approvals.Resume | None,
         reducer: RunReducer,
         publisher: LivePublisher,
-        status: TypingStatus | None,
+        progress: _Progress,
         live: LiveRun,
     ) -> RunResult:
-        run_input = await self._run_input(thread, target, run_id, resume)
-        progress = _Progress(status=status)
+        run_input = await self.requests.run_input(thread, target, run_id, resume)
+        following = progress.task_id
         try:
-            stream = self.clients.stream(target, run_input)
+            if following is not None:
+                stream = self.clients.reattach(target, run_input, following)
+            else:
+                stream = self.clients.stream(target, run_input)
             async with contextlib.aclosing(stream):
                 reading = asyncio.ensure_future(
-                    self._read(thread, run_id, stream, reducer, publisher, resume, progress)
+                    self._read(thread, target, run_id, stream, reducer, publisher, resume, progress)
                 )
-                finished = await _read_or_stop(reading, live.stop)
+                finished = await read_or_stop(reading, live.stop)
             if finished:
                 return reading.result()
             return await self._stopped(thread, target, run_input, resume, progress, live)
+        except TaskGone as exc:
+            if following is None:
+                raise
+            log.warning("task gone after a restart", extra={"conversation": thread.id})
+            can_escalate = bool(self.policy(thread.channel_id).escalate_to)
+            error = outcomes.restart_error(can_escalate)
+            return RunResult("stream_lost", {"reason": "restart", "error": exc.kind}, error)
         except AgentError as exc:
             if isinstance(exc, AgentAuthError):
                 target.credentials_refused()
@@ -222,6 +267,7 @@ class RunDriver:
     async def _read(
         self,
         thread: Thread,
+        target: AgentTarget,
         run_id: str,
         stream: AsyncIterator[BaseEvent],
         reducer: RunReducer,
@@ -239,8 +285,11 @@ class RunDriver:
         async for event in stream:
             if not progress.delivered:
                 progress.delivered = True
+                await self.store.keep_agent(thread.id, target.name)
                 if resume is not None:  # the backend took the answers: they become final
                     await self.desk.settle(thread, resume.interrupt_keys)
+            if event.type == EventType.CUSTOM and progress.task_id is None:
+                await self._keep_task(thread, event, progress)
             step = feed(event)
             if step is Step.CHANGED:
                 publisher.changed(render)
@@ -255,6 +304,8 @@ class RunDriver:
                     known=thread,
                 )
             elif step is Step.ENDED:
+                if reducer.error is not None and resume is not None and not reducer.answered:
+                    return outcomes.resume_refused(reducer.error)
                 if reducer.error is not None:
                     return outcomes.run_error(reducer.error)
                 return self._finished(thread, run_id, reducer)
@@ -269,25 +320,26 @@ class RunDriver:
         progress: _Progress,
         live: LiveRun,
     ) -> RunResult:
-        """Someone stopped the run: its stream is closed (for AG-UI that is the cancel: the
-        server sees the connection close); the agent is told to cancel where its protocol can."""
+        """Someone stopped the run: its stream is closed; the agent is told to cancel."""
         by = live.stopped_by or "someone"
         if resume is not None and not progress.delivered:  # it may have them: never sent again
             await self.desk.settle(thread, resume.interrupt_keys)
-        try:
-            async with asyncio.timeout(CANCEL_TIMEOUT):
-                told = await self.clients.cancel(target, run_input)
-        except Exception as exc:  # the run is stopped here either way
-            told = False
-            log.warning(
-                "agent not told to cancel",
-                extra={"conversation": thread.id, "agent": target.name, "error": repr(exc)},
-            )
+        told = await cancel_at_agent(
+            self.clients, target, run_input, progress.task_id, about=thread.id
+        )
         log.info(
             "run stopped",
             extra={"conversation": thread.id, "by": by, "agent": target.name, "cancel": told},
         )
         return outcomes.stopped(by)
+
+    async def _keep_task(self, thread: Thread, event: BaseEvent, progress: _Progress) -> None:
+        assert isinstance(event, CustomEvent)
+        value = event.value if isinstance(event.value, dict) else {}
+        task_id = value.get("taskId")
+        if event.name == AGENT_TASK_EVENT and isinstance(task_id, str) and task_id:
+            progress.task_id = task_id
+            await self.store.set_open_task(thread.id, task_id)
 
     @staticmethod
     def _show_progress(progress: _Progress, event: BaseEvent) -> None:
@@ -306,7 +358,7 @@ class RunDriver:
     def _finished(self, thread: Thread, run_id: str, reducer: RunReducer) -> RunResult:
         assert reducer.finished is not None
         policy = self.policy(thread.channel_id)
-        rows = approvals.interrupts_of_run(
+        rows = interrupt_records.interrupts_of_run(
             thread=thread,
             run_id=run_id,
             finished=reducer.finished,
@@ -325,34 +377,6 @@ class RunDriver:
             )
         return RunResult("run_finished")
 
-    async def _run_input(
-        self,
-        thread: Thread,
-        target: AgentTarget,
-        run_id: str,
-        resume: approvals.Resume | None,
-    ) -> RunAgentInput:
-        if target.history == "server":
-            messages = await self.store.unsent_messages(thread.id)
-        else:
-            messages = await self.store.messages(thread.id)
-        forwarded: dict[str, Any] = {
-            "source": "slack",
-            "slack": {"channel": thread.channel_id, "threadTs": thread.thread_ts},
-        }
-        payload: dict[str, Any] = {
-            "threadId": thread.id,
-            "runId": run_id,
-            "messages": messages,
-            "tools": [],
-            "context": [],
-            "state": None,
-            "forwardedProps": forwarded,
-        }
-        if resume is not None:
-            resume.apply(payload)
-        return RunAgentInput.model_validate(payload)
-
     async def _fail_crashed(self, thread: Thread) -> None:
         # The store may be what failed: the thread is told either way, and a thread left in
         # `streaming` is ended by the recovery at the next start.
@@ -368,18 +392,3 @@ class RunDriver:
         await self.notifier.say(
             thread.channel_id, thread.thread_ts, sentences.CRASHED, about=thread.id
         )
-
-
-async def _read_or_stop(reading: asyncio.Future[RunResult], stop: asyncio.Event) -> bool:
-    """Wait for the run's stream to end, or for a stop. True when the stream ended (its result
-    or error is `reading`'s); False when a stop came first and reading was cancelled, which
-    closes the stream."""
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait((reading, stopping), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not reading.done():  # stopped, or the service is cutting this run
-            reading.cancel()
-            await asyncio.wait((reading,))
-    return not reading.cancelled()

@@ -84,6 +84,7 @@ class ScriptedAgent(ScenarioScripts):
         self.requests: list[ReceivedRequest] = []
         self.resumes = 0
         self._busy_answered: set[str] = set()
+        self._resumable: set[str] = set()  # served scenarios whose resumes get a continuation
         self.app = Starlette(
             routes=[Route("/agents/{scenario:path}", self._handle, methods=["POST"])]
         )
@@ -114,10 +115,13 @@ class ScriptedAgent(ScenarioScripts):
         self.resumes = 0
         self._busy_answered.clear()
 
-    def serve(self, scenario: str, items: list[Item]) -> str:
-        """Answers `scenario` with exactly `items` (events, raw SSE text, pauses); its URL."""
+    def serve(self, scenario: str, items: list[Item], *, resumable: bool = False) -> str:
+        """Answers `scenario` with exactly `items` (events, raw SSE text, pauses); its URL.
+        A `resumable` scenario answers resumes as the interrupt scenarios do."""
         fixed = list(items)
         self._scripts[scenario] = lambda _run: iter(fixed)
+        if resumable:
+            self._resumable.add(scenario)
         return self.url(scenario)
 
     def requests_for(self, scenario: str) -> list[ReceivedRequest]:
@@ -165,7 +169,8 @@ class ScriptedAgent(ScenarioScripts):
             return self._replay(scenario.removeprefix("replay-"), run)
         if scenario == "auto":
             scenario = auto_scenario(run.body)
-        if scenario in INTERRUPT_SCENARIOS and is_resume(run.body):
+        resumable = scenario in INTERRUPT_SCENARIOS or scenario in self._resumable
+        if resumable and is_resume(run.body):
             self.resumes += 1
             return self._continuation(run)
         make = self._scripts.get(scenario)
