@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -56,6 +57,18 @@ class ReceivedRequest:
     closed_early: bool = False  # the client closed the connection before the script ended
 
 
+@dataclass(slots=True)
+class AgentExchange:
+    """One thing on the wire, in order: a run request received, or an event (or raw SSE text)
+    sent back."""
+
+    thread_id: str
+    run_id: str
+    kind: str  # "request", "event" or "raw"
+    data: dict[str, Any] | str
+    at: float
+
+
 class _AbruptStreamResponse(StreamingResponse):
     """Sends its body, then returns without ending it, so the server cuts the connection."""
 
@@ -82,6 +95,9 @@ class ScriptedAgent(ScenarioScripts):
         self.slow_start_seconds = 2.0
         self.busy_retry_after = 1  # seconds, the Retry-After of the `503-once` scenario
         self.requests: list[ReceivedRequest] = []
+        self.record_exchanges = False  # keep `exchanges`: every request and what was streamed
+        self.exchanges: list[AgentExchange] = []
+        self.exchange_watchers: list[Callable[[AgentExchange], None]] = []
         self.resumes = 0
         self._busy_answered: set[str] = set()
         self._resumable: set[str] = set()  # served scenarios whose resumes get a continuation
@@ -135,7 +151,16 @@ class ScriptedAgent(ScenarioScripts):
         headers = dict(request.headers)
         received = ReceivedRequest(request.url.path, scenario, body, headers)
         self.requests.append(received)
-        return await self._respond(scenario, Run.of(body), received)
+        run = Run.of(body)
+        if self.record_exchanges:
+            self._exchanged(run, "request", body)
+        return await self._respond(scenario, run, received)
+
+    def _exchanged(self, run: Run, kind: str, data: dict[str, Any] | str) -> None:
+        exchange = AgentExchange(run.thread_id, run.run_id, kind, data, time.time())
+        self.exchanges.append(exchange)
+        for watcher in self.exchange_watchers:
+            watcher(exchange)
 
     def closed_by_client(self) -> list[ReceivedRequest]:
         """The runs whose client closed the connection mid-stream (how an AG-UI run is
@@ -159,7 +184,7 @@ class ScriptedAgent(ScenarioScripts):
             return JSONResponse({"detail": "agent not found"}, status_code=404)
         response_class = _AbruptStreamResponse if scenario == "drop-abrupt" else StreamingResponse
         return response_class(
-            self._sse(script, received),
+            self._sse(script, run, received),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
@@ -176,7 +201,9 @@ class ScriptedAgent(ScenarioScripts):
         make = self._scripts.get(scenario)
         return make(run) if make else None
 
-    async def _sse(self, script: Script, received: ReceivedRequest) -> AsyncIterator[str | bytes]:
+    async def _sse(
+        self, script: Script, run: Run, received: ReceivedRequest
+    ) -> AsyncIterator[str | bytes]:
         encoder = EventEncoder()
         ended = False
         try:
@@ -184,8 +211,13 @@ class ScriptedAgent(ScenarioScripts):
                 if isinstance(item, Pause):
                     await self._sleep(item.seconds)
                 elif isinstance(item, str | bytes):
+                    if self.record_exchanges:
+                        raw = item if isinstance(item, str) else item.decode(errors="replace")
+                        self._exchanged(run, "raw", raw)
                     yield item
                 else:
+                    if self.record_exchanges:
+                        self._exchanged(run, "event", item.model_dump(mode="json", by_alias=True))
                     yield encoder.encode(item)
             ended = True
         finally:
@@ -231,4 +263,11 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-__all__ = ["APPROVAL_MESSAGE", "Item", "ReceivedRequest", "ScriptedAgent", "long_markdown"]
+__all__ = [
+    "APPROVAL_MESSAGE",
+    "AgentExchange",
+    "Item",
+    "ReceivedRequest",
+    "ScriptedAgent",
+    "long_markdown",
+]
