@@ -43,6 +43,7 @@ def test_the_bot_can_be_written_to_directly_and_is_a_bot_user() -> None:
         "messages_tab_read_only_enabled": False,
     }
     assert features["bot_user"] == {"display_name": "Ops helper", "always_online": True}
+    assert features["agent_view"]["agent_description"]  # declared an agent: sessions, Stop
 
 
 def test_scopes_and_events_cover_channels_private_channels_dms_and_group_dms() -> None:
@@ -51,11 +52,17 @@ def test_scopes_and_events_cover_channels_private_channels_dms_and_group_dms() -
     events = manifest["settings"]["event_subscriptions"]["bot_events"]
     assert scopes == [need.name for need in BOT_SCOPES]
     assert events == [need.name for need in BOT_EVENTS]
-    assert {"app_mentions:read", "chat:write", "usergroups:read"} <= set(scopes)
+    assert {"app_mentions:read", "chat:write", "usergroups:read", "assistant:write"} <= set(scopes)
+    assert {"agent_session_stopped", "app_home_opened"} <= set(events)
     for kind in ("channels", "groups", "im", "mpim"):
         assert f"{kind}:history" in scopes
         assert f"message.{kind}" in events
-    assert event_types() == {"app_mention", "message"}
+    assert event_types() == {
+        "app_mention",
+        "message",
+        "agent_session_stopped",
+        "app_home_opened",
+    }
     assert len(set(scopes)) == len(scopes) and len(set(events)) == len(events)
     assert all(need.why for need in (*BOT_SCOPES, *BOT_EVENTS))
 
@@ -103,6 +110,7 @@ def test_missing_scopes_are_named_from_the_granted_header() -> None:
         "im:history",
         "mpim:history",
         "usergroups:read",
+        "assistant:write",
     ]
     everything = ",".join(need.name for need in BOT_SCOPES) + ",users:read"
     assert missing_scopes(granted_scopes(everything)) == []

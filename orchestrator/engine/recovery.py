@@ -1,5 +1,7 @@
 """Recovery: runs whose process died end visibly, answers left behind are sent once, forms that
 were stored but never posted are posted, queues go on; and the runs a stopping process cuts.
+Every thread touched has its Slack agent session status set again (by its transition, or from
+its state).
 
 Which runs are lost is decided by leases (`orchestrator.engine.leases`), so a replica starting
 during a rolling update leaves the other replicas' live runs alone. A lost run that followed a
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
@@ -41,7 +43,7 @@ class Recovery:
         settings: Settings,
         policy: Callable[[str], ChannelPolicy],
         owner: str,
-        live: set[str],
+        live: Collection[str],
         follow: Callable[[Thread, str], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
@@ -59,6 +61,7 @@ class Recovery:
         """After a restart: runs that died with the old process end visibly; queues go on."""
         await self.reconcile_runs()
         for thread in await self.store.threads_in("awaiting_approval"):
+            self.firing.show_session(thread)  # the dead process may not have said so
             await self.desk.post_forms(thread, None)
         run_next = self.firing.actions["run_next_queued"]
         for thread_id in await self.store.threads_with_queue():

@@ -20,6 +20,7 @@ from renderers.common import (
     ACTION_REGENERATE,
     ACTION_REJECT,
     ACTION_RETRY,
+    ACTION_STOP,
     ACTION_THUMBS_DOWN,
     ACTION_THUMBS_UP,
     EDIT_ARGS_CALLBACK_ID,
@@ -43,7 +44,7 @@ class _TokenSkippedFilter(logging.Filter):
 
 
 # The event types the bot acts on; the manifest's bot events are their Slack subscriptions.
-HANDLED_EVENTS = ("app_mention", "message")
+HANDLED_EVENTS = ("app_mention", "message", "agent_session_stopped", "app_home_opened")
 
 _bolt_log = logging.getLogger("slack_bolt.AsyncApp")
 _bolt_log.addFilter(_TokenSkippedFilter())
@@ -60,10 +61,16 @@ def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None
         raise_error_for_unhandled_request=False,
     )
     listeners = Listeners(engine)
-    handlers = {"app_mention": listeners.on_mention, "message": listeners.on_message}
+    handlers = {
+        "app_mention": listeners.on_mention,
+        "message": listeners.on_message,
+        "agent_session_stopped": listeners.on_session_stopped,
+        "app_home_opened": listeners.on_home_opened,
+    }
     # The app manifest subscribes to exactly these (orchestrator/slack/manifest.py).
     for event_type in HANDLED_EVENTS:
         app.event(event_type)(handlers[event_type])
+    app.action(ACTION_STOP)(listeners.on_stop)
     app.action(ACTION_RETRY)(listeners.on_retry)
     app.action(ACTION_APPROVE)(listeners.on_answer)
     app.action(ACTION_REJECT)(listeners.on_answer)

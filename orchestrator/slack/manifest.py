@@ -20,6 +20,9 @@ import yaml
 EVENTS_PATH: Final = "/slack/events"  # HTTP mode: events and interactivity arrive here
 DEFAULT_NAME: Final = "Agent"
 DEFAULT_DESCRIPTION: Final = "An AI agent in Slack threads: answers, approvals, follow-ups."
+AGENT_DESCRIPTION: Final = (
+    "Answers in threads, asks for approval before it acts, and picks up follow-ups."
+)
 NAME_LIMIT: Final = 35  # Slack's limits for display_information.name and description
 DESCRIPTION_LIMIT: Final = 140
 
@@ -49,6 +52,11 @@ BOT_SCOPES: Final[tuple[Need, ...]] = (
         "to post, stream and edit answers and approval forms, and show the thread status",
     ),
     Need("usergroups:read", "to resolve user groups named as approvers or as people to ask"),
+    Need(
+        "assistant:write",
+        "the agent scope: agent sessions (a status and Slack's Stop per thread) and suggested "
+        "prompts in the Messages tab",
+    ),
 )
 
 BOT_EVENTS: Final[tuple[Need, ...]] = (
@@ -57,6 +65,8 @@ BOT_EVENTS: Final[tuple[Need, ...]] = (
     Need("message.groups", "messages in private channels (thread follow-ups, listen rules)"),
     Need("message.im", "direct messages to the bot"),
     Need("message.mpim", "group direct messages that include the bot"),
+    Need("agent_session_stopped", "Slack's Stop on a thread's agent session stops its run"),
+    Need("app_home_opened", "opening the Messages tab shows the suggested prompts"),
 )
 
 
@@ -107,7 +117,8 @@ def app_manifest(
     """The Slack app manifest: Socket Mode unless `http_url` (the service's public URL) is set.
 
     Both modes enable interactivity (buttons, forms, modals) and the Messages tab, so people can
-    write to the bot directly. A ValueError names a value Slack would refuse.
+    write to the bot directly, and declare the app an agent (`agent_view`), which Slack's agent
+    sessions need. A ValueError names a value Slack would refuse.
     """
     name = name.strip()
     if not name or len(name) > NAME_LIMIT:
@@ -129,6 +140,7 @@ def app_manifest(
                 "messages_tab_read_only_enabled": False,
             },
             "bot_user": {"display_name": name, "always_online": True},
+            "agent_view": {"agent_description": AGENT_DESCRIPTION},
         },
         "oauth_config": {"scopes": {"bot": [need.name for need in BOT_SCOPES]}},
         "settings": {
