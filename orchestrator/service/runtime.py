@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import ssl
+import time
 
 import certifi
 import httpx
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from orchestrator import metrics
 from orchestrator.agent.agui.client import AgentClient
 from orchestrator.agent.targets import AgentResolver
 from orchestrator.config.channels import ChannelDirectory, load_config
@@ -30,11 +32,27 @@ from orchestrator.config.settings import Settings
 from orchestrator.core.machine import ThreadMachine, load_machine
 from orchestrator.engine import Engine
 from orchestrator.service.scheduler import Scheduler
+from orchestrator.slack import request_guard
 from orchestrator.slack.app import build_app
 from orchestrator.slack.publisher import PublisherFactory
 from persistence.store import Store
 
 log = logging.getLogger("orchestrator.server")
+
+
+async def _refusal(request: Request, secret: str | None) -> Response | None:
+    """A 4xx for a request that is not a signed, well-formed Slack delivery (checked before
+    the bolt app parses anything, so no request can make it fail)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > request_guard.MAX_BODY:
+        return PlainTextResponse("request too large", status_code=413)
+    body = await request.body()
+    refusal = request_guard.check(secret, request.headers, body, time.time())
+    if refusal is None:
+        return None
+    metrics.INBOUND.labels("request", "refused").inc()
+    log.info("request refused", extra={"status": refusal.status, "reason": refusal.reason})
+    return PlainTextResponse(refusal.reason, status_code=refusal.status)
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -140,8 +158,13 @@ class Runtime:
     def asgi(self) -> Starlette:
         """`/slack/events` (events and interactivity), `/healthz`, `/readyz`, `/metrics`."""
         handler = AsyncSlackRequestHandler(self.app)
+        secret = self.settings.slack_signing_secret
+        signing_secret = secret.get_secret_value() if secret else None
 
         async def events(request: Request) -> Response:
+            refused = await _refusal(request, signing_secret)
+            if refused is not None:
+                return refused
             return await handler.handle(request)
 
         return Starlette(

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator.engine import Engine
+from orchestrator.slack import request_guard
 from orchestrator.slack.listeners import Listeners
 from renderers.common import (
     ACTION_APPROVE,
@@ -44,6 +48,16 @@ _bolt_log = logging.getLogger("slack_bolt.AsyncApp")
 _bolt_log.addFilter(_TokenSkippedFilter())
 
 
+async def _well_formed(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+    """A delivery the listeners could not read gets a 400 (Socket Mode too; over HTTP the
+    runtime refuses it before bolt parses it)."""
+    problem = request_guard.shape_error(body) if isinstance(body, dict) else "not an object"
+    if problem:
+        log.info("delivery refused", extra={"reason": problem})
+        return BoltResponse(status=400, body=problem)
+    return await next()
+
+
 def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None) -> AsyncApp:
     """The bolt app. `signing_secret` is required in HTTP mode (requests are verified with it)."""
     app = AsyncApp(
@@ -54,6 +68,7 @@ def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
+    app.use(_well_formed)
     listeners = Listeners(engine)
     app.event("app_mention")(listeners.on_mention)
     app.event("message")(listeners.on_message)

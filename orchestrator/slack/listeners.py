@@ -178,7 +178,7 @@ class Listeners:
         errors = await self.engine.answers.details(
             run_id=view.get("private_metadata", ""),
             user=body["user"]["id"],
-            state_values=(view.get("state") or {}).get("values") or {},
+            state_values=parse.clean((view.get("state") or {}).get("values") or {}),
         )
         if errors:
             await ack(response_action="errors", errors=errors)
