@@ -96,7 +96,7 @@ channels:
         "ok    slack auth.test",
     ]
     assert f"{config}: 2 channels, 1 agents" in checks[1]
-    assert checks[3].endswith("orchestrator.db: schema version 1, writable")
+    assert checks[3].endswith("orchestrator.db: schema version 2, writable")
     assert "answered HTTP 405 to a GET (no run started), credentials obtained" in checks[5]
     assert "bot sandbox-bot (UBOT) in Sandbox (T0SANDBOX)" in checks[7]
     assert agent.requests == []  # no run was started

@@ -20,6 +20,7 @@ from ag_ui.core import CustomEvent, RunFinishedEvent
 
 from orchestrator.core.conversation import RunRecorder, tool_result_message
 from persistence.models import Interrupt, Thread
+from renderers.common import ACTION_APPROVE, ACTION_REJECT
 from renderers.forms import fields_from_list, fields_from_schema
 from renderers.view import FormField, InterruptView
 
@@ -227,3 +228,19 @@ def resume_for(rows: Sequence[Interrupt]) -> Resume:
             content = json.dumps({"approved": approved, **values})
             resume.tool_messages.append(tool_result_message(row.tool_call_id or "", content))
     return resume
+
+
+def carries_form(message: dict[str, Any], interrupt_key: str) -> bool:
+    """Whether a Slack message (as a click payload shows it) carries the Approve or Reject
+    button of this interrupt."""
+    for block in message.get("blocks") or []:
+        if not isinstance(block, dict):
+            continue
+        for element in block.get("elements") or []:
+            if (
+                isinstance(element, dict)
+                and element.get("action_id") in (ACTION_APPROVE, ACTION_REJECT)
+                and element.get("value") == interrupt_key
+            ):
+                return True
+    return False

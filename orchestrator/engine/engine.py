@@ -68,6 +68,7 @@ class Engine:
         self.owner = leases.new_owner()  # names this process in the leases of its runs
         self.tasks = Tasks()
         self.firing = Firing(store, machine, settings, self.owner)
+        self.firing.spawn = self.tasks.spawn
         render = renderer_for(machine)
         self.desk = ApprovalsDesk(
             store=store, firing=self.firing, notifier=self.notifier, render=render,
@@ -104,7 +105,8 @@ class Engine:
         self.recovery = Recovery(
             store=store, firing=self.firing, desk=self.desk, notifier=self.notifier,
             render=render, settings=settings, policy=self.policy, owner=self.owner,
-            live=self.runs.live,
+            live=self.runs.live, restart=self._restart, redraw_answer=self.answers.refresh,
+            closing=lambda: self.tasks.closing,
         )  # fmt: skip
         self.messages = Messages(
             store=store, machine=machine, firing=self.firing, notifier=self.notifier,
@@ -171,7 +173,7 @@ class Engine:
 
     async def tick(self, now: float) -> None:
         """What is due: leases renewed, lost runs ended, reminders, expiries, feedback sends."""
-        await self.recovery.reconcile_runs(now)
+        await self.recovery.tick(now)
         for row in await self.store.due_reminders(now):
             await self.desk.remind(row)
         for row in await self.store.due_interrupts(now):
@@ -211,6 +213,9 @@ class Engine:
         await self.tasks.cancel()
         await self.recovery.end_cut_runs(cut)
         await self.answers.close()
+
+    def _restart(self, thread: Thread) -> None:
+        self.tasks.spawn(self.runs.run(thread))
 
     def _mode_publisher(self, thread: Thread, view: ThreadView) -> LivePublisher:
         return self.streaming.publisher(

@@ -18,7 +18,7 @@ from typing import Any
 
 from ag_ui.core import BaseEvent, RunAgentInput
 
-from orchestrator import metrics
+from orchestrator import kill_points, metrics
 from orchestrator.agent.contract import AgentClients
 from orchestrator.agent.errors import AgentAuthError, AgentError, AgentHTTPError, StreamIncomplete
 from orchestrator.agent.targets import AgentResolver, AgentTarget
@@ -111,8 +111,12 @@ class RunDriver:
         thread.run_id = run_id  # stored with the run's first transition (run_started or its end)
 
         if resume is not None:  # from here on the agent may receive the answers
+            kill_points.reached("before_resume")
             for key in resume.interrupt_keys:
                 await self.store.cas_interrupt(key, "claimed", status="sending")
+        # What recovery needs if this process dies from here on: the live messages to finish,
+        # and that the agent may have the run (so it is not started again).
+        await self.store.update_thread(thread.id, live_ts=list(publisher.ts), run_sent=run_id)
         reducer = RunReducer(view, RunRecorder())
         status = await self._typing_status(thread, publisher)
         try:
@@ -191,6 +195,7 @@ class RunDriver:
             if not progress.delivered:
                 progress.delivered = True
                 if resume is not None:  # the backend took the answers: they become final
+                    kill_points.reached("after_resume")
                     await self.desk.settle(thread, resume.interrupt_keys)
             step = feed(event)
             if step is Step.CHANGED:
@@ -239,6 +244,7 @@ class RunDriver:
         reminder = policy.approval_reminder
         for row in rows:
             row.approvers = list(policy.approvers)
+            row.form_intent, row.form_intent_at = self.firing.owner, time.time()  # posts them
             if reminder and row.expires_at and row.expires_at - reminder > time.time():
                 row.remind_at = row.expires_at - reminder
         if rows:

@@ -81,7 +81,9 @@ class ScriptedAgent(ScenarioScripts):
         self.slow_start_seconds = 2.0
         self.busy_retry_after = 1  # seconds, the Retry-After of the `503-once` scenario
         self.requests: list[ReceivedRequest] = []
-        self.resumes = 0
+        self.resumes = 0  # resumes acted on
+        self.duplicate_resumes = 0  # AG-UI 1.0 resumes refused: their interrupt was resolved
+        self._resolved: set[str] = set()  # interrupt ids whose resume was acted on
         self._busy_answered: set[str] = set()
         self.app = Starlette(
             routes=[Route("/agents/{scenario:path}", self._handle, methods=["POST"])]
@@ -111,6 +113,8 @@ class ScriptedAgent(ScenarioScripts):
         """Forgets the requests and resumes seen so far."""
         self.requests.clear()
         self.resumes = 0
+        self.duplicate_resumes = 0
+        self._resolved.clear()
         self._busy_answered.clear()
 
     def serve(self, scenario: str, items: list[Item]) -> str:
@@ -157,6 +161,13 @@ class ScriptedAgent(ScenarioScripts):
         if scenario == "auto":
             scenario = auto_scenario(run.body)
         if scenario in INTERRUPT_SCENARIOS and is_resume(run.body):
+            # Like AG-UI 1.0 servers, a second resume of a resolved interrupt id is refused.
+            resumes = [r for r in run.body.get("resume") or [] if isinstance(r, dict)]
+            ids = {str(r.get("interruptId")) for r in resumes}
+            if ids & self._resolved:
+                self.duplicate_resumes += 1
+                return self._already_resolved(run)
+            self._resolved |= ids
             self.resumes += 1
             return self._continuation(run)
         make = self._scripts.get(scenario)

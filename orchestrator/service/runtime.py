@@ -20,11 +20,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from orchestrator import metrics
+from orchestrator import kill_points, metrics
 from orchestrator.agent.agui.client import AgentClient
 from orchestrator.agent.targets import AgentResolver
 from orchestrator.config.channels import ChannelDirectory, load_config
@@ -165,7 +166,10 @@ class Runtime:
             refused = await _refusal(request, signing_secret)
             if refused is not None:
                 return refused
-            return await handler.handle(request)
+            response = await handler.handle(request)
+            if response.status_code == 200:
+                response.background = BackgroundTask(kill_points.reached, "after_ack")
+            return response
 
         return Starlette(
             routes=[

@@ -1,5 +1,7 @@
 """The bolt app: which listener (`orchestrator.slack.listeners`) takes which event, click and
-form. Bolt verifies signatures (HTTP mode) and acknowledges before a listener runs."""
+form. Bolt verifies signatures (HTTP mode); a delivery is acknowledged once its listener has
+stored what it asks for (`process_before_response`), in HTTP mode and in Socket Mode alike, so a
+crash before that leaves Slack to deliver it again."""
 
 from __future__ import annotations
 
@@ -65,7 +67,7 @@ def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None
         client=client,
         signing_secret=signing_secret,
         request_verification_enabled=signing_secret is not None,
-        process_before_response=False,
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
     app.use(_well_formed)

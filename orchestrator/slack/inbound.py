@@ -80,3 +80,9 @@ def form_values(body: dict[str, Any]) -> dict[str, Any]:
 def message_ts(body: dict[str, Any]) -> str:
     """The ts of the message a click came from."""
     return (body.get("container") or {}).get("message_ts", "")
+
+
+def message_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The message a click came from, as Slack shows it (its blocks carry the buttons)."""
+    message = body.get("message")
+    return message if isinstance(message, dict) else {}

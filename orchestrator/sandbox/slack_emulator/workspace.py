@@ -20,6 +20,7 @@ from orchestrator.sandbox.slack_emulator.records import (
     RecordedCall,
     ResponseTarget,
     SlackApiFailure,
+    Slowness,
     StoredMessage,
 )
 from orchestrator.sandbox.slack_emulator.stream_chunks import Stream, close_stream
@@ -70,6 +71,7 @@ class Workspace:
         self._statuses: list[dict[str, Any]] = []
         self.usergroups: dict[str, list[str]] = {}  # user-group id -> member user ids
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self._slow: dict[str, list[Slowness]] = defaultdict(list)
         self._response_targets: dict[str, ResponseTarget] = {}
         self._triggers: dict[str, float | None] = {}  # issued at; None once exchanged
         self._ts_base = int(time.time())
@@ -236,6 +238,8 @@ class Workspace:
                 data["subtype"] = "bot_message"
         if message.blocks:
             data["blocks"] = message.blocks
+        if message.metadata:
+            data["metadata"] = message.metadata
         if message.reactions:
             data["reactions"] = [
                 {"name": name, "users": [self.bot_user_id], "count": 1}
