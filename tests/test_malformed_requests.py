@@ -104,7 +104,7 @@ async def test_malformed_request_gets_a_4xx_and_no_traceback(
             SECRET, raw.decode("utf-8", "replace"), content_type
         )
         if raw != raw.decode("utf-8", "replace").encode():  # sign the bytes as sent
-            headers = _sign_bytes(raw, content_type)
+            headers = sign_bytes(raw, content_type)
     response = await post(harness.events_url, raw, headers)
     assert 400 <= response.status_code < 500, (name, response.status_code, response.text)
     assert "Traceback" not in response.text
@@ -113,13 +113,13 @@ async def test_malformed_request_gets_a_4xx_and_no_traceback(
     assert (await harness.settle(ts)).state == "done"
 
 
-def _sign_bytes(raw: bytes, content_type: str) -> dict[str, str]:
+def sign_bytes(raw: bytes, content_type: str, secret: str = SECRET) -> dict[str, str]:
     import hashlib
     import hmac
 
     stamp = str(int(time.time()))
     base = f"v0:{stamp}:".encode() + raw
-    digest = hmac.new(SECRET.encode(), base, hashlib.sha256).hexdigest()
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     return {
         "Content-Type": content_type,
         "X-Slack-Request-Timestamp": stamp,
@@ -212,7 +212,7 @@ async def test_fuzzed_raw_bodies_never_get_a_5xx(
     started: Harness, raw: bytes, stamp: str, sign: bool
 ) -> None:
     headers = (
-        _sign_bytes(raw, "application/json")
+        sign_bytes(raw, "application/json")
         if sign
         else {
             "Content-Type": "application/json",

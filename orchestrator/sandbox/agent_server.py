@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import re
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,7 @@ class ScriptedAgent(ScenarioScripts):
         self.resumes = 0  # resumes acted on
         self.duplicate_resumes = 0  # AG-UI 1.0 resumes refused: their interrupt was resolved
         self._resolved: set[str] = set()  # interrupt ids whose resume was acted on
+        self.resumed: Counter[str] = Counter()  # resumes received, by interrupt id
         self._busy_answered: set[str] = set()
         self.app = Starlette(
             routes=[Route("/agents/{scenario:path}", self._handle, methods=["POST"])]
@@ -115,6 +117,7 @@ class ScriptedAgent(ScenarioScripts):
         self.resumes = 0
         self.duplicate_resumes = 0
         self._resolved.clear()
+        self.resumed.clear()
         self._busy_answered.clear()
 
     def serve(self, scenario: str, items: list[Item]) -> str:
@@ -122,6 +125,10 @@ class ScriptedAgent(ScenarioScripts):
         fixed = list(items)
         self._scripts[scenario] = lambda _run: iter(fixed)
         return self.url(scenario)
+
+    def acted_on(self, interrupt_id: str) -> bool:
+        """Whether a resume of this interrupt was acted on (the first one is; later refused)."""
+        return interrupt_id in self._resolved
 
     def requests_for(self, scenario: str) -> list[ReceivedRequest]:
         return [request for request in self.requests if request.scenario == scenario]
@@ -164,6 +171,7 @@ class ScriptedAgent(ScenarioScripts):
             # Like AG-UI 1.0 servers, a second resume of a resolved interrupt id is refused.
             resumes = [r for r in run.body.get("resume") or [] if isinstance(r, dict)]
             ids = {str(r.get("interruptId")) for r in resumes}
+            self.resumed.update(ids)
             if ids & self._resolved:
                 self.duplicate_resumes += 1
                 return self._already_resolved(run)

@@ -148,6 +148,13 @@ class Runtime:
             await self.engine.recover()
         self.scheduler.start()
 
+    async def recover(self) -> None:
+        """What the previous process left half done is finished (see `Recovery`)."""
+        try:
+            await self.engine.recover()
+        except Exception:  # the scheduler's ticks take over what is left
+            log.exception("recovery at start-up failed")
+
     async def stop(self) -> None:
         await self.engine.finish_runs(self.settings.shutdown_grace)  # leases still renewed
         await self.scheduler.stop()

@@ -39,7 +39,10 @@ class _Server(uvicorn.Server):
 
 async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
     runtime = Runtime(settings)
-    await runtime.start()
+    # Recovery runs while deliveries are already taken: a restart answers Slack at once (a
+    # delivery is acknowledged only once stored, whatever recovery is doing meanwhile).
+    await runtime.start(recover=False)
+    runtime.engine.tasks.spawn(runtime.recover())
     asgi = runtime.asgi() if http else runtime.admin_asgi()
     server = _Server(uvicorn.Config(asgi, host=host, port=port, log_level="warning"))
     _take_stop_signals(lambda: _stop_requested(server, runtime))

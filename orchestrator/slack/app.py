@@ -13,6 +13,11 @@ from typing import Any
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.middleware.authorization.async_single_team_authorization import (
+    AsyncSingleTeamAuthorization,
+)
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator.engine import Engine
@@ -60,6 +65,31 @@ async def _well_formed(body: dict[str, Any], next: Callable[[], Awaitable[Any]])
     return await next()
 
 
+class _Authorization(AsyncSingleTeamAuthorization):
+    """Bolt's single-workspace authorization, except that when Slack cannot be asked who the
+    bot is (`auth.test` fails), the delivery gets a 503, so Slack delivers it again, instead of
+    bolt's 200 that acknowledges it unread."""
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[Any]]
+    ) -> BoltResponse:
+        if self.auth_test_result is None:
+            try:
+                self.auth_test_result = await req.context.client.auth_test()
+            except SlackApiError as exc:
+                log.warning("delivery not taken: auth.test failed", extra={"error": str(exc)})
+                return BoltResponse(status=503, body="Slack could not be reached; retry")
+        return await super().async_process(req=req, resp=resp, next=next)
+
+
+def _strict_authorization(app: AsyncApp) -> None:
+    # Bolt offers no switch for this: its authorization middleware is replaced in its list.
+    middleware = app._async_middleware_list
+    for index, item in enumerate(middleware):
+        if type(item) is AsyncSingleTeamAuthorization:
+            middleware[index] = _Authorization(base_logger=_bolt_log)
+
+
 def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None) -> AsyncApp:
     """The bolt app. `signing_secret` is required in HTTP mode (requests are verified with it)."""
     app = AsyncApp(
@@ -70,6 +100,7 @@ def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None
         process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
+    _strict_authorization(app)
     app.use(_well_formed)
     listeners = Listeners(engine)
     app.event("app_mention")(listeners.on_mention)

@@ -91,6 +91,11 @@ class Workspace:
     def calls_to(self, method: str) -> list[RecordedCall]:
         return [call for call in self.calls if call.method == method]
 
+    def channel_messages(self, channel: str) -> list[StoredMessage]:
+        """Every message of the channel (threads included) in ts order."""
+        found = [m for m in self._messages.values() if m.channel == channel]
+        return sorted(found, key=lambda message: _ts_key(message.ts))
+
     def thread(self, channel: str, thread_ts: str) -> list[StoredMessage]:
         """Parent and replies in ts order, as they read now."""
         found = [
