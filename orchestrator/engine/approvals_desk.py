@@ -266,7 +266,7 @@ class ApprovalsDesk:
         taken: list[Interrupt] = []
         for row in unposted:
             owner = row.form_intent
-            alive = owner is not None and owner != self.firing.owner and not leases.is_dead(owner)
+            alive = owner is not None and not leases.is_dead(owner)  # this process included
             silent = stale_before is not None and (row.form_intent_at or 0.0) < stale_before
             if alive and not silent:
                 continue  # its poster may still be at it
