@@ -130,7 +130,7 @@ class Recovery:
                     "run lost with its process",
                     extra={"conversation": thread.id, "owner": owner or "none"},
                 )
-                await self.end_stream(thread, lease_owner=owner)
+                await self.end_stream(thread, take_over=True, lease_owner=owner)
         for row in await self.store.stale_claims(now - self.settings.run_lease):
             thread = await self.store.get_thread(row.thread_id)
             if thread is None or thread.state != "awaiting_approval":
@@ -166,11 +166,12 @@ class Recovery:
             expect_state="awaiting_approval",
         )
 
-    async def end_stream(self, thread: Thread, *, lease_owner: str | None = "") -> None:
-        """A run that streamed in a process that is gone. `lease_owner` is the lease found
-        (None: none); a run that never reached the agent is started again here when this
-        process takes the lease over (a stopping process passes nothing: it restarts nothing).
-        """
+    async def end_stream(
+        self, thread: Thread, *, take_over: bool = False, lease_owner: str | None = None
+    ) -> None:
+        """A run that streamed in a process that is gone. With `take_over` (and the owner of the
+        lease found, None for none), a run that never reached the agent is started again here
+        when this process wins its lease; a stopping process restarts nothing."""
         owned = {*(thread.message_ts or []), *(thread.live_ts or [])}
         await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
         answers = [
@@ -181,7 +182,7 @@ class Recovery:
         if answers:
             await self._answers_left(thread, answers)
             return
-        if thread.run_sent is None and lease_owner != "" and not self.closing():
+        if thread.run_sent is None and take_over and not self.closing():
             expires_at = time.time() + self.settings.run_lease
             if await self.store.take_lease(thread.id, lease_owner, self.owner, expires_at):
                 log.warning(
