@@ -56,8 +56,8 @@ _bolt_log.addFilter(_TokenSkippedFilter())
 
 
 async def _well_formed(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
-    """A delivery the listeners could not read gets a 400 (Socket Mode too; over HTTP the
-    runtime refuses it before bolt parses it)."""
+    """A delivery that bolt or the listeners could not read gets a 400 (Socket Mode too; over
+    HTTP the runtime refuses it before bolt parses it)."""
     problem = request_guard.shape_error(body) if isinstance(body, dict) else "not an object"
     if problem:
         log.info("delivery refused", extra={"reason": problem})
@@ -99,9 +99,9 @@ def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None
         request_verification_enabled=signing_secret is not None,
         process_before_response=True,
         raise_error_for_unhandled_request=False,
+        before_authorize=_well_formed,  # before bolt's own middleware reads the body
     )
     _strict_authorization(app)
-    app.use(_well_formed)
     listeners = Listeners(engine)
     app.event("app_mention")(listeners.on_mention)
     app.event("message")(listeners.on_message)
