@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from ag_ui.encoder import EventEncoder
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -223,7 +223,7 @@ class ScriptedAgent(ScenarioScripts):
 async def _json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.body())
-    except ValueError:
+    except (ValueError, ClientDisconnect):  # a client killed mid-request sent no run
         return {}
     return body if isinstance(body, dict) else {}
 
