@@ -32,6 +32,7 @@ class Observed:
     clicks: dict[str, str] = field(default_factory=dict)  # interrupt key -> thread ts
     # Each run signs with its own secret: no other program's server can acknowledge for it.
     secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    ack_seconds: list[float] = field(default_factory=list)  # how long each acknowledgement took
 
     async def wait_quiet(self, store: Store, slack: SlackEmulator, deadline: float) -> bool:
         """Until recovery has nothing left to do (or `deadline` seconds passed)."""

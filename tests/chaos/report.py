@@ -24,6 +24,7 @@ def print_run(f: Figures) -> None:
         f"run {f.run:>2}: {f.threads} threads, {f.acked_messages} messages acknowledged "
         f"({f.unacked_messages} never acknowledged), {f.acked_clicks} clicks acknowledged, "
         f"kills: {f.kills_random} random + named [{named}], {f.malformed_sent} malformed, "
+        f"acks {_waits(f.ack_seconds)}, "
         f"recovered in {f.recovery_seconds:.1f}s, run {f.seconds:.0f}s, "
         f"violations {f.failed}",
         flush=True,
@@ -46,8 +47,18 @@ def print_totals(runs: Sequence[Figures]) -> None:
         f"({', '.join(f'{k}x{v}' for k, v in sorted(named.items()))})"
     )
     print(f"  malformed requests {sum(f.malformed_sent for f in runs)}")
+    print(f"  acknowledgements {_waits([w for f in runs for w in f.ack_seconds])}")
     worst = max((f.recovery_seconds for f in runs), default=0.0)
     print(f"  recovery after the last kill: at most {worst:.1f}s")
     for invariant in INVARIANTS:
         count = sum(len(f.violations.get(invariant, [])) for f in runs)
         print(f"  invariant {invariant}: {count} violations")
+
+
+def _waits(waits: Sequence[float]) -> str:
+    if not waits:
+        return "none"
+    ordered = sorted(waits)
+    median = ordered[len(ordered) // 2]
+    within = sum(1 for w in ordered if w <= 3.0)
+    return f"median {median:.2f}s, max {ordered[-1]:.2f}s, {within}/{len(ordered)} within 3 s"

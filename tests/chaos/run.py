@@ -53,6 +53,7 @@ class Figures:
     kills_named: dict[str, int] = field(default_factory=dict)
     recovery_seconds: float = 0.0
     malformed_sent: int = 0
+    ack_seconds: list[float] = field(default_factory=list)  # each acknowledged delivery's wait
     violations: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -124,15 +125,18 @@ class Replicas:
         )
 
 
-async def deliver(replicas: Replicas, send: Any, attempts: int = 8) -> bool:
-    """Deliver like Slack: to a live replica, retried (with `retry_num`) until acknowledged."""
+async def deliver(replicas: Replicas, send: Any, waits: list[float], attempts: int = 8) -> bool:
+    """Deliver like Slack: to a live replica, retried (with `retry_num`) until acknowledged;
+    how long the acknowledgement took goes to `waits`."""
     for attempt in range(attempts):
         live = replicas.live()
         if live:
             service = random.choice(live)
             with contextlib.suppress(httpx.HTTPError):
+                sent = time.monotonic()
                 response = await send(service.events_url, attempt or None)
                 if response.status_code == 200:
+                    waits.append(time.monotonic() - sent)
                     return True
         await asyncio.sleep(min(0.5 * (attempt + 1), 2.0))
     return False
@@ -155,6 +159,7 @@ async def drive_thread(
             lambda url, retry: slack.deliver_event(
                 url, seen.secret, event, event_id=event_id, retry_num=retry
             ),
+            seen.ack_seconds,
         )
         (seen.threads[thread_ts] if acked else seen.unacked).append((event["ts"], event["text"]))
 
@@ -185,6 +190,7 @@ async def click_when_shown(
             acked = await deliver(
                 replicas,
                 lambda url, _retry, body=payload: slack.deliver_action(url, seen.secret, body),
+                seen.ack_seconds,
                 attempts=1,  # Slack does not retry clicks; the person would click again
             )
             if acked:
@@ -259,6 +265,7 @@ async def one_run(run: int, plan: Plan, folder: Path) -> Figures:
             figures.acked_messages = sum(len(v) for v in seen.threads.values())
             figures.unacked_messages = len(seen.unacked)
             figures.acked_clicks = len(seen.clicks)
+            figures.ack_seconds = seen.ack_seconds
             tracebacks = replicas.tracebacks()
             if tracebacks:
                 figures.violations.setdefault("6 no traceback", []).append(
