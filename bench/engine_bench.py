@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx
-from orchestrator.service.settings import Settings
 
+from orchestrator.config.settings import Settings
 from orchestrator.sandbox import slack_delivery
 from orchestrator.sandbox.loopback import LoopbackServer
 from orchestrator.sandbox.slack_emulator import API_APP_ID, VERIFICATION_TOKEN, SlackEmulator

@@ -154,6 +154,23 @@ class RunLease(Base):
     expires_at: Mapped[float] = mapped_column(Float)
 
 
+class AgentTask(Base):
+    """The agent a thread talks to (the first that answered it), and the agent-side task its
+    current run follows, so a restart can re-attach to the task instead of losing it.
+
+    A table of its own: databases made before it get it when opened, with nothing else changed.
+    """
+
+    __tablename__ = "agent_tasks"
+
+    thread_id: Mapped[str] = mapped_column(
+        ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent: Mapped[str | None] = mapped_column(String(255), default=None)
+    task_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
 class QueuedMessage(Base):
     """A message that arrived while the thread was busy; it runs after the current run."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from persistence.agent_tasks import AgentTasksPart
 from persistence.answers import AnswersPart, answer_op, regenerate_op
 from persistence.errors import AlreadyClaimed, AnswerTaken, DatabaseFailure, StaleThread, StoreError
 from persistence.escalations import EscalationsPart
@@ -53,6 +54,7 @@ class Store(
     AnswersPart,
     FeedbackPart,
     EscalationsPart,
+    AgentTasksPart,
 ):
     @classmethod
     async def open(

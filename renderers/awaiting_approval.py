@@ -15,6 +15,7 @@ from typing import Any
 
 from renderers.common import (
     ACTION_APPROVE,
+    ACTION_EDIT_ARGS,
     ACTION_REJECT,
     FIELD_ACTION_ID,
     Block,
@@ -41,6 +42,7 @@ from renderers.markdown import escape, to_mrkdwn
 from renderers.view import FormField, InterruptView, SlackMessage, ThreadView
 
 APPROVAL_NEEDED = "Approval needed"
+EDIT_ARGUMENTS = "Edit arguments"
 MAX_SHOWN_VALUE = 500  # per submitted value in an answered record
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -70,15 +72,12 @@ def form_blocks(interrupt: InterruptView) -> list[Block]:
     blocks.extend(input_block(form_field) for form_field in _unique_fields(interrupt.fields))
     if interrupt.error:
         blocks.append(section(f":warning: *{escape(interrupt.error)}*"))
+    elements = [button(interrupt.approve_label, ACTION_APPROVE, interrupt.id, style="primary")]
+    if interrupt.editable:
+        elements.append(button(EDIT_ARGUMENTS, ACTION_EDIT_ARGS, interrupt.id))
+    elements.append(button(interrupt.reject_label, ACTION_REJECT, interrupt.id, style="danger"))
     blocks.append(
-        {
-            "type": "actions",
-            "block_id": approval_block_id(interrupt.id),
-            "elements": [
-                button(interrupt.approve_label, ACTION_APPROVE, interrupt.id, style="primary"),
-                button(interrupt.reject_label, ACTION_REJECT, interrupt.id, style="danger"),
-            ],
-        }
+        {"type": "actions", "block_id": approval_block_id(interrupt.id), "elements": elements}
     )
     if interrupt.expires_at:
         blocks.append(context(f"⏳ Expires {escape(interrupt.expires_at)}"))
@@ -137,6 +136,14 @@ def input_block(form_field: FormField) -> Block:
 
 def _plain(text: str) -> dict[str, str]:
     return {"type": "plain_text", "text": text}
+
+
+def _json_input(form_field: FormField) -> Block:
+    element: Block = {"type": "plain_text_input", "action_id": FIELD_ACTION_ID, "multiline": True}
+    if form_field.default is not None:
+        text = json.dumps(form_field.default, indent=2, ensure_ascii=False)
+        element["initial_value"] = text[:MAX_INPUT_VALUE]
+    return element
 
 
 def _text_input(form_field: FormField) -> Block:
@@ -242,6 +249,7 @@ _ELEMENTS: dict[str, Callable[[FormField], Block]] = {
     "boolean": _yes_no,
     "number": _number,
     "date": _date,
+    "json": _json_input,
 }
 
 
@@ -274,10 +282,13 @@ def status_line(interrupt: InterruptView) -> str:
 def _answer_lines(interrupt: InterruptView) -> list[str]:
     labels = {form_field.name: form_field.label for form_field in interrupt.fields}
     answer = interrupt.answer or {}
-    return [
+    lines = [
         f"• *{escape(labels.get(name) or name)}:* {_shown_value(value)}"
         for name, value in answer.items()
     ]
+    if interrupt.edited_args is not None:
+        lines.append(f"• *Edited arguments:* {_shown_value(interrupt.edited_args)}")
+    return lines
 
 
 def _shown_value(value: Any) -> str:

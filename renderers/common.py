@@ -27,12 +27,15 @@ Block = dict[str, Any]
 ACTION_RETRY = "retry_run"  # value: the conversation id
 ACTION_APPROVE = "approval_submit"  # value: the interrupt id
 ACTION_REJECT = "approval_reject"  # value: the interrupt id
+ACTION_EDIT_ARGS = "approval_edit_args"  # value: the interrupt id; opens the arguments modal
 ACTION_THUMBS_UP = "feedback_up"  # value: the run id of the answer
 ACTION_THUMBS_DOWN = "feedback_down"  # value: the run id of the answer
 ACTION_REGENERATE = "regenerate_answer"  # value: the run id of the answer
 ACTION_ESCALATE = "escalate_thread"  # value: the run id of the answer
 ACTION_ESCALATE_ERROR = "escalate_failed_run"  # value: the conversation id
 FEEDBACK_CALLBACK_ID = "feedback_details"  # the 👎 modal; private_metadata: the run id
+EDIT_ARGS_CALLBACK_ID = "approval_edited_args"  # the arguments modal; private_metadata: the id
+EDIT_ARGS_BLOCK_ID = "arguments"  # its one input: the arguments as JSON
 FIELD_ACTION_ID = "value"  # every form input's action id; its block id says which field
 
 CURSOR = "▌"

@@ -11,7 +11,9 @@ from renderers.common import FIELD_ACTION_ID, field_block_id
 from renderers.limits import MAX_OPTION_VALUE
 from renderers.view import FormField
 
-FieldKind = Literal["text", "textarea", "select", "multiselect", "boolean", "number", "date"]
+FieldKind = Literal[
+    "text", "textarea", "select", "multiselect", "boolean", "number", "date", "json"
+]
 MULTILINE_MIN_LENGTH = 200  # a string allowed to be longer than this gets a textarea
 
 _LIST_KINDS: dict[str, FieldKind] = {
@@ -94,6 +96,8 @@ def _schema_kind(prop: dict[str, Any]) -> tuple[FieldKind, list[str]]:
         return "boolean", []
     if kind in ("number", "integer"):
         return "number", []
+    if kind in ("object", "array"):
+        return "json", []  # edited as JSON text
     if kind == "string" and prop.get("format") == "date":
         return "date", []
     if kind == "string" and _is_multiline(prop):

@@ -48,7 +48,7 @@ class FormField:
 
     name: str
     label: str
-    kind: Literal["text", "textarea", "select", "multiselect", "boolean", "number", "date"]
+    kind: Literal["text", "textarea", "select", "multiselect", "boolean", "number", "date", "json"]
     options: list[str] = field(default_factory=list)
     default: Any = None
     required: bool = False
@@ -70,7 +70,9 @@ class InterruptView:
     status: InterruptStatus = "pending"
     answered_by: str | None = None
     answered_at: str | None = None  # preformatted for display, e.g. "14:02 UTC"
-    answer: dict[str, Any] | None = None
+    answer: dict[str, Any] | None = None  # the answered fields (the decision is the status)
+    edited_args: dict[str, Any] | None = None  # the arguments a person edited, once answered
+    editable: bool = False  # the server takes edited arguments: the form offers to edit them
     expires_at: str | None = None  # preformatted for display
     error: str | None = None  # validation error shown on the form, e.g. "replicas is required"
 

@@ -336,10 +336,10 @@ async def test_interrupt_outcome_and_resume(agent: ScriptedAgent, client: AgentC
     assert interrupt.tool_call_id == start.tool_call_id
     assert interrupt.expires_at is None
     schema = interrupt.response_schema or {}
-    assert schema["properties"]["replicas"]["enum"] == ["3", "5", "8"]
+    assert schema["properties"]["replicas"]["enum"] == [3, 5, 8]
     assert schema["required"] == ["replicas"]
 
-    payload = {"replicas": "5", "comment": "ok, go"}
+    payload = {"replicas": 5, "comment": "ok, go"}
     entry = ResumeEntry(interrupt_id=interrupt.id, status="resolved", payload=payload)
     resumed = await collect(
         client, agent.url("interrupt-outcome"), make_input(run_id="run-2", resume=[entry])

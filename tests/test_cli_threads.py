@@ -47,7 +47,7 @@ async def test_list_and_show_an_answered_approval(harness: Harness) -> None:
     shown = cli(harness, "show", waiting.id[:8])
     assert shown.returncode == 0
     assert "approval_submitted" in shown.stdout and f"by {ALICE}" in shown.stdout
-    assert "approved by U0ALICE" in shown.stdout and '"replicas": "5"' in shown.stdout
+    assert "approved by U0ALICE" in shown.stdout and '"replicas": 5' in shown.stdout
     data = json.loads(cli(harness, "show", waiting.id, "--json").stdout)
     assert data["state"] == "done"
     assert [h["trigger"] for h in data["history"]][-2:] == ["run_started", "run_finished"]

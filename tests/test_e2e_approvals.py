@@ -80,7 +80,7 @@ async def test_approve_resumes_once_and_records_who(harness: Harness) -> None:
         {
             "interruptId": interrupt.interrupt_id,
             "status": "resolved",
-            "payload": {"replicas": "8", "comment": "bigger"},
+            "payload": {"replicas": 8, "comment": "bigger"},  # typed as the schema says
         }
     ]
     # the resume carries the history, including the assistant's pending tool call
@@ -96,7 +96,8 @@ async def test_approve_resumes_once_and_records_who(harness: Harness) -> None:
     assert "Decision received" in harness.thread_text(thread_ts)
 
 
-async def test_reject_sends_cancellation(harness: Harness) -> None:
+async def test_a_rejection_the_schema_cannot_carry_goes_back_cancelled(harness: Harness) -> None:
+    # the schema has no decision boolean and requires `replicas`: `cancelled` is the only no
     thread_ts = await pause_for_approval(harness, "interrupt-outcome")
     row = await harness.row(thread_ts)
     form = form_of(harness, thread_ts)

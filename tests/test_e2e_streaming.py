@@ -290,7 +290,7 @@ async def test_an_approval_form_is_its_own_message_and_approve_works(harness: Ha
     assert "Approved by <@U0ALICE>" in render_text(answered)
     resumed = harness.thread_messages(thread_ts)[-1]
     assert resumed.ts == streamed_ts(harness)[-1] and len(streamed_ts(harness)) == 2
-    assert 'Decision received: {"replicas": "8", "comment": "go"}' in answer_text(resumed)
+    assert 'Decision received: {"replicas": 8, "comment": "go"}' in answer_text(resumed)
 
 
 async def test_an_error_shows_in_the_stream_with_a_retry_that_works(harness: Harness) -> None:

@@ -45,7 +45,7 @@ def replies(harness: Harness, thread_ts: str) -> list[str]:
 @contextmanager
 def write_lock(db_path: Path) -> Iterator[sqlite3.Connection]:
     """Another connection holding the write lock on the file, as a second process would."""
-    other = sqlite3.connect(db_path, isolation_level=None)
+    other = sqlite3.connect(db_path, isolation_level=None, timeout=60)
     other.execute("BEGIN IMMEDIATE")
     try:
         yield other

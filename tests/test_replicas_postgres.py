@@ -160,7 +160,7 @@ async def test_a_form_posted_by_one_replica_is_answered_once_through_another(
         await first.rt.engine.drain()
     assert done.state == "done" and agent.resumes == 1
     assert agent.requests[-1].body["resume"][0]["payload"] == {
-        "replicas": "8",
+        "replicas": 8,
         "comment": "either replica",
     }
     notes = [c.params.get("text", "") for c in slack.calls_to("response_url")]

@@ -132,7 +132,7 @@ async def test_pending_approval_survives_sigkill(
     assert done.state == "done"
     assert agent.resumes == 1
     assert agent.requests[-1].body["resume"][0]["payload"] == {
-        "replicas": "8",
+        "replicas": 8,
         "comment": "after the restart",
     }
     record = render_text(next(m for m in slack.thread(CHANNEL, thread_ts) if m.ts == form.ts))
@@ -367,7 +367,7 @@ async def test_kill_right_after_an_agui_resume_resends_it_and_the_agent_acts_onc
     (row,) = await store.interrupts_of(thread_id)
     assert (row.status, row.answer) == (
         "approved",
-        {"replicas": "8", "comment": "sent, then killed"},
+        {"replicas": 8, "comment": "sent, then killed"},
     )
     assert errored.error_kind == "run_error"
     messages = [m for m in slack.thread(CHANNEL, thread_ts) if m.bot_id]

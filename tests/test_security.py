@@ -270,7 +270,7 @@ async def test_user_text_and_form_values_reach_the_backend_unchanged(harness: Ha
     await approve(harness, thread_ts, values=values)
     await harness.settle(thread_ts, ("done",), min_version=4)
     [entry] = harness.agent.requests[-1].body["resume"]
-    assert entry["payload"] == {"replicas": "5", "comment": comment}
+    assert entry["payload"] == {"replicas": 5, "comment": comment}
 
     # a follow-up without a mention keeps its surrounding whitespace
     spaced = "\n  " + EXOTIC + "  \n"

@@ -57,7 +57,7 @@ async def test_an_approval_clicked_over_the_socket_resumes_the_agent(
         service.stop()
 
     assert agent.requests[-1].body["resume"][0]["payload"] == {
-        "replicas": "8",
+        "replicas": 8,
         "comment": "over the socket",
     }
 

@@ -4,19 +4,24 @@ A run input (`ag_ui.core.RunAgentInput`) goes in; an async stream of typed `ag_u
 comes out, ending with RUN_FINISHED or RUN_ERROR. Failures are the typed errors of
 `orchestrator.agent.errors`. AG-UI is the engine's own event language; any other protocol is a
 client here that translates at the edge, chosen by the target's `protocol`.
+
+A protocol whose runs follow a task on the agent's side (A2A) announces the task with a CUSTOM
+event named `AGENT_TASK_EVENT` (value `{"taskId": …}`); the engine keeps it with the run, and
+after a restart `reattach` follows that task to its end instead of losing it.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ag_ui.core import BaseEvent, RunAgentInput
 
 from orchestrator.agent.agui.client import AgentClient
-from orchestrator.agent.errors import AgentError
+from orchestrator.agent.errors import AgentError, TaskGone
 from orchestrator.agent.targets import AgentTarget
+
+AGENT_TASK_EVENT = "agent_task"
 
 
 class ProtocolClient(Protocol):
@@ -27,20 +32,27 @@ class ProtocolClient(Protocol):
         ...
 
 
+@runtime_checkable
+class TaskFollower(Protocol):
+    """A protocol client that can follow a task started by an earlier process."""
+
+    def reattach(
+        self, target: AgentTarget, run_input: RunAgentInput, task_id: str
+    ) -> AsyncIterator[BaseEvent]:
+        """The rest of the task's run, as `stream` gives it; raises `TaskGone` when the agent
+        no longer knows the task."""
+        ...
+
+
 class AguiClient:
     """AG-UI over HTTP + SSE: the target's URL with its headers and fresh credentials."""
 
     def __init__(self, client: AgentClient) -> None:
         self.client = client
 
-    async def stream(
-        self, target: AgentTarget, run_input: RunAgentInput
-    ) -> AsyncIterator[BaseEvent]:
-        headers = await target.request_headers()
-        events = self.client.stream(target.url, run_input, headers=headers)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                yield event
+    def stream(self, target: AgentTarget, run_input: RunAgentInput) -> AsyncIterator[BaseEvent]:
+        # The client's own generator, not a wrapper around it: a layer per event costs.
+        return self.client.stream(target.url, run_input, headers=target.request_headers)
 
 
 class UnknownProtocol(AgentError):
@@ -65,6 +77,23 @@ class AgentClients:
                 )
             )
         return client.stream(target, run_input)
+
+    def can_reattach(self, target: AgentTarget) -> bool:
+        return hasattr(self.clients.get(target.protocol), "reattach")
+
+    def reattach(
+        self, target: AgentTarget, run_input: RunAgentInput, task_id: str
+    ) -> AsyncIterator[BaseEvent]:
+        client = self.clients.get(target.protocol)
+        if not isinstance(client, TaskFollower):
+            return _failing(TaskGone(f"Runs of `{target.name}` cannot be followed again."))
+        return client.reattach(target, run_input, task_id)
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            close = getattr(client, "aclose", None)
+            if close is not None:
+                await close()
 
 
 async def _failing(error: AgentError) -> AsyncIterator[BaseEvent]:

@@ -104,3 +104,10 @@ class CredentialsEndpointDown(AgentCredentialsError):
     """The token endpoint could not be reached, or failed on its side (5xx, 429): may pass."""
 
     retryable = True
+
+
+class TaskGone(AgentError):
+    """The agent no longer knows the task a run followed (it restarted, or forgot it)."""
+
+    kind = "agent_task_unknown"
+    title = "The agent no longer knows this task"

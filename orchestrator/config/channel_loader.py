@@ -14,7 +14,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.config.channel_schema import ChannelConfig, ConfigFileError, is_url
+from orchestrator.config.channel_schema import (
+    ChannelConfig,
+    ConfigFileError,
+    is_kagent_ref,
+    is_url,
+)
 
 # `${NAME}` is replaced by the variable; `$${` stays a literal `${` (as in Docker Compose).
 _ENV_REF = re.compile(r"\$(\$)\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -132,7 +137,12 @@ def _reference_problems(config: ChannelConfig) -> list[str]:
     """What pydantic cannot see field by field: channel keys, and agents that cannot be built."""
     problems: list[str] = []
     for name, agent in config.agents.items():
-        if agent.url is None and config.agent_base is None:
+        if agent.kagent is not None:
+            if not is_kagent_ref(agent.kagent):
+                problems.append(f"agents.{name}.kagent: write it namespace/agent")
+            elif config.kagent_base is None:
+                problems.append(f"agents.{name}.kagent: there is no kagent_base to serve it")
+        elif agent.url is None and config.agent_base is None:
             problems.append(
                 f"agents.{name}.url: missing, and there is no agent_base to build it from the id"
             )
@@ -146,10 +156,24 @@ def _reference_problems(config: ChannelConfig) -> list[str]:
             )
         entries.append((f"channels.{label}", settings))
     for where, settings in entries:
-        agent = settings.agent
-        if agent and not is_url(agent) and agent not in config.agents and not config.agent_base:
-            problems.append(
-                f"{where}.agent: {agent!r} is an agent id, but there is no agent_base "
-                "(set agent_base, list the agent under agents:, or give a full URL)"
-            )
+        refs = [(f"{where}.agent", settings.agent)]
+        routes = enumerate(settings.routes or [])
+        refs += [(f"{where}.routes.{i}.agent", route.agent) for i, route in routes]
+        for at, agent in refs:
+            problems += _agent_ref_problems(config, at, agent)
     return problems
+
+
+def _agent_ref_problems(config: ChannelConfig, where: str, agent: str | None) -> list[str]:
+    if not agent or is_url(agent) or agent in config.agents:
+        return []
+    if is_kagent_ref(agent):
+        if config.kagent_base is None:
+            return [f"{where}: {agent!r} is a Kagent agent, but there is no kagent_base"]
+        return []
+    if not config.agent_base:
+        return [
+            f"{where}: {agent!r} is an agent id, but there is no agent_base "
+            "(set agent_base, list the agent under agents:, or give a full URL)"
+        ]
+    return []

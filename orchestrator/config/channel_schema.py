@@ -29,10 +29,24 @@ string may reference the environment as `${NAME}`, so secrets need not be writte
         agent: ops-agent
         approvers: [U0LEAD, S0ONCALL]
         listen: {humans: message}
+
+A2A agents (Kagent's among them) say `protocol: a2a`. With `kagent_base` set, an agent written
+`namespace/agent` (in `agent:`, in `routes:`, or as `kagent:` under `agents:`) is the Kagent
+agent at `{kagent_base}/api/a2a/{namespace}/{agent}`, spoken to over A2A. `routes` send a
+thread to another agent when its first message matches (first match wins; else `agent`):
+
+    kagent_base: https://kagent.example.com
+    agents:
+      k8s-agent-dev: {kagent: kagent/k8s-agent-dev, headers: {CF-Access-Client-Id: ${CF_ID}}}
+    defaults:
+      agent: kagent/k8s-agent
+      routes:
+        - {match: "\\b(dev|development)\\b", agent: k8s-agent-dev}
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import (
@@ -46,7 +60,7 @@ from pydantic import (
     model_validator,
 )
 
-from orchestrator.agent.targets import HistoryMode
+from orchestrator.agent.targets import HistoryMode, ProtocolName
 
 Listen = Literal["mention", "message", "off"]
 DEFAULT_MAX_BOT_RUNS = 5
@@ -109,6 +123,8 @@ class AgentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = None
+    kagent: str | None = None  # `namespace/agent`, served under kagent_base (implies a2a)
+    protocol: ProtocolName | None = None  # ag-ui (default) or a2a
     history: HistoryMode = "client"
     auth: AgentAuth | None = None
     headers: dict[str, SecretStr] = Field(default_factory=dict)
@@ -118,6 +134,25 @@ class AgentSettings(BaseModel):
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not is_url(value):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+class Route(BaseModel):
+    """Messages whose text matches `match` (a regular expression, case-insensitive) go to
+    `agent`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    match: str
+    agent: str
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
         return value
 
 
@@ -132,6 +167,7 @@ class ChannelSettings(BaseModel):
     listen: ListenRules | None = None
     max_bot_runs: PositiveInt | None = None
     escalate_to: list[str] | None = None
+    routes: list[Route] | None = None
 
     @field_validator("approvers")
     @classmethod
@@ -159,6 +195,14 @@ class ChannelConfig(BaseModel):
     agents: dict[str, AgentSettings] = Field(default_factory=dict)
     defaults: ChannelSettings = Field(default_factory=ChannelSettings)
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+    kagent_base: str | None = None
+
+    @field_validator("kagent_base")
+    @classmethod
+    def _kagent_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_url(value):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://kagent.example.com")
+        return value
 
     @field_validator("agent_base")
     @classmethod
@@ -166,3 +210,9 @@ class ChannelConfig(BaseModel):
         if value is not None and "{agent_id}" not in value:
             raise ValueError("must contain {agent_id}, e.g. https://host/agents/{agent_id}")
         return value
+
+
+def is_kagent_ref(value: str) -> bool:
+    """`namespace/agent`: a Kagent agent, served under `kagent_base`."""
+    parts = value.split("/")
+    return not is_url(value) and len(parts) == 2 and all(parts)

@@ -1,14 +1,15 @@
-"""Each channel's policy (its agent, approvers, listening rules), resolved from the channel
-configuration (`orchestrator.config.channel_schema`) over its defaults."""
+"""Each channel's policy (its agent and routes, approvers, listening rules), resolved from the
+channel configuration (`orchestrator.config.channel_schema`) over its defaults."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator.agent.credentials import ClientCredentials
-from orchestrator.agent.targets import AgentTarget
+from orchestrator.agent.targets import AgentTarget, ProtocolName
 from orchestrator.config.channel_loader import load_config, parse_config
 from orchestrator.config.channel_schema import (
     DEFAULT_MAX_BOT_RUNS,
@@ -17,6 +18,7 @@ from orchestrator.config.channel_schema import (
     ChannelSettings,
     ConfigFileError,
     Listen,
+    is_kagent_ref,
     is_url,
 )
 
@@ -31,11 +33,21 @@ __all__ = [
 ]
 
 
+KAGENT_A2A_PATH = "/api/a2a/{namespace}/{agent}"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRoute:
+    pattern: re.Pattern[str]
+    agent: AgentTarget
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelPolicy:
     """Everything the engine and the Slack listeners need to know about one channel."""
 
     agent: AgentTarget
+    routes: tuple[AgentRoute, ...] = ()
     approvers: tuple[str, ...] = ("requester",)
     approval_timeout: float | None = None
     approval_reminder: float | None = None
@@ -43,6 +55,21 @@ class ChannelPolicy:
     listen_bots: Listen = "off"
     max_bot_runs: int = DEFAULT_MAX_BOT_RUNS
     escalate_to: tuple[str, ...] = ()  # who "Get help" pings; empty: no button
+
+    def agent_for(
+        self, text: str, kept: str | None = None, default: AgentTarget | None = None
+    ) -> AgentTarget:
+        """The agent a thread kept (when this channel still has it), else the first route whose
+        pattern the text matches, else the channel's agent (or `default`)."""
+        default = default or self.agent
+        if kept is not None:
+            for target in (default, *(route.agent for route in self.routes)):
+                if target.name == kept:
+                    return target
+        for route in self.routes:
+            if route.pattern.search(text):
+                return route.agent
+        return default
 
 
 class ChannelDirectory:
@@ -58,12 +85,14 @@ class ChannelDirectory:
         *,
         default_agent_url: str,
         agent_headers: Mapping[str, str],
+        default_agent_protocol: ProtocolName = "ag-ui",
         approval_timeout: float | None = None,
         approval_reminder: float | None = None,
         max_bot_runs: int = DEFAULT_MAX_BOT_RUNS,
     ) -> None:
         self.config = config
         self.default_agent_url = default_agent_url
+        self.default_agent_protocol: ProtocolName = default_agent_protocol
         self.agent_headers = dict(agent_headers)
         self.approval_timeout = approval_timeout
         self.approval_reminder = approval_reminder
@@ -87,6 +116,10 @@ class ChannelDirectory:
         for channel_id, settings in self.config.channels.items():
             if settings.agent:
                 found.append(self._target(settings.agent, self._origin(channel_id)))
+        for channel_id in (None, *self.config.channels):
+            settings = self.config.channels[channel_id] if channel_id else self.config.defaults
+            for index, route in enumerate(settings.routes or []):
+                found.append(self._target(route.agent, self._route_origin(channel_id, index)))
         unique: dict[tuple[str, str], AgentTarget] = {}
         for target in found:
             unique.setdefault((target.name, target.url), target)
@@ -107,8 +140,17 @@ class ChannelDirectory:
             return default
 
         origin = self._origin(channel_id if own.agent else None)
+        routes_from = channel_id if own.routes is not None else None
+        routes = tuple(
+            AgentRoute(
+                re.compile(route.match, re.IGNORECASE),
+                self._target(route.agent, self._route_origin(routes_from, index)),
+            )
+            for index, route in enumerate(pick("routes") or [])
+        )
         return ChannelPolicy(
             agent=self._target(pick("agent"), origin),
+            routes=routes,
             approvers=tuple(pick("approvers") or ("requester",)),
             approval_timeout=pick("approval_timeout") or self.approval_timeout,
             approval_reminder=pick("approval_reminder") or self.approval_reminder,
@@ -123,13 +165,30 @@ class ChannelDirectory:
             return f"channels.{channel_id}.agent"
         return "defaults.agent" if self.config.defaults.agent else "AGENT_URL"
 
+    @staticmethod
+    def _route_origin(channel_id: str | None, index: int) -> str:
+        where = f"channels.{channel_id}" if channel_id is not None else "defaults"
+        return f"{where}.routes.{index}.agent"
+
+    def _kagent_url(self, ref: str) -> str:
+        assert self.config.kagent_base is not None  # parse_config checked it
+        namespace, agent = ref.split("/")
+        path = KAGENT_A2A_PATH.format(namespace=namespace, agent=agent)
+        return self.config.kagent_base.rstrip("/") + path
+
     def _target(self, agent: str | None, origin: str) -> AgentTarget:
         if not agent:
             target = AgentTarget(
-                name=self.default_agent_url, url=self.default_agent_url, headers=self.agent_headers
+                name=self.default_agent_url,
+                url=self.default_agent_url,
+                headers=self.agent_headers,
+                protocol=self.default_agent_protocol,
             )
         elif agent in self._named:
             target = self._named[agent]
+        elif is_kagent_ref(agent):
+            url = self._kagent_url(agent)
+            target = AgentTarget(name=agent, url=url, headers=self.agent_headers, protocol="a2a")
         elif is_url(agent):
             target = AgentTarget(name=agent, url=agent, headers=self.agent_headers)
         else:
@@ -140,7 +199,11 @@ class ChannelDirectory:
 
     def _build(self, name: str, settings: AgentSettings) -> AgentTarget:
         url = settings.url
-        if url is None:
+        protocol: ProtocolName = settings.protocol or "ag-ui"
+        if settings.kagent is not None:
+            url = self._kagent_url(settings.kagent)
+            protocol = settings.protocol or "a2a"
+        elif url is None:
             assert self.config.agent_base is not None  # parse_config checked it
             url = self.config.agent_base.format(agent_id=name)
         headers = {key: value.get_secret_value() for key, value in settings.headers.items()}
@@ -165,4 +228,5 @@ class ChannelDirectory:
             history=settings.history,
             credentials=credentials,
             origin=f"agents.{name}",
+            protocol=protocol,
         )

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
 
     agent_url: str = Field("http://127.0.0.1:8000/", validation_alias=_env("AGENT_URL"))
+    agent_protocol: Literal["ag-ui", "a2a"] = Field(
+        "ag-ui", validation_alias=_env("AGENT_PROTOCOL")
+    )
     agent_bearer_token: SecretStr | None = Field(None, validation_alias=_env("AGENT_BEARER_TOKEN"))
     agent_connect_timeout: float = Field(5.0, validation_alias=_env("ORCH_AGENT_CONNECT_TIMEOUT"))
     agent_first_event_timeout: float = Field(

@@ -1,171 +1,74 @@
-"""Human-in-the-loop: interrupt records from a run, their views, and the resume request.
+"""Human-in-the-loop, pure: what a form shows, a person's answer as the payload its server
+reads (validated against the interrupt's `responseSchema` first), and the resume request.
 
-Three wire forms lead to the same persisted record (see README, "Approvals"):
-`outcome`  AG-UI 1.0 `RUN_FINISHED.outcome.interrupts[]`, resumed with `RunAgentInput.resume[]`;
-`legacy`   a CUSTOM `on_interrupt` event, resumed with `forwardedProps.command.resume`;
-`tool`     a frontend tool call left pending, answered with a `tool` message.
+The records come from a run in `orchestrator.core.interrupt_records`; what differs between
+servers is in `orchestrator.core.dialects`. A record's `decision` says what became of it:
+`approved` or `rejected` by a person, `cancelled` when nobody decided (it expired). Its `answer`
+is the payload that goes back; `None` for a rejection the schema cannot carry, which goes back
+as `cancelled` on the AG-UI 1.0 wire.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ag_ui.core import CustomEvent, RunFinishedEvent
-
-from orchestrator.core.conversation import RunRecorder, tool_result_message
-from persistence.models import Interrupt, Thread
+from orchestrator.core.answers import (
+    AnswerShape,
+    errors_of,
+    parse_object,
+    payload_for,
+    shape_of,
+    typed_values,
+    visible_schema,
+)
+from orchestrator.core.conversation import tool_result_message
+from orchestrator.core.dialects import DECISION_KEYS
+from persistence.models import Interrupt
 from renderers.common import ACTION_APPROVE, ACTION_REJECT
-from renderers.forms import fields_from_list, fields_from_schema
+from renderers.forms import fields_from_list, fields_from_schema, read_form_values
 from renderers.view import FormField, InterruptView
 
-LEGACY_EVENT = "on_interrupt"
+APPROVED = ("approved", "resolved")  # `resolved`: records written before decisions were named
 
 
-def is_legacy_interrupt(event: CustomEvent) -> bool:
-    return event.name == LEGACY_EVENT
+@dataclass(slots=True)
+class Answer:
+    """A person's decision as it goes back, or why it cannot (the form shows `errors`)."""
 
-
-# --- records from a run -----------------------------------------------------------------
-
-
-def interrupts_of_run(
-    *,
-    thread: Thread,
-    run_id: str,
-    finished: RunFinishedEvent,
-    legacy: CustomEvent | None,
-    recorder: RunRecorder,
-    approval_timeout: float | None,
-) -> list[Interrupt]:
-    """The interrupt records a finished run asks for (empty when it simply finished)."""
-    outcome = finished.outcome
-    now = time.time()
-    default_expiry = now + approval_timeout if approval_timeout else None
-    base = {"thread_id": thread.id, "run_id": run_id, "requester": thread.requester}
-    if outcome is not None and outcome.type == "interrupt":
-        return [
-            _from_outcome(item, recorder, base, default_expiry, now) for item in outcome.interrupts
-        ]
-    if legacy is not None:
-        return [_from_legacy(legacy, run_id, base, default_expiry, now)]
-    pending = getattr(outcome, "pending_tool_call_ids", None) if outcome is not None else None
-    return [
-        _from_tool_call(call_id, recorder, base, default_expiry, now) for call_id in pending or []
-    ]
-
-
-def _from_outcome(
-    item: Any, recorder: RunRecorder, base: dict[str, Any], expiry: float | None, now: float
-) -> Interrupt:
-    metadata = getattr(item, "metadata", None) or {}
-    raw = (metadata.get("langgraph") or {}).get("raw") if isinstance(metadata, dict) else None
-    raw = raw if isinstance(raw, dict) else {}
-    # the tool call may not be in this run (or anywhere): the form then shows no tool
-    seen = recorder.tool_call(item.tool_call_id) if item.tool_call_id else None
-    name, args = seen or (None, None)
-    return Interrupt(
-        id=str(uuid.uuid4()),
-        interrupt_id=item.id,
-        wire_form="outcome",
-        message=item.message or raw.get("message") or "The agent needs your approval to go on.",
-        reason=item.reason,
-        tool_call_id=item.tool_call_id,
-        tool_name=name,
-        tool_args=args,
-        response_schema=item.response_schema,
-        fields=None if item.response_schema else raw.get("fields"),
-        labels=_labels(raw),
-        status="pending",
-        expires_at=_parse_time(item.expires_at) or expiry,
-        created_at=now,
-        **base,
-    )
-
-
-def _from_legacy(
-    event: CustomEvent, run_id: str, base: dict[str, Any], expiry: float | None, now: float
-) -> Interrupt:
-    value = event.value
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            value = {"message": value}
-    if not isinstance(value, dict):
-        value = {"message": str(value)}
-    return Interrupt(
-        id=str(uuid.uuid4()),
-        interrupt_id=f"legacy:{run_id}",
-        wire_form="legacy",
-        message=str(value.get("message") or "The agent needs your approval to go on."),
-        reason=value.get("reason"),
-        fields=value.get("fields") if isinstance(value.get("fields"), list) else None,
-        response_schema=value.get("responseSchema") or value.get("schema"),
-        labels=_labels(value),
-        status="pending",
-        expires_at=expiry,
-        created_at=now,
-        **base,
-    )
-
-
-def _from_tool_call(
-    call_id: str, recorder: RunRecorder, base: dict[str, Any], expiry: float | None, now: float
-) -> Interrupt:
-    name, args = recorder.tool_call(call_id) or (None, None)
-    return Interrupt(
-        id=str(uuid.uuid4()),
-        interrupt_id=call_id,
-        wire_form="tool",
-        message=f"The agent wants to run `{name}`." if name else "The agent wants to run a tool.",
-        tool_call_id=call_id,
-        tool_name=name,
-        tool_args=args,
-        status="pending",
-        expires_at=expiry,
-        created_at=now,
-        **base,
-    )
-
-
-def _labels(raw: dict[str, Any]) -> dict[str, str]:
-    labels = {}
-    for key in ("approve_label", "approveLabel", "reject_label", "rejectLabel"):
-        if isinstance(raw.get(key), str):
-            labels["approve" if key.startswith("approve") else "reject"] = raw[key]
-    return labels
-
-
-def _parse_time(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    decision: str  # approved | rejected
+    payload: dict[str, Any] | None
+    errors: list[str] = field(default_factory=list)
 
 
 # --- what the form shows ----------------------------------------------------------------
 
 
+def shape(row: Interrupt) -> AnswerShape:
+    return shape_of(row.response_schema, row.tool_args)
+
+
 def form_fields(row: Interrupt) -> list[FormField]:
-    if row.response_schema:
-        return fields_from_schema(row.response_schema)
+    """The fields a person fills in: not the decision (the buttons) nor the arguments (the
+    "Edit arguments" modal)."""
+    visible = visible_schema(shape(row))
+    if visible is not None:
+        return fields_from_schema(visible)
     if row.fields:
         return fields_from_list(row.fields)
     return []
 
 
 def view_of(row: Interrupt, error: str | None = None) -> InterruptView:
+    answer_shape = shape(row)
+    payload = dict(row.answer or {})
+    edited = payload.pop(answer_shape.edit_key, None) if answer_shape.edit_key else None
+    hidden = answer_shape.hidden | set(DECISION_KEYS)  # the status line says the decision
+    shown = {k: v for k, v in payload.items() if k not in hidden}
     return InterruptView(
         id=row.id,
         message=row.message,
@@ -177,7 +80,9 @@ def view_of(row: Interrupt, error: str | None = None) -> InterruptView:
         status=row.status,  # type: ignore[arg-type]
         answered_by=row.answered_by,
         answered_at=clock(row.answered_at),
-        answer=row.answer,
+        answer=shown,
+        edited_args=edited if isinstance(edited, dict) else None,
+        editable=answer_shape.edit_key is not None,
         expires_at=moment(row.expires_at),
         error=error,
     )
@@ -189,6 +94,47 @@ def clock(at: float | None) -> str | None:
 
 def moment(at: float | None) -> str | None:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC") if at else None
+
+
+def arguments_text(row: Interrupt) -> str:
+    """The tool's arguments as the modal prefills them: indented JSON."""
+    return json.dumps(parse_object(row.tool_args or "") or {}, indent=2, ensure_ascii=False)
+
+
+# --- a person's answer ------------------------------------------------------------------
+
+
+def answer_of(row: Interrupt, *, approved: bool, state_values: dict[str, Any]) -> Answer:
+    """Approve or Reject with the form's values, typed as the schema says and validated.
+
+    A rejection needs no field filled in; a rejection the schema cannot carry (no decision
+    boolean, other fields required) goes back as `cancelled` where the wire has it."""
+    fields = form_fields(row)
+    if not approved:
+        fields = [dataclasses.replace(f, required=False) for f in fields]
+    values, errors = read_form_values(state_values, fields)
+    answer_shape = shape(row)
+    labels = {f.name: f.label for f in fields}
+    typed, type_errors = typed_values(values, answer_shape.schema, labels)
+    errors += type_errors
+    decision = "approved" if approved else "rejected"
+    if errors:
+        return Answer(decision, None, errors)
+    payload = payload_for(answer_shape, approved=approved, values=typed)
+    problems = errors_of(payload, answer_shape.schema)
+    if problems and not approved:
+        return Answer(decision, None)
+    return Answer(decision, payload, problems)
+
+
+def edited_answer(row: Interrupt, text: str) -> Answer:
+    """Approve with the arguments edited in the modal, sent where the server reads them."""
+    edited = parse_object(text)
+    if edited is None:
+        return Answer("approved", None, ["The arguments must be a JSON object."])
+    answer_shape = shape(row)
+    payload = payload_for(answer_shape, approved=True, values={}, edited_args=edited)
+    return Answer("approved", payload, errors_of(payload, answer_shape.schema))
 
 
 # --- the resume request -----------------------------------------------------------------
@@ -215,19 +161,33 @@ class Resume:
 def resume_for(rows: Sequence[Interrupt]) -> Resume:
     resume = Resume(interrupt_keys=[r.id for r in rows])
     for row in rows:
-        approved = row.decision == "resolved"
-        values = row.answer or {}
+        payload = _payload(row)
         if row.wire_form == "outcome":
-            entry: dict[str, Any] = {"interruptId": row.interrupt_id, "status": row.decision}
-            if approved:
-                entry["payload"] = values or {"approved": True}
+            entry: dict[str, Any] = {"interruptId": row.interrupt_id, "status": "cancelled"}
+            if row.decision != "cancelled" and payload is not None:
+                entry.update(status="resolved", payload=payload)
             resume.entries.append(entry)
-        elif row.wire_form == "legacy":
-            resume.command = values if approved and values else {"approved": approved}
+            continue
+        payload = payload if payload is not None else _declined(row)
+        if row.wire_form == "legacy":
+            resume.command = payload
         else:
-            content = json.dumps({"approved": approved, **values})
-            resume.tool_messages.append(tool_result_message(row.tool_call_id or "", content))
+            message = tool_result_message(row.interrupt_id, json.dumps(payload))
+            resume.tool_messages.append(message)
     return resume
+
+
+def _payload(row: Interrupt) -> dict[str, Any] | None:
+    if row.decision == "cancelled":
+        return None
+    if row.decision == "resolved" and not row.answer:  # a record from before payloads were kept
+        return {"approved": True}
+    return row.answer
+
+
+def _declined(row: Interrupt) -> dict[str, Any]:
+    """A no in the server's shape, for wires that have no `cancelled`."""
+    return payload_for(shape(row), approved=False, values={})
 
 
 def carries_form(message: dict[str, Any], interrupt_key: str) -> bool:

@@ -55,6 +55,7 @@ class RunRecorder:
         self._text: dict[str, list[str]] = {}
         self._args: dict[str, list[str]] = {}
         self._calls: dict[str, dict[str, Any]] = {}
+        self._results: set[str] = set()  # tool calls this run saw a result for
         self.snapshot: list[dict[str, Any]] | None = None
 
     def text(self, message_id: str, delta: str) -> None:
@@ -81,6 +82,7 @@ class RunRecorder:
             self._args.setdefault(event.tool_call_id, []).append(event.delta)
         elif kind == EventType.TOOL_CALL_RESULT:
             assert isinstance(event, ToolCallResultEvent)
+            self._results.add(event.tool_call_id)
             self._messages[event.message_id or f"result-{event.tool_call_id}"] = {
                 "id": event.message_id or str(uuid.uuid4()),
                 "role": "tool",
@@ -111,11 +113,27 @@ class RunRecorder:
         self._calls[event.tool_call_id] = call
 
     def tool_call(self, tool_call_id: str) -> tuple[str, str] | None:
-        """(name, arguments JSON) of a tool call seen in this run."""
+        """(name, arguments JSON) of a tool call seen in this run. Arguments a server sent only
+        in its messages snapshot (some send no TOOL_CALL_ARGS for a call made in one piece)
+        are read from there."""
         call = self._calls.get(tool_call_id)
-        if call is None:
-            return None
-        return call["function"]["name"], "".join(self._args.get(tool_call_id, []))
+        args = "".join(self._args.get(tool_call_id, []))
+        if call is not None and args:
+            return call["function"]["name"], args
+        for message in self.snapshot or []:
+            for shown in message.get("toolCalls") or []:
+                if shown.get("id") == tool_call_id:
+                    function = shown.get("function") or {}
+                    return str(function.get("name", "")), str(function.get("arguments") or "")
+        return (call["function"]["name"], args) if call is not None else None
+
+    def unanswered_calls(self) -> list[str]:
+        """The tool calls of this run that got no result (in it or in its snapshot), in order."""
+        answered = set(self._results)
+        for message in self.snapshot or []:
+            if message.get("role") == "tool":
+                answered.add(message.get("toolCallId"))
+        return [call_id for call_id in self._calls if call_id not in answered]
 
     def messages(self) -> list[dict[str, Any]]:
         """The messages this run added (text joined, arguments joined), in order."""

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from ag_ui.core import RunErrorEvent
 
+from orchestrator.core import sentences
 from persistence.models import Interrupt
 from renderers.view import ErrorView
 
@@ -26,6 +27,7 @@ class RunResult:
     detail: dict[str, Any] = field(default_factory=dict)
     error: ErrorView | None = None
     interrupts: list[Interrupt] = field(default_factory=list)
+    form_error: str | None = None  # shown on the forms that open again
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,21 @@ def resume_failure(exc: AgentFailure) -> RunResult:
         retryable=False,
     )
     return RunResult("resume_failed", {"error": exc.kind, "detail": exc.detail}, error)
+
+
+def resume_refused(event: RunErrorEvent) -> RunResult:
+    """The server answered the resume with RUN_ERROR before anything else: it did not take the
+    answer (a payload it rejects, an interrupt it does not know). The form opens again with the
+    server's message, so the person can answer once more."""
+    code = f" ({event.code})" if event.code else ""
+    error = ErrorView(
+        kind="resume_refused",
+        title="The agent refused the answer",
+        detail=f"{event.message}{code} The form is open again; please answer once more.",
+        retryable=False,
+    )
+    detail = {"error": "resume_refused", "message": event.message, "code": event.code}
+    return RunResult("resume_failed", detail, error, form_error=sentences.refused(event.message))
 
 
 def restart_error(can_escalate: bool) -> ErrorView:

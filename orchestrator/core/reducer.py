@@ -24,7 +24,7 @@ from ag_ui.core import (
     ToolCallStartEvent,
 )
 
-from orchestrator.core import approvals
+from orchestrator.core import interrupt_records
 from orchestrator.core.conversation import RunRecorder
 from renderers.view import StepView, ThreadView, ToolCallView
 
@@ -41,7 +41,7 @@ class Step(enum.Enum):
 class RunReducer:
     """Folds one run's events into its `ThreadView` and its `RunRecorder`."""
 
-    __slots__ = ("error", "finished", "legacy", "recorder", "view")
+    __slots__ = ("answered", "error", "finished", "legacy", "recorder", "view")
 
     def __init__(self, view: ThreadView, recorder: RunRecorder) -> None:
         self.view = view
@@ -49,17 +49,20 @@ class RunReducer:
         self.legacy: CustomEvent | None = None  # a legacy `on_interrupt` event, if one came
         self.finished: RunFinishedEvent | None = None
         self.error: RunErrorEvent | None = None
+        self.answered = False  # the agent said something or called a tool in this run
 
     def feed(self, event: BaseEvent) -> Step:
         kind = event.type
         if kind is _TEXT:  # most events: keep this path to two appends and a flag
             self.view.chunks.append(event.delta)  # type: ignore[attr-defined]
             self.recorder.text(event.message_id, event.delta)  # type: ignore[attr-defined]
+            self.answered = True
             return Step.CHANGED
         apply = _DELTAS.get(kind)
         if apply is not None:
             apply(self.view, event)
             self.recorder.observe(event)
+            self.answered = self.answered or kind not in _STEPS
             return Step.CHANGED
         if kind == EventType.RUN_STARTED:
             return Step.STARTED
@@ -67,7 +70,7 @@ class RunReducer:
             self.recorder.observe(event)
         elif kind == EventType.CUSTOM:
             assert isinstance(event, CustomEvent)
-            if approvals.is_legacy_interrupt(event):
+            if interrupt_records.is_legacy_interrupt(event):
                 self.legacy = event
         elif kind == EventType.RUN_ERROR:
             assert isinstance(event, RunErrorEvent)
@@ -128,6 +131,7 @@ def _step_end(view: ThreadView, event: BaseEvent) -> None:
 
 
 _TEXT = EventType.TEXT_MESSAGE_CONTENT
+_STEPS = frozenset({EventType.STEP_STARTED, EventType.STEP_FINISHED})
 
 _DELTAS: dict[str, Callable[[ThreadView, BaseEvent], None]] = {
     EventType.TEXT_MESSAGE_START: _text_start,

@@ -20,6 +20,12 @@ MOVED_ON = "This conversation has moved on; your answer was not sent."
 CRASHED = "Something went wrong on my side while answering. Please retry."
 QUEUED = "I'm still answering the previous message; I'll pick this up right after."
 THANKS = "Thanks for the feedback! It helps improve the answers."
+MODAL_FAILED = "Slack did not open the arguments editor; please click again."
+
+
+def refused(message: str) -> str:
+    """On a form the agent's server refused to take an answer for."""
+    return f"The agent refused this answer: {message} Please answer again."
 
 
 def queue_full(limit: int) -> str:

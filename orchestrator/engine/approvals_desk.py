@@ -21,7 +21,7 @@ from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import Publisher, PublishError
 from persistence.models import Interrupt, Thread
 from persistence.store import Store
-from renderers.forms import read_form_values
+from renderers.edit_args import edit_args_modal
 from renderers.view import SlackMessage, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
@@ -51,7 +51,7 @@ class ApprovalsDesk:
         *,
         interrupt_key: str,
         user: str,
-        decision: str,
+        approved: bool,
         state_values: dict[str, Any],
         channel: str,
         message_ts: str,
@@ -59,47 +59,87 @@ class ApprovalsDesk:
     ) -> str | None:
         """A click on Approve or Reject. Returns an ephemeral note for the clicker, if any.
 
-        `message` is the clicked message as Slack shows it: a form is clickable as soon as
-        people see it, before its poster has stored its ts.
-        """
+        The answer is typed and validated against the interrupt's schema before it is claimed:
+        an answer the server would refuse is never sent, the form shows why instead. `message`
+        is the clicked message as Slack shows it: a form is clickable as soon as people see it,
+        before its poster has stored its ts."""
+        row, thread, note = await self._answerable(
+            interrupt_key, user, channel, message_ts, message or {}
+        )
+        if row is None or thread is None:
+            return note
+        answer = approvals.answer_of(row, approved=approved, state_values=state_values)
+        if answer.errors:
+            await self.refresh(thread, row, error="; ".join(answer.errors))
+            return None
+        return await self._claim(thread, row, user, answer)
+
+    async def open_edit(
+        self, *, interrupt_key: str, user: str, channel: str, message_ts: str, trigger_id: str
+    ) -> str | None:
+        """A click on "Edit arguments": the modal with the arguments as JSON."""
+        row, _thread, note = await self._answerable(interrupt_key, user, channel, message_ts)
+        if row is None:
+            return note
+        modal = edit_args_modal(row.id, row.tool_name, approvals.arguments_text(row))
+        if not await self.notifier.open_modal(trigger_id, modal, about=row.thread_id):
+            return sentences.MODAL_FAILED
+        return None
+
+    async def check_edit(self, *, interrupt_key: str, user: str, text: str) -> str | None:
+        """The modal was submitted: the error to show in it, or None once the answer (approve
+        with these arguments) is claimed; `send` then resumes the run."""
+        row = await self.store.get_interrupt(interrupt_key)
+        if row is None:
+            return sentences.UNKNOWN_REQUEST
+        if user not in await self.approvers(row):
+            return sentences.only(await self.approvers(row))
+        if row.status != "pending":
+            return sentences.already(row)
+        answer = approvals.edited_answer(row, text)
+        if answer.errors:
+            return "; ".join(answer.errors)
+        if not await self._cas_claim(row, user, answer):
+            return sentences.already(await self.store.get_interrupt(row.id) or row)
+        return None
+
+    async def send(self, interrupt_key: str, user: str) -> str | None:
+        """Resume with a claimed answer (once the run's other forms are answered too)."""
         row = await self.store.get_interrupt(interrupt_key)
         thread = await self.store.get_thread(row.thread_id) if row else None
         if row is None or thread is None:
             return sentences.UNKNOWN_REQUEST
+        return await self._after_claim(thread, row.id, user, row.decision or "approved")
+
+    async def _answerable(
+        self,
+        interrupt_key: str,
+        user: str,
+        channel: str,
+        message_ts: str,
+        message: dict[str, Any] | None = None,
+    ) -> tuple[Interrupt | None, Thread | None, str | None]:
+        """The pending interrupt a click answers, or why it cannot be answered by this person."""
+        row = await self.store.get_interrupt(interrupt_key)
+        thread = await self.store.get_thread(row.thread_id) if row else None
+        if row is None or thread is None:
+            return None, None, sentences.UNKNOWN_REQUEST
         if thread.channel_id != channel or not await self._from_form(
             thread, row, message_ts, message or {}
         ):
             log.warning(
                 "click on a form of another thread", extra={"conversation": thread.id, "user": user}
             )
-            return sentences.NOT_HERE
+            return None, None, sentences.NOT_HERE
         allowed = await self.approvers(row)
         if user not in allowed:
             await self.store.record(
                 thread, "approval_refused", user, {"interrupt": row.interrupt_id}
             )
-            return sentences.only(allowed)
+            return None, None, sentences.only(allowed)
         if row.status != "pending":
-            return sentences.already(row)
-        values: dict[str, Any] = {}
-        if decision == "resolved":
-            values, errors = read_form_values(state_values, approvals.form_fields(row))
-            if errors:
-                await self.refresh(thread, row, error="; ".join(errors))
-                return None
-        claimed = await self.store.cas_interrupt(
-            row.id,
-            "pending",
-            status="claimed",
-            answered_by=user,
-            answered_at=time.time(),
-            answer=values,
-            decision=decision,
-        )
-        if not claimed:
-            return sentences.already(await self.store.get_interrupt(row.id) or row)
-        kill_points.reached("after_claim")
-        return await self._after_claim(thread, row.id, user, decision)
+            return None, None, sentences.already(row)
+        return row, thread, None
 
     async def _from_form(
         self, thread: Thread, row: Interrupt, message_ts: str, message: dict[str, Any]
@@ -116,12 +156,31 @@ class ApprovalsDesk:
         row.form_ts = message_ts
         return True
 
+    async def _claim(
+        self, thread: Thread, row: Interrupt, user: str, answer: approvals.Answer
+    ) -> str | None:
+        if not await self._cas_claim(row, user, answer):
+            return sentences.already(await self.store.get_interrupt(row.id) or row)
+        kill_points.reached("after_claim")
+        return await self._after_claim(thread, row.id, user, answer.decision)
+
+    async def _cas_claim(self, row: Interrupt, user: str, answer: approvals.Answer) -> bool:
+        return await self.store.cas_interrupt(
+            row.id,
+            "pending",
+            status="claimed",
+            answered_by=user,
+            answered_at=time.time(),
+            answer=answer.payload,
+            decision=answer.decision,
+        )
+
     async def _after_claim(self, thread: Thread, key: str, user: str, decision: str) -> str | None:
         row = await self.store.get_interrupt(key)
         assert row is not None
         await self.refresh(thread, row)
         resume = await self.resume_of(thread, row.run_id)
-        trigger = "approval_submitted" if decision == "resolved" else "approval_rejected"
+        trigger = "approval_rejected" if decision == "rejected" else "approval_submitted"
         fired = await self.firing.fire(
             thread.id,
             trigger,
@@ -182,12 +241,14 @@ class ApprovalsDesk:
                 allowed.add(who)
         return allowed
 
-    async def release(self, keys: Sequence[str]) -> None:
-        """Put claimed answers back to pending: the resume was not delivered."""
+    async def release(self, keys: Sequence[str], *, refused: bool = False) -> None:
+        """Put claimed answers back to pending: the resume was not delivered (or the server
+        refused it, after it had taken it)."""
+        held = ("claimed", "sending", "approved", "rejected") if refused else ("claimed", "sending")
         for key in keys:
             await self.store.cas_interrupt(
                 key,
-                ("claimed", "sending"),
+                held,
                 status="pending",
                 answered_by=None,
                 answered_at=None,
@@ -201,7 +262,7 @@ class ApprovalsDesk:
             row = await self.store.get_interrupt(key)
             if row is None:
                 continue
-            final = "approved" if row.decision == "resolved" else "rejected"
+            final = "rejected" if row.decision in ("rejected", "cancelled") else "approved"
             if await self.store.cas_interrupt(key, ("claimed", "sending"), status=final):
                 row.status = final
                 await self.refresh(thread, row)

@@ -71,9 +71,12 @@ class Engine:
         self.firing.spawn = self.tasks.spawn
         render = renderer_for(machine)
         self.desk = ApprovalsDesk(
-            store=store, firing=self.firing, notifier=self.notifier, render=render,
+            store=store,
+            firing=self.firing,
+            notifier=self.notifier,
+            render=render,
             policy=self.policy,
-        )  # fmt: skip
+        )
         self.answers = AnswerActions(
             store=store,
             firing=self.firing,
@@ -84,9 +87,13 @@ class Engine:
             forwarder=FeedbackForwarder(store, settings.feedback_url),
         )
         finisher = Finisher(
-            store=store, firing=self.firing, desk=self.desk, answers=self.answers,
-            render=render, policy=self.policy,
-        )  # fmt: skip
+            store=store,
+            firing=self.firing,
+            desk=self.desk,
+            answers=self.answers,
+            render=render,
+            policy=self.policy,
+        )
         clients = AgentClients({"ag-ui": AguiClient(agent_client), **(protocols or {})})
         self.runs = RunDriver(
             store=store,
@@ -103,19 +110,36 @@ class Engine:
             policy=self.policy,
         )
         self.recovery = Recovery(
-            store=store, firing=self.firing, desk=self.desk, notifier=self.notifier,
-            render=render, settings=settings, policy=self.policy, owner=self.owner,
-            live=self.runs.live, restart=self._restart, redraw_answer=self.answers.refresh,
-            closing=lambda: self.tasks.closing,
-        )  # fmt: skip
-        self.messages = Messages(
-            store=store, machine=machine, firing=self.firing, notifier=self.notifier,
-            settings=settings, policy=self.policy, conversation_id=self.conversation_id,
-        )  # fmt: skip
-        self.firing.actions = Actions(
-            firing=self.firing, tasks=self.tasks, runs=self.runs, desk=self.desk,
+            store=store,
+            firing=self.firing,
+            desk=self.desk,
             notifier=self.notifier,
-        ).table()  # fmt: skip
+            render=render,
+            settings=settings,
+            policy=self.policy,
+            owner=self.owner,
+            live=self.runs.live,
+            follow=self.runs.follow_task,
+            restart=self._restart,
+            redraw_answer=self.answers.refresh,
+            closing=lambda: self.tasks.closing,
+        )
+        self.messages = Messages(
+            store=store,
+            machine=machine,
+            firing=self.firing,
+            notifier=self.notifier,
+            settings=settings,
+            policy=self.policy,
+            conversation_id=self.conversation_id,
+        )
+        self.firing.actions = Actions(
+            firing=self.firing,
+            tasks=self.tasks,
+            runs=self.runs,
+            desk=self.desk,
+            notifier=self.notifier,
+        ).table()
 
     # --- who and where -----------------------------------------------------------------
 

@@ -73,8 +73,9 @@ class Finisher:
             also.append(_history_write(thread, recorder, sent=sent))
         if outcome.records_answer:
             also.append(self.answers.record(thread, view, publisher.ts))
+        refused = result.form_error is not None
         if outcome.releases_answers and resume is not None:
-            await self.desk.release(resume.interrupt_keys)
+            await self.desk.release(resume.interrupt_keys, refused=refused)
         if outcome.stores_interrupts and result.interrupts:
             also.append(_insert(result.interrupts))
         fields: dict[str, Any] = {"run_id": thread.run_id, "message_ts": list(publisher.ts)}
@@ -119,7 +120,7 @@ class Finisher:
             for key in resume.interrupt_keys:  # the forms open again
                 row = await self.store.get_interrupt(key)
                 if row is not None:
-                    await self.desk.refresh(thread, row)
+                    await self.desk.refresh(thread, row, error=result.form_error)
 
     async def _after_close(
         self,

@@ -5,7 +5,8 @@ again); forms stored but never posted are posted once; live messages are closed;
 And the runs a stopping process cuts.
 
 Which runs are lost is decided by leases (`orchestrator.engine.leases`), so a replica starting
-during a rolling update leaves the other replicas' live runs alone.
+during a rolling update leaves the other replicas' live runs alone. A lost run that followed a
+task on the agent's side (A2A) is not lost at all: the task is followed again, here.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Recovery:
         restart: Callable[[Thread], None],
         redraw_answer: Callable[[Answer], Awaitable[None]],
         closing: Callable[[], bool],
+        follow: Callable[[Thread, str], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
         self.firing = firing
@@ -60,6 +62,7 @@ class Recovery:
         self.restart = restart  # starts a thread's run here (one that never reached the agent)
         self.redraw_answer = redraw_answer  # draws a finished answer in its final form
         self.closing = closing  # the process is stopping: it starts nothing new
+        self.follow = follow  # follows a lost run's agent-side task again (False: cannot)
 
     async def recover(self) -> None:
         """After a restart: what the old process left half done is finished."""
@@ -147,6 +150,10 @@ class Recovery:
                 async with asyncio.timeout(CUT_RUN_TIMEOUT):
                     thread = await self.store.get_thread(thread_id)
                     if thread is not None and thread.state == "streaming":
+                        if await self._open_task(thread) is not None:
+                            # its task goes on at the agent: the next start follows it
+                            log.info("run left to follow", extra={"conversation": thread_id})
+                            continue
                         await self.end_stream(thread)
                     elif thread is not None and thread.live_ts:  # ended, not yet shown
                         await self._close_live(thread)
@@ -156,7 +163,8 @@ class Recovery:
     async def _send_claimed(self, thread: Thread, rows: Sequence[Interrupt]) -> None:
         """Answers that were claimed but never sent (their process died): send them now."""
         last = rows[-1]
-        trigger = "approval_submitted" if last.decision == "resolved" else "approval_rejected"
+        rejected = last.decision in ("rejected", "cancelled")
+        trigger = "approval_rejected" if rejected else "approval_submitted"
         log.warning("sending an answer its process left behind", extra={"conversation": thread.id})
         await self.firing.fire(
             thread.id,
@@ -165,6 +173,10 @@ class Recovery:
             detail={"interrupt": last.interrupt_id, "decision": last.decision, "by": "recovery"},
             expect_state="awaiting_approval",
         )
+
+    async def _open_task(self, thread: Thread) -> str | None:
+        kept = await self.store.agent_task(thread.id)
+        return kept.task_id if kept is not None else None
 
     async def end_stream(
         self, thread: Thread, *, take_over: bool = False, lease_owner: str | None = None
@@ -179,8 +191,15 @@ class Recovery:
             for r in await self.store.interrupts_of(thread.id)
             if r.status in ("claimed", "sending")
         ]
-        if answers:
+        task_id = await self._open_task(thread)
+        sending = [r.id for r in answers if r.status == "sending"]
+        if sending and task_id is not None:  # the agent's task has them: follow it below
+            await self.desk.settle(thread, sending)
+        elif answers:
             await self._answers_left(thread, answers)
+            return
+        if task_id is not None and self.follow is not None and await self.follow(thread, task_id):
+            log.info("following the lost run's task", extra={"conversation": thread.id})
             return
         if thread.run_sent is None and take_over and not self.closing():
             expires_at = time.time() + self.settings.run_lease

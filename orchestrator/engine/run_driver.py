@@ -2,7 +2,10 @@
 events into the view with the pure reducer, and hand the result to finishing.
 
 The agent side is one interface (`orchestrator.agent.contract`): a run input in, an async stream
-of `ag_ui.core` events out. Nothing here names a wire protocol.
+of `ag_ui.core` events out. Nothing here names a wire protocol. A thread's runs go to the agent
+that answered it first (else the channel's routes pick one by the message's text), and a run
+that follows an agent-side task keeps the task's id, so after a restart `follow_task` picks the
+task up again where it is.
 """
 
 from __future__ import annotations
@@ -12,19 +15,25 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ag_ui.core import BaseEvent, RunAgentInput
+from ag_ui.core import BaseEvent, CustomEvent, EventType, RunAgentInput
 
 from orchestrator import kill_points, metrics
-from orchestrator.agent.contract import AgentClients
-from orchestrator.agent.errors import AgentAuthError, AgentError, AgentHTTPError, StreamIncomplete
+from orchestrator.agent.contract import AGENT_TASK_EVENT, AgentClients
+from orchestrator.agent.errors import (
+    AgentAuthError,
+    AgentError,
+    AgentHTTPError,
+    StreamIncomplete,
+    TaskGone,
+)
 from orchestrator.agent.targets import AgentResolver, AgentTarget
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
-from orchestrator.core import approvals, outcomes, sentences
+from orchestrator.core import approvals, interrupt_records, outcomes, sentences
 from orchestrator.core.conversation import RunRecorder
 from orchestrator.core.outcomes import AgentPlace, RunResult
 from orchestrator.core.reducer import RunReducer, Step, activity
@@ -38,7 +47,7 @@ from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import LivePublisher, PublisherFactory, PublishError
 from orchestrator.slack.thread_status import TypingStatus
 from persistence.models import Thread
-from persistence.store import Store
+from persistence.store import Store, lease_op
 from renderers.view import ThreadView
 
 log = logging.getLogger("orchestrator.engine")
@@ -48,6 +57,7 @@ log = logging.getLogger("orchestrator.engine")
 class _Progress:
     delivered: bool = False  # the backend answered with at least one event
     status: TypingStatus | None = None  # the thread status, until the answer's text starts
+    task_id: str | None = None  # the agent-side task the run follows, once announced
 
 
 class RunDriver:
@@ -65,7 +75,7 @@ class RunDriver:
         publishers: PublisherFactory,
         render: Render,
         settings: Settings,
-        policy: Any,
+        policy: Callable[[str], ChannelPolicy],
     ) -> None:
         self.store = store
         self.firing = firing
@@ -78,15 +88,18 @@ class RunDriver:
         self.publishers = publishers
         self.render = render
         self.settings = settings
-        self.policy: Any = policy  # Callable[[str], ChannelPolicy]
+        self.policy = policy
         self.live: set[str] = set()  # threads whose run streams in this process
 
-    async def run(self, thread: Thread, resume: approvals.Resume | None = None) -> None:
+    async def run(
+        self, thread: Thread, resume: approvals.Resume | None = None, task_id: str | None = None
+    ) -> None:
+        """One run of the thread's agent; with `task_id`, the rest of a task started earlier."""
         metrics.LIVE_RUNS.inc()
         started = time.monotonic()
         self.live.add(thread.id)
         try:
-            await self._run(thread, resume)
+            await self._run(thread, resume, task_id)
         except Exception:
             log.exception("run crashed", extra={"conversation": thread.id})
             await self._fail_crashed(thread)
@@ -95,8 +108,45 @@ class RunDriver:
             metrics.LIVE_RUNS.dec()
             metrics.RUN_SECONDS.observe(time.monotonic() - started)
 
-    async def _run(self, thread: Thread, resume: approvals.Resume | None) -> None:
-        target = self.agents(thread.channel_id)
+    async def follow_task(self, thread: Thread, task_id: str) -> bool:
+        """After a restart: follow the task the thread's lost run followed, in this process.
+        False when the thread's agent cannot follow a task again (its run is then lost)."""
+        target = await self.target(thread)
+        if not self.clients.can_reattach(target):
+            return False
+        expires_at = time.time() + self.settings.run_lease
+        fired = await self.firing.fire(
+            thread.id,
+            "run_started",
+            Context(actor="recovery"),
+            detail={"reattached": task_id},
+            also=[lease_op(thread.id, self.firing.owner, expires_at)],
+            expect_state="streaming",
+        )
+        if fired is None:
+            return False
+        refreshed = await self.store.get_thread(thread.id)
+        if refreshed is None:
+            return False
+        self.live.add(thread.id)  # its lease is renewed from now on
+        self.tasks.spawn(self.run(refreshed, task_id=task_id))
+        return True
+
+    async def target(self, thread: Thread) -> AgentTarget:
+        """The agent that answered the thread first, else the one the channel's routes pick for
+        the latest message, else the channel's agent."""
+        policy: ChannelPolicy = self.policy(thread.channel_id)
+        default = self.agents(thread.channel_id)
+        kept = await self.store.agent_task(thread.id)
+        if kept is not None and kept.agent:
+            return policy.agent_for("", kept.agent, default)
+        text = _last_user_text(await self.store.messages(thread.id)) if policy.routes else ""
+        return policy.agent_for(text, None, default)
+
+    async def _run(
+        self, thread: Thread, resume: approvals.Resume | None, task_id: str | None
+    ) -> None:
+        target = await self.target(thread)
         run_id = str(uuid.uuid4())
         view = ThreadView(conversation_id=thread.id, state="streaming", requester=thread.requester)
         publisher = self.publishers(thread, view)
@@ -119,8 +169,13 @@ class RunDriver:
         await self.store.update_thread(thread.id, live_ts=list(publisher.ts), run_sent=run_id)
         reducer = RunReducer(view, RunRecorder())
         status = await self._typing_status(thread, publisher)
+        progress = _Progress(status=status, task_id=task_id)
         try:
-            result = await self._consume(thread, target, run_id, resume, reducer, publisher, status)
+            result = await self._consume(
+                thread, target, run_id, resume, reducer, publisher, progress
+            )
+            if progress.task_id is not None:  # the task is over, or waits for people
+                await self.store.set_open_task(thread.id, None)
         except asyncio.CancelledError:  # the service is stopping: `close` ends the run
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CUT_RUN_TIMEOUT):
@@ -157,16 +212,26 @@ class RunDriver:
         resume: approvals.Resume | None,
         reducer: RunReducer,
         publisher: LivePublisher,
-        status: TypingStatus | None,
+        progress: _Progress,
     ) -> RunResult:
         run_input = await self._run_input(thread, target, run_id, resume)
-        progress = _Progress(status=status)
+        following = progress.task_id
         try:
-            stream = self.clients.stream(target, run_input)
+            if following is not None:
+                stream = self.clients.reattach(target, run_input, following)
+            else:
+                stream = self.clients.stream(target, run_input)
             async with contextlib.aclosing(stream):
                 return await self._read(
-                    thread, run_id, stream, reducer, publisher, resume, progress
+                    thread, target, run_id, stream, reducer, publisher, resume, progress
                 )
+        except TaskGone as exc:
+            if following is None:
+                raise
+            log.warning("task gone after a restart", extra={"conversation": thread.id})
+            can_escalate = bool(self.policy(thread.channel_id).escalate_to)
+            error = outcomes.restart_error(can_escalate)
+            return RunResult("stream_lost", {"reason": "restart", "error": exc.kind}, error)
         except AgentError as exc:
             if isinstance(exc, AgentAuthError):
                 target.credentials_refused()
@@ -181,6 +246,7 @@ class RunDriver:
     async def _read(
         self,
         thread: Thread,
+        target: AgentTarget,
         run_id: str,
         stream: AsyncIterator[BaseEvent],
         reducer: RunReducer,
@@ -194,9 +260,12 @@ class RunDriver:
         async for event in stream:
             if not progress.delivered:
                 progress.delivered = True
+                await self.store.keep_agent(thread.id, target.name)
                 if resume is not None:  # the backend took the answers: they become final
                     kill_points.reached("after_resume")
                     await self.desk.settle(thread, resume.interrupt_keys)
+            if event.type == EventType.CUSTOM and progress.task_id is None:
+                await self._keep_task(thread, event, progress)
             step = feed(event)
             if step is Step.CHANGED:
                 publisher.changed(render)
@@ -211,10 +280,20 @@ class RunDriver:
                     known=thread,
                 )
             elif step is Step.ENDED:
+                if reducer.error is not None and resume is not None and not reducer.answered:
+                    return outcomes.resume_refused(reducer.error)
                 if reducer.error is not None:
                     return outcomes.run_error(reducer.error)
                 return self._finished(thread, run_id, reducer)
         raise StreamIncomplete("the stream ended without RUN_FINISHED or RUN_ERROR")
+
+    async def _keep_task(self, thread: Thread, event: BaseEvent, progress: _Progress) -> None:
+        assert isinstance(event, CustomEvent)
+        value = event.value if isinstance(event.value, dict) else {}
+        task_id = value.get("taskId")
+        if event.name == AGENT_TASK_EVENT and isinstance(task_id, str) and task_id:
+            progress.task_id = task_id
+            await self.store.set_open_task(thread.id, task_id)
 
     @staticmethod
     def _show_progress(progress: _Progress, event: BaseEvent) -> None:
@@ -232,8 +311,8 @@ class RunDriver:
 
     def _finished(self, thread: Thread, run_id: str, reducer: RunReducer) -> RunResult:
         assert reducer.finished is not None
-        policy: ChannelPolicy = self.policy(thread.channel_id)
-        rows = approvals.interrupts_of_run(
+        policy = self.policy(thread.channel_id)
+        rows = interrupt_records.interrupts_of_run(
             thread=thread,
             run_id=run_id,
             finished=reducer.finished,
@@ -296,3 +375,16 @@ class RunDriver:
         await self.notifier.say(
             thread.channel_id, thread.thread_ts, sentences.CRASHED, about=thread.id
         )
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    """The text of the conversation's latest user message (what routing rules read)."""
+    for message in reversed(messages):
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return " ".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
+    return ""

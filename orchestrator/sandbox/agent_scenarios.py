@@ -51,7 +51,7 @@ _SCALE_ARGS: Final = {"deployment": "web", "replicas": 5}
 _SCALE_SCHEMA: Final = {
     "type": "object",
     "properties": {
-        "replicas": {"type": "string", "enum": ["3", "5", "8"], "default": "5"},
+        "replicas": {"type": "integer", "enum": [3, 5, 8], "default": 5},
         "comment": {"type": "string", "format": "textarea"},
     },
     "required": ["replicas"],
@@ -82,6 +82,7 @@ class ScenarioScripts:
         self.token_delay = token_delay
         self.stall_seconds = 30.0
         self.resume_delay = 0.0  # seconds a resume waits before its first event
+        self.refuse_resumes = 0  # how many resumes to come are refused with RUN_ERROR
         self.interrupt_expires_at: str | None = None  # ISO 8601; omitted from interrupts if None
         self.answer_text = (
             f"Hello from {name}! I am a **scripted** agent running on this machine. "
@@ -238,6 +239,10 @@ class ScenarioScripts:
         if self.resume_delay:
             yield Pause(self.resume_delay)
         yield run.started()
+        if self.refuse_resumes > 0:  # as a server does with an answer it cannot take
+            self.refuse_resumes -= 1
+            yield RunErrorEvent(message="The answer does not fit this request.", code="INVALID")
+            return
         yield from self._say(run.id("text"), resume_text(run.body))
         yield run.finished()
 

@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -56,6 +57,18 @@ class ReceivedRequest:
     headers: dict[str, str]
 
 
+@dataclass(slots=True)
+class AgentExchange:
+    """One thing on the wire, in order: a run request received, or an event (or raw SSE text)
+    sent back."""
+
+    thread_id: str
+    run_id: str
+    kind: str  # "request", "event" or "raw"
+    data: dict[str, Any] | str
+    at: float
+
+
 class _AbruptStreamResponse(StreamingResponse):
     """Sends its body, then returns without ending it, so the server cuts the connection."""
 
@@ -82,11 +95,15 @@ class ScriptedAgent(ScenarioScripts):
         self.slow_start_seconds = 2.0
         self.busy_retry_after = 1  # seconds, the Retry-After of the `503-once` scenario
         self.requests: list[ReceivedRequest] = []
-        self.resumes = 0  # resumes acted on
+        self.record_exchanges = False  # keep `exchanges`: every request and what was streamed
+        self.exchanges: list[AgentExchange] = []
+        self.exchange_watchers: list[Callable[[AgentExchange], None]] = []
+        self.resumes = 0
         self.duplicate_resumes = 0  # AG-UI 1.0 resumes refused: their interrupt was resolved
         self._resolved: set[str] = set()  # interrupt ids whose resume was acted on
         self.resumed: Counter[str] = Counter()  # resumes received, by interrupt id
         self._busy_answered: set[str] = set()
+        self._resumable: set[str] = set()  # served scenarios whose resumes get a continuation
         self.app = Starlette(
             routes=[Route("/agents/{scenario:path}", self._handle, methods=["POST"])]
         )
@@ -120,10 +137,13 @@ class ScriptedAgent(ScenarioScripts):
         self.resumed.clear()
         self._busy_answered.clear()
 
-    def serve(self, scenario: str, items: list[Item]) -> str:
-        """Answers `scenario` with exactly `items` (events, raw SSE text, pauses); its URL."""
+    def serve(self, scenario: str, items: list[Item], *, resumable: bool = False) -> str:
+        """Answers `scenario` with exactly `items` (events, raw SSE text, pauses); its URL.
+        A `resumable` scenario answers resumes as the interrupt scenarios do."""
         fixed = list(items)
         self._scripts[scenario] = lambda _run: iter(fixed)
+        if resumable:
+            self._resumable.add(scenario)
         return self.url(scenario)
 
     def acted_on(self, interrupt_id: str) -> bool:
@@ -140,7 +160,16 @@ class ScriptedAgent(ScenarioScripts):
         body = await _json_body(request)
         headers = dict(request.headers)
         self.requests.append(ReceivedRequest(request.url.path, scenario, body, headers))
-        return await self._respond(scenario, Run.of(body))
+        run = Run.of(body)
+        if self.record_exchanges:
+            self._exchanged(run, "request", body)
+        return await self._respond(scenario, run)
+
+    def _exchanged(self, run: Run, kind: str, data: dict[str, Any] | str) -> None:
+        exchange = AgentExchange(run.thread_id, run.run_id, kind, data, time.time())
+        self.exchanges.append(exchange)
+        for watcher in self.exchange_watchers:
+            watcher(exchange)
 
     async def _respond(self, scenario: str, run: Run) -> Response:
         if scenario in _ERROR_RESPONSES:
@@ -159,7 +188,9 @@ class ScriptedAgent(ScenarioScripts):
             return JSONResponse({"detail": "agent not found"}, status_code=404)
         response_class = _AbruptStreamResponse if scenario == "drop-abrupt" else StreamingResponse
         return response_class(
-            self._sse(script), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            self._sse(script, run),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
         )
 
     def _script(self, scenario: str, run: Run) -> Script | None:
@@ -167,7 +198,8 @@ class ScriptedAgent(ScenarioScripts):
             return self._replay(scenario.removeprefix("replay-"), run)
         if scenario == "auto":
             scenario = auto_scenario(run.body)
-        if scenario in INTERRUPT_SCENARIOS and is_resume(run.body):
+        resumable = scenario in INTERRUPT_SCENARIOS or scenario in self._resumable
+        if resumable and is_resume(run.body):
             # Like AG-UI 1.0 servers, a second resume of a resolved interrupt id is refused.
             resumes = [r for r in run.body.get("resume") or [] if isinstance(r, dict)]
             ids = {str(r.get("interruptId")) for r in resumes}
@@ -181,14 +213,19 @@ class ScriptedAgent(ScenarioScripts):
         make = self._scripts.get(scenario)
         return make(run) if make else None
 
-    async def _sse(self, script: Script) -> AsyncIterator[str | bytes]:
+    async def _sse(self, script: Script, run: Run) -> AsyncIterator[str | bytes]:
         encoder = EventEncoder()
         for item in script:
             if isinstance(item, Pause):
                 await self._sleep(item.seconds)
             elif isinstance(item, str | bytes):
+                if self.record_exchanges:
+                    raw = item if isinstance(item, str) else item.decode(errors="replace")
+                    self._exchanged(run, "raw", raw)
                 yield item
             else:
+                if self.record_exchanges:
+                    self._exchanged(run, "event", item.model_dump(mode="json", by_alias=True))
                 yield encoder.encode(item)
 
     async def _sleep(self, seconds: float) -> None:
@@ -228,4 +265,11 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-__all__ = ["APPROVAL_MESSAGE", "Item", "ReceivedRequest", "ScriptedAgent", "long_markdown"]
+__all__ = [
+    "APPROVAL_MESSAGE",
+    "AgentExchange",
+    "Item",
+    "ReceivedRequest",
+    "ScriptedAgent",
+    "long_markdown",
+]

@@ -9,6 +9,8 @@ The agent probe is a plain `GET` of the agent's URL with its headers. AG-UI runs
 a `GET` starts no run and costs nothing; any answer that is not an error about the agent itself
 (typically `405 Method Not Allowed`) shows that the server is up and the path is routed. A
 refused connection, a timeout, 404, 401/403, a redirect (e.g. to a login page) and 5xx fail.
+An A2A agent's card is read instead (name, version, protocol version, streaming, extensions):
+no card where the URL says, a card without streaming or without a JSON-RPC interface fail.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.engine import make_url
 
+from orchestrator.agent.a2a import A2AClient
 from orchestrator.agent.errors import AgentError
 from orchestrator.agent.targets import AgentTarget
 from orchestrator.agent.urls import redact_url
@@ -110,7 +113,10 @@ async def run_checks(
 
     targets = directory.targets() if directory is not None else []
     for target in targets:
-        add(await _probe_agent(target, settings.agent_connect_timeout))
+        if target.protocol == "a2a":
+            add(await _read_card(target, settings.agent_connect_timeout))
+        else:
+            add(await _probe_agent(target, settings.agent_connect_timeout))
 
     if settings.slack_bot_token is None:
         add(Check("skip", "slack auth.test", "SLACK_BOT_TOKEN is not set"))
@@ -161,6 +167,23 @@ async def _probe_agent(target: AgentTarget, connect_timeout: float) -> Check:
         return Check("FAIL", what, f"{url} answered HTTP {status}: {problem}")
     token = ", credentials obtained" if target.credentials is not None else ""
     return Check("ok", what, f"{url} answered HTTP {status} to a GET (no run started){token}")
+
+
+async def _read_card(target: AgentTarget, connect_timeout: float) -> Check:
+    """An A2A agent's card, read without starting a task."""
+    where = f" ({target.origin})" if target.origin else ""
+    what = f"agent {target.name}{where}"
+    client = A2AClient(connect_timeout=connect_timeout, first_event_timeout=PROBE_TIMEOUT)
+    try:
+        facts, problems = await client.describe(target)
+    except AgentError as exc:
+        return Check("FAIL", what, f"{exc.title}: {exc.detail}")
+    finally:
+        await client.aclose()
+    said = f"A2A card of {redact_url(target.url)}: {facts.summary()}"
+    if problems:
+        return Check("FAIL", what, f"{said}. {' '.join(problems)}")
+    return Check("ok", what, f"{said} (no task started)")
 
 
 def _probe_problem(status: int, location: str) -> str | None:

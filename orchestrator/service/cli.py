@@ -1,4 +1,4 @@
-"""The `orchestrator` command: run, check, demo, threads, machine."""
+"""The `orchestrator` command: run, check, demo, sandbox, threads, machine."""
 
 from __future__ import annotations
 
@@ -59,6 +59,18 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole path locally: no Slack, no agent needed")
     demo.add_argument("--delay", type=float, default=0.01, help="seconds between agent tokens")
     demo.set_defaults(func=_demo)
+
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="try the bot in a browser: a page like a Slack channel, the service and an agent",
+    )
+    sandbox.add_argument(
+        "--port", type=int, default=8080, help="the page's port on 127.0.0.1 (0: any free port)"
+    )
+    sandbox.add_argument(
+        "--db", type=Path, help="SQLite file for the service's database (default: a temporary one)"
+    )
+    sandbox.set_defaults(func=_sandbox)
 
     threads = sub.add_parser("threads", help="inspect persisted threads")
     tsub = threads.add_subparsers(dest="threads_command", required=True)
@@ -123,6 +135,19 @@ def _demo(args: argparse.Namespace) -> int:
 
     logs.setup("WARNING")
     return asyncio.run(run_demo(token_delay=args.delay))
+
+
+# --- sandbox ---------------------------------------------------------------------------
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from orchestrator.sandbox.browser import run_sandbox
+
+    logs.setup("WARNING")
+    database = args.db.resolve() if args.db else None
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(run_sandbox(port=args.port, database=database))
 
 
 # --- threads ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from orchestrator import kill_points, metrics
+from orchestrator.agent.a2a import A2AClient
 from orchestrator.agent.agui.client import AgentClient
 from orchestrator.agent.targets import AgentResolver
 from orchestrator.config.channels import ChannelDirectory, load_config
@@ -81,6 +82,7 @@ def channel_directory(settings: Settings) -> ChannelDirectory:
         ),
         default_agent_url=settings.agent_url,
         agent_headers=headers,
+        default_agent_protocol=settings.agent_protocol,
         approval_timeout=settings.approval_timeout,
         approval_reminder=settings.approval_reminder,
         max_bot_runs=settings.max_bot_runs,
@@ -111,6 +113,7 @@ class Runtime:
         self.app: AsyncApp
         self.scheduler: Scheduler
         self._http: httpx.AsyncClient | None = None
+        self._a2a: A2AClient | None = None
 
     async def start(self, *, recover: bool = True) -> None:
         settings = self.settings
@@ -126,6 +129,11 @@ class Runtime:
             ),
         )
         client = slack_client(settings)
+        self._a2a = A2AClient(
+            first_event_timeout=settings.agent_first_event_timeout,
+            idle_timeout=settings.agent_idle_timeout,
+            connect_timeout=settings.agent_connect_timeout,
+        )
         self.engine = Engine(
             store=self.store,
             machine=machine,
@@ -140,6 +148,7 @@ class Runtime:
             settings=settings,
             policies=channels.policy,
             publishers=self._publishers,
+            protocols={"a2a": self._a2a},
         )
         secret = settings.slack_signing_secret
         self.app = build_app(self.engine, client, secret.get_secret_value() if secret else None)
@@ -161,6 +170,8 @@ class Runtime:
         await self.engine.close()
         if self._http is not None:
             await self._http.aclose()
+        if self._a2a is not None:
+            await self._a2a.aclose()
         await self.store.close()
 
     def asgi(self) -> Starlette:

@@ -25,6 +25,7 @@ from orchestrator.slack import request_guard
 from orchestrator.slack.listeners import Listeners
 from renderers.common import (
     ACTION_APPROVE,
+    ACTION_EDIT_ARGS,
     ACTION_ESCALATE,
     ACTION_ESCALATE_ERROR,
     ACTION_REGENERATE,
@@ -32,6 +33,7 @@ from renderers.common import (
     ACTION_RETRY,
     ACTION_THUMBS_DOWN,
     ACTION_THUMBS_UP,
+    EDIT_ARGS_CALLBACK_ID,
     FEEDBACK_CALLBACK_ID,
 )
 
@@ -108,12 +110,14 @@ def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None
     app.action(ACTION_RETRY)(listeners.on_retry)
     app.action(ACTION_APPROVE)(listeners.on_answer)
     app.action(ACTION_REJECT)(listeners.on_answer)
+    app.action(ACTION_EDIT_ARGS)(listeners.on_edit_args)
     app.action(ACTION_THUMBS_UP)(listeners.on_rating)
     app.action(ACTION_THUMBS_DOWN)(listeners.on_rating)
     app.action(ACTION_REGENERATE)(listeners.on_regenerate)
     app.action(ACTION_ESCALATE)(listeners.on_escalate)
     app.action(ACTION_ESCALATE_ERROR)(listeners.on_escalate_error)
     app.view(FEEDBACK_CALLBACK_ID)(listeners.on_feedback_details)
+    app.view(EDIT_ARGS_CALLBACK_ID)(listeners.on_edited_args)
     # Last, so they only get what nothing above takes: acknowledged, since Slack retries what
     # is not, warns the clicker, and turns off an app's events when most of them fail.
     app.event(_ANY)(listeners.on_other_event)

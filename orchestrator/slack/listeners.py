@@ -20,7 +20,8 @@ from orchestrator.engine import Engine, Inbound
 from orchestrator.logs import escape
 from orchestrator.slack import inbound as parse
 from persistence.store import DatabaseFailure
-from renderers.common import ACTION_APPROVE, ACTION_THUMBS_UP
+from renderers.common import ACTION_APPROVE, ACTION_THUMBS_UP, EDIT_ARGS_BLOCK_ID
+from renderers.edit_args import read_edited_args
 
 log = logging.getLogger("orchestrator.slack")
 
@@ -138,12 +139,11 @@ class Listeners:
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         await ack()
-        decision = "resolved" if action["action_id"] == ACTION_APPROVE else "cancelled"
         try:
             note = await self.engine.answer(
                 interrupt_key=action.get("value", ""),
                 user=body["user"]["id"],
-                decision=decision,
+                approved=action["action_id"] == ACTION_APPROVE,
                 state_values=parse.form_values(body),
                 channel=parse.channel_of(body),
                 message_ts=parse.message_ts(body),
@@ -152,6 +152,38 @@ class Listeners:
         except DatabaseFailure as exc:
             note = self._click_not_taken(exc)
         await _tell(respond, note)
+
+    async def on_edit_args(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        try:
+            note = await self.engine.desk.open_edit(
+                interrupt_key=action.get("value", ""),
+                user=body["user"]["id"],
+                channel=parse.channel_of(body),
+                message_ts=parse.message_ts(body),
+                trigger_id=body.get("trigger_id", ""),
+            )
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
+        await _tell(respond, note)
+
+    async def on_edited_args(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """The arguments modal was submitted: refused in the modal, or approved and sent."""
+        key, user = view.get("private_metadata", ""), body["user"]["id"]
+        text = read_edited_args((view.get("state") or {}).get("values") or {})
+        try:
+            error = await self.engine.desk.check_edit(interrupt_key=key, user=user, text=text)
+        except DatabaseFailure as exc:
+            error = self._click_not_taken(exc)
+        if error:
+            await ack(response_action="errors", errors={EDIT_ARGS_BLOCK_ID: error[:3000]})
+            return
+        await ack()
+        note = await self.engine.desk.send(key, user)
+        if note:
+            log.info("edited arguments not sent", extra={"interrupt": key, "note": note})
 
     def _click_not_taken(self, exc: Exception) -> str:
         metrics.INBOUND.labels("action", "store_failed").inc()

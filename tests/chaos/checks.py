@@ -57,7 +57,7 @@ async def _busy(store: Store, slack: SlackEmulator) -> bool:
 
 
 def _live_messages(slack: SlackEmulator) -> list[str]:
-    shown = [render_text(m) for m in slack.channel_messages(CHANNEL) if m.bot_id]
+    shown = [render_text(m) for m in slack.all_messages(CHANNEL) if m.bot_id]
     return [text for text in shown if any(mark in text for mark in LIVE_MARKS)]
 
 
@@ -110,7 +110,7 @@ async def check(
 
 def _forms_shown(slack: SlackEmulator) -> Counter[str]:
     shown: Counter[str] = Counter()
-    for message in slack.channel_messages(CHANNEL):
+    for message in slack.all_messages(CHANNEL):
         metadata = message.metadata or {}
         if metadata.get("event_type") == FORM_EVENT:
             shown[str((metadata.get("event_payload") or {}).get("interrupt"))] += 1

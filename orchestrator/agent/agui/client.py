@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import httpx
@@ -117,15 +117,20 @@ class AgentClient:
         url: str,
         run_input: RunAgentInput,
         *,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | Callable[[], Awaitable[Mapping[str, str]]] | None = None,
     ) -> AsyncGenerator[BaseEvent, None]:
-        """Typed events of one run, ending with (and including) RUN_FINISHED or RUN_ERROR."""
+        """Typed events of one run, ending with (and including) RUN_FINISHED or RUN_ERROR.
+
+        `headers` may be a coroutine function (fresh credentials, fetched when the run starts).
+        """
         where = redact_url(url)
         ids = {"thread_id": run_input.thread_id, "run_id": run_input.run_id}
         logger.debug("Starting agent run", extra={"agent_url": where, **ids})
         watchdog = _Watchdog(self.first_event_timeout, self.idle_timeout)
         responded = False
         try:
+            if callable(headers):
+                headers = await headers()
             body = run_input_payload(run_input)
             async with self._connect(url, body, dict(headers or {}), where) as source:
                 responded = True

@@ -205,5 +205,8 @@ class SlackEmulator(
         body: dict[str, Any],
         headers: dict[str, str] | None = None,
     ) -> JSONResponse:
-        self.calls.append(RecordedCall(method, params, body, status, time.monotonic()))
+        call = RecordedCall(method, params, body, status, time.monotonic())
+        self.calls.append(call)
+        for watcher in self.call_watchers:
+            watcher(call)
         return JSONResponse(body, status_code=status, headers=headers)

@@ -31,8 +31,12 @@ class Interactivity(Workspace):
         thread_ts: str | None = None,
         state_values: dict[str, Any] | None = None,
         trigger_id: str | None = None,
+        selection: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A button click on a stored message (or ephemeral), shaped like Slack's payload."""
+        """A button click on a stored message (or ephemeral), shaped like Slack's payload.
+
+        `selection` is what another element sends instead of a button's value: its `type` and
+        `selected_option`, `selected_options`, `selected_date`, …."""
         message = self._messages.get((channel, message_ts))
         source = message or self._find_ephemeral(channel, message_ts)
         if source is None:
@@ -61,7 +65,7 @@ class Interactivity(Workspace):
             "channel": {"id": channel, "name": channel.lower()},
             "state": {"values": state_values or {}},
             "response_url": self._issue_response_url(target),
-            "actions": [_action(source.blocks, action_id, block_id, value)],
+            "actions": [_action(source.blocks, action_id, block_id, value, selection)],
         }
         if message is not None:
             payload["message"] = self._message_json(message)
@@ -118,6 +122,7 @@ def _action(
     action_id: str,
     block_id: str,
     value: str,
+    selection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     action: dict[str, Any] = {
         "action_id": action_id,
@@ -129,6 +134,9 @@ def _action(
     element = _find_element(blocks, block_id, action_id)
     if element is not None and "text" in element:
         action["text"] = element["text"]
+    if selection:
+        action.pop("value")
+        action.update(selection)
     return action
 
 

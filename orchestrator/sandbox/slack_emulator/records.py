@@ -3,6 +3,7 @@ response_url posts; and the Web API's error answer."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ class StoredMessage:
     streaming: bool = False
     ephemeral_user: str | None = None
     reactions: list[str] = field(default_factory=list)
+    posted_at: float = field(default_factory=time.time)  # wall-clock seconds, for display
     metadata: dict[str, Any] | None = None  # chat.postMessage's `metadata` (event type, payload)
 
 

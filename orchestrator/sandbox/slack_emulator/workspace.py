@@ -27,6 +27,7 @@ from orchestrator.sandbox.slack_emulator.stream_chunks import Stream, close_stre
 from orchestrator.sandbox.socket_mode import SocketModeServer
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+CallWatcher = Callable[[RecordedCall], None]
 
 TRIGGER_TTL = 3.0
 
@@ -61,6 +62,7 @@ class Workspace:
         self.trigger_ttl = trigger_ttl
         self.api_url = ""
         self.calls: list[RecordedCall] = []
+        self.call_watchers: list[CallWatcher] = []  # told of each call once it is answered
         self._base_url = ""
         self._server: LoopbackServer | None = None
         self._channels: set[str] = set(channels)
@@ -91,7 +93,7 @@ class Workspace:
     def calls_to(self, method: str) -> list[RecordedCall]:
         return [call for call in self.calls if call.method == method]
 
-    def channel_messages(self, channel: str) -> list[StoredMessage]:
+    def all_messages(self, channel: str) -> list[StoredMessage]:
         """Every message of the channel (threads included) in ts order."""
         found = [m for m in self._messages.values() if m.channel == channel]
         return sorted(found, key=lambda message: _ts_key(message.ts))
@@ -105,6 +107,17 @@ class Workspace:
         ]
         for message in found:
             self._live_stream(message)  # so an expired stream no longer reads as streaming
+        return sorted(found, key=lambda message: _ts_key(message.ts))
+
+    def message(self, channel: str, ts: str) -> StoredMessage | None:
+        """A stored (not ephemeral) message, as it reads now."""
+        return self._messages.get((channel, ts))
+
+    def channel_messages(self, channel: str) -> list[StoredMessage]:
+        """The channel's top-level messages (threads' parents included) in ts order."""
+        found = [m for m in self._messages.values() if m.channel == channel and not m.thread_ts]
+        for message in found:
+            self._live_stream(message)
         return sorted(found, key=lambda message: _ts_key(message.ts))
 
     def ephemerals(

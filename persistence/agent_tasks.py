@@ -1,0 +1,38 @@
+"""The agent each thread talks to, and the agent-side task its current run follows."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+
+from persistence.models import AgentTask
+from persistence.sessions import StorePart, upsert
+
+
+class AgentTasksPart(StorePart):
+    async def agent_task(self, thread_id: str) -> AgentTask | None:
+        async with self._session() as s:
+            return await s.get(AgentTask, thread_id)
+
+    async def keep_agent(self, thread_id: str, agent: str) -> None:
+        """Remembers the agent that answered the thread, unless one already did."""
+        async with self._session.begin() as s:
+            row = await s.get(AgentTask, thread_id)
+            if row is None:
+                s.add(AgentTask(thread_id=thread_id, agent=agent, updated_at=time.time()))
+            elif row.agent is None:
+                row.agent = agent
+                row.updated_at = time.time()
+
+    async def set_open_task(self, thread_id: str, task_id: str | None) -> None:
+        """The task the thread's streaming run follows (None once the run is over)."""
+        async with self._session.begin() as s:
+            key = {"thread_id": thread_id}
+            await s.execute(upsert(s, AgentTask, key, task_id=task_id, updated_at=time.time()))
+
+    async def open_tasks(self) -> dict[str, str]:
+        """thread id -> open task id, for every thread with one."""
+        query = select(AgentTask.thread_id, AgentTask.task_id).where(AgentTask.task_id.is_not(None))
+        async with self._session() as s:
+            return {thread_id: task_id for thread_id, task_id in (await s.execute(query)).all()}
