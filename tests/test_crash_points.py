@@ -166,7 +166,7 @@ async def test_a_click_claimed_just_before_a_kill_reaches_the_agent_once(
         service.stop()
     assert agent.resumes == 1
     (row,) = await store.interrupts_of(thread_id)
-    assert (row.status, row.answer) == ("approved", {"replicas": "8", "comment": "claimed"})
+    assert (row.status, row.answer) == ("approved", {"replicas": 8, "comment": "claimed"})
     assert f"Approved by <@{ALICE}>" in text_of(slack, CHANNEL, thread_ts)
     assert left_live(slack, thread_ts) == []
 

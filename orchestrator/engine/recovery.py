@@ -63,22 +63,26 @@ class Recovery:
         self.redraw_answer = redraw_answer  # draws a finished answer in its final form
         self.closing = closing  # the process is stopping: it starts nothing new
         self.follow = follow  # follows a lost run's agent-side task again (False: cannot)
+        # The start-up recovery and the scheduler's ticks never work on the same thread at once.
+        self._one_at_a_time = asyncio.Lock()
 
     async def recover(self) -> None:
         """After a restart: what the old process left half done is finished."""
-        now = time.time()
-        await self.reconcile_runs(now)
-        await self.finish_live(now)
-        await self.post_lost_forms(None)
-        await self.run_queues()
+        async with self._one_at_a_time:
+            now = time.time()
+            await self.reconcile_runs(now)
+            await self.finish_live(now)
+            await self.post_lost_forms(None)
+            await self.run_queues()
 
     async def tick(self, now: float) -> None:
         """Every scheduler tick, on every replica: what another process left behind is taken
         over once its lease lapsed."""
-        await self.reconcile_runs(now)
-        await self.finish_live(now - self.settings.run_lease)
-        await self.post_lost_forms(now - self.settings.run_lease)
-        await self.run_queues()
+        async with self._one_at_a_time:
+            await self.reconcile_runs(now)
+            await self.finish_live(now - self.settings.run_lease)
+            await self.post_lost_forms(now - self.settings.run_lease)
+            await self.run_queues()
 
     async def post_lost_forms(self, stale_before: float | None) -> None:
         """Forms stored but not shown whose poster is gone (or silent since `stale_before`)."""

@@ -280,8 +280,11 @@ class RunDriver:
                     known=thread,
                 )
             elif step is Step.ENDED:
-                if reducer.error is not None and resume is not None and not reducer.answered:
-                    return outcomes.resume_refused(reducer.error)
+                error = reducer.error
+                refused = resume is not None and not reducer.answered
+                # a server that already had the answer refuses it again: the answer stands
+                if error is not None and refused and not outcomes.already_answered(error):
+                    return outcomes.resume_refused(error)
                 if reducer.error is not None:
                     return outcomes.run_error(reducer.error)
                 return self._finished(thread, run_id, reducer)
