@@ -23,7 +23,8 @@ def print_run(f: Figures) -> None:
     print(
         f"run {f.run:>2}: {f.threads} threads, {f.acked_messages} messages acknowledged "
         f"({f.unacked_messages} never acknowledged), {f.acked_clicks} clicks acknowledged, "
-        f"kills: {f.kills_random} random + named [{named}], {f.malformed_sent} malformed, "
+        f"kills: {f.kills_random} random + armed at steps [{named}] ({f.kills_reached} reached), "
+        f"{f.malformed_sent} malformed, "
         f"acks {_waits(f.ack_seconds)}, "
         f"recovered in {f.recovery_seconds:.1f}s, run {f.seconds:.0f}s, "
         f"violations {f.failed}",
@@ -43,8 +44,9 @@ def print_totals(runs: Sequence[Figures]) -> None:
     print(f"  messages acknowledged {sum(f.acked_messages for f in runs)}")
     print(f"  clicks acknowledged {sum(f.acked_clicks for f in runs)}")
     print(
-        f"  kills {sum(f.kills_random for f in runs)} random + {sum(named.values())} named "
-        f"({', '.join(f'{k}x{v}' for k, v in sorted(named.items()))})"
+        f"  kills {sum(f.kills_random for f in runs)} random + {sum(named.values())} armed at "
+        f"steps ({', '.join(f'{k}x{v}' for k, v in sorted(named.items()))}), "
+        f"{sum(f.kills_reached for f in runs)} of them reached"
     )
     print(f"  malformed requests {sum(f.malformed_sent for f in runs)}")
     print(f"  acknowledgements {_waits([w for f in runs for w in f.ack_seconds])}")

@@ -50,7 +50,8 @@ class Figures:
     unacked_messages: int = 0
     acked_clicks: int = 0
     kills_random: int = 0
-    kills_named: dict[str, int] = field(default_factory=dict)
+    kills_named: dict[str, int] = field(default_factory=dict)  # replicas armed, by step
+    kills_reached: int = 0  # armed replicas that died at their step
     recovery_seconds: float = 0.0
     malformed_sent: int = 0
     ack_seconds: list[float] = field(default_factory=list)  # each acknowledged delivery's wait
@@ -125,7 +126,7 @@ class Replicas:
         )
 
 
-async def deliver(replicas: Replicas, send: Any, waits: list[float], attempts: int = 8) -> bool:
+async def deliver(replicas: Replicas, send: Any, waits: list[float], attempts: int = 15) -> bool:
     """Deliver like Slack: to a live replica, retried (with `retry_num`) until acknowledged;
     how long the acknowledgement took goes to `waits`."""
     for attempt in range(attempts):
@@ -202,24 +203,33 @@ async def click_when_shown(
 async def chaos_monkey(
     plan: Plan, replicas: Replicas, figures: Figures, stop: asyncio.Event
 ) -> None:
-    """`plan.kills` kills: half at random moments, half by arming a replica to die at a step."""
+    """`plan.kills` kills, about half at random moments and half by arming a replica to die at a
+    named step; a replica that died is started again at once (as an orchestrator would)."""
     budget = plan.kills
-    while budget > 0 and not stop.is_set():
-        await asyncio.sleep(random.uniform(1.0, max(1.5, plan.spread / plan.kills)))
+    gap = max(1.5, plan.spread / max(plan.kills, 1))
+    next_kill = time.monotonic() + random.uniform(1.0, gap)
+    while budget > 0 or not stop.is_set():
         for index in replicas.dead():
-            await replicas.start(index)  # a replica that died at its step comes back
-        index = random.randrange(len(replicas.services))
-        if random.random() < 0.5:
-            replicas.kill(index)
-            figures.kills_random += 1
-            await asyncio.sleep(random.uniform(0.2, 1.0))
+            if replicas.armed.pop(index, None):
+                figures.kills_reached += 1  # it died at its named step
             await replicas.start(index)
-        else:
-            point = random.choice(NAMED)
+        if budget > 0 and time.monotonic() >= next_kill:
+            index = random.randrange(len(replicas.services))
             replicas.kill(index)
-            await replicas.start(index, kill_at=f"{point}:{random.randint(1, 3)}")
-            figures.kills_named[point] = figures.kills_named.get(point, 0) + 1
-        budget -= 1
+            replicas.armed.pop(index, None)
+            if random.random() < 0.5:
+                figures.kills_random += 1
+                await asyncio.sleep(random.uniform(0.2, 1.0))
+                await replicas.start(index)
+            else:
+                point = random.choice(NAMED)
+                await replicas.start(index, kill_at=f"{point}:{random.randint(1, 3)}")
+                figures.kills_named[point] = figures.kills_named.get(point, 0) + 1
+            budget -= 1
+            next_kill = time.monotonic() + random.uniform(1.0, gap)
+        if budget == 0 and stop.is_set():
+            return
+        await asyncio.sleep(0.25)
 
 
 async def one_run(run: int, plan: Plan, folder: Path) -> Figures:
@@ -254,6 +264,8 @@ async def one_run(run: int, plan: Plan, folder: Path) -> Figures:
             await monkey
             quiet_from = time.monotonic()
             for index in replicas.dead():
+                if replicas.armed.pop(index, None):
+                    figures.kills_reached += 1
                 await replicas.start(index)
             store = await Store.open(url, check_writable=False)
             try:
