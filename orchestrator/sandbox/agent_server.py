@@ -207,7 +207,8 @@ class ScriptedAgent(ScenarioScripts):
             if ids & self._resolved:
                 self.duplicate_resumes += 1
                 return self._already_resolved(run)
-            self._resolved |= ids
+            if not self.refuse_resumes:  # a resume refused for its answer is not acted on
+                self._resolved |= ids
             self.resumes += 1
             return self._continuation(run)
         make = self._scripts.get(scenario)

@@ -22,7 +22,7 @@ from orchestrator.service.checks import socket_mode_check
 from orchestrator.service.runtime import Runtime
 
 if TYPE_CHECKING:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    from orchestrator.slack.socket_mode import GuardedSocketModeHandler
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -46,7 +46,7 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None
     asgi = runtime.asgi() if http else runtime.admin_asgi()
     server = _Server(uvicorn.Config(asgi, host=host, port=port, log_level="warning"))
     _take_stop_signals(lambda: _stop_requested(server, runtime))
-    socket_mode: AsyncSocketModeHandler | None = None
+    socket_mode: GuardedSocketModeHandler | None = None
     try:
         if not http:
             socket_mode = await _connect_socket_mode(runtime, settings)
@@ -57,8 +57,8 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None
         await runtime.stop()
 
 
-async def _connect_socket_mode(runtime: Runtime, settings: Settings) -> AsyncSocketModeHandler:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+async def _connect_socket_mode(runtime: Runtime, settings: Settings) -> GuardedSocketModeHandler:
+    from orchestrator.slack.socket_mode import GuardedSocketModeHandler
 
     assert settings.slack_app_token is not None
     app_token = settings.slack_app_token.get_secret_value()
@@ -66,7 +66,7 @@ async def _connect_socket_mode(runtime: Runtime, settings: Settings) -> AsyncSoc
     connection = await socket_mode_check(runtime.app.client, app_token)
     if connection.status == "FAIL":
         raise StartError(f"Socket Mode cannot start: {connection.detail}")
-    handler = AsyncSocketModeHandler(runtime.app, app_token)
+    handler = GuardedSocketModeHandler(runtime.app, app_token)
     await handler.connect_async()
     return handler
 

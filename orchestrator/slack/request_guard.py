@@ -112,6 +112,12 @@ def shape_error(body: Mapping[str, Any]) -> str | None:
     for key in _OPTIONAL_OBJECTS:
         if body.get(key) is not None and not isinstance(body[key], dict):
             return f"{key} is not an object"
+    for key in ("event", "view"):
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            return f"{key} is not an object"
+    actions = body.get("actions")
+    if actions is not None and not _objects(actions):
+        return "actions is not a list of objects"
     authorizations = body.get("authorizations")
     if authorizations is not None and not _objects(authorizations):
         return "authorizations is not a list of objects"
