@@ -138,6 +138,20 @@ class ThreadsPart(StorePart):
         async with self._session() as s:
             return list((await s.scalars(select(Thread).where(Thread.state == state))).all())
 
+    async def stop_requests(self, thread_ids: Sequence[str], since: float) -> list[Transition]:
+        """The `stop_requested` entries of these threads recorded since `since`, oldest first."""
+        query = (
+            select(Transition)
+            .where(
+                Transition.thread_id.in_(list(thread_ids)),
+                Transition.trigger == "stop_requested",
+                Transition.at >= since,
+            )
+            .order_by(Transition.id)
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
     async def history(self, thread_id: str) -> list[Transition]:
         query = select(Transition).where(Transition.thread_id == thread_id).order_by(Transition.id)
         async with self._session() as s:

@@ -33,6 +33,7 @@ ACTION_THUMBS_DOWN = "feedback_down"  # value: the run id of the answer
 ACTION_REGENERATE = "regenerate_answer"  # value: the run id of the answer
 ACTION_ESCALATE = "escalate_thread"  # value: the run id of the answer
 ACTION_ESCALATE_ERROR = "escalate_failed_run"  # value: the conversation id
+ACTION_STOP = "stop_run"  # value: the conversation id
 FEEDBACK_CALLBACK_ID = "feedback_details"  # the 👎 modal; private_metadata: the run id
 EDIT_ARGS_CALLBACK_ID = "approval_edited_args"  # the arguments modal; private_metadata: the id
 EDIT_ARGS_BLOCK_ID = "arguments"  # its one input: the arguments as JSON
@@ -174,6 +175,19 @@ def _steps_text(steps: Iterable[StepView]) -> str:
 def thinking_context(queued: int = 0) -> Block:
     queue = f"📥 {plural(queued, 'message')} queued" if queued > 0 else ""
     return context(f"⏳ _{THINKING}_", queue)
+
+
+def stop_button(conversation_id: str) -> Block:
+    """The live answer's Stop button (where Slack shows no Stop of its own)."""
+    return {
+        "type": "actions",
+        "block_id": "stop",
+        "elements": [button("⏹ Stop", ACTION_STOP, conversation_id, style="danger")],
+    }
+
+
+def stopped_note(user: str) -> Block:
+    return context(f"⏹ _Stopped by {mention(user)}_")
 
 
 def interrupted_note(reason: str) -> Block:

@@ -1,4 +1,5 @@
-"""The final answer: the text, a compact line of the tools and steps, then its buttons."""
+"""The final answer: the text, a compact line of the tools and steps, then its buttons; or the
+partial answer of a stopped run, marked "Stopped by @x"."""
 
 from __future__ import annotations
 
@@ -12,15 +13,21 @@ from renderers.common import (
     context,
     final_answer_groups,
     mention,
+    stopped_note,
 )
 from renderers.limits import pack_messages
 from renderers.view import AnswerView, SlackMessage, ThreadView
 
 DONE = "Done."
+STOPPED = "Stopped."
 ANSWER_BLOCK_ID = "answer"
 
 
 def render(view: ThreadView) -> list[SlackMessage]:
+    if view.stopped_by:  # the partial answer of a stopped run, marked; no buttons
+        groups = final_answer_groups(view)
+        groups.append([stopped_note(view.stopped_by)])
+        return pack_messages(groups, STOPPED)
     groups = final_answer_groups(view) or [[context(f"✅ _{DONE}_")]]
     if view.answer is not None:
         groups.append(answer_footer(view.answer))  # one group: it stays in the last message

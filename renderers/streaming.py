@@ -1,8 +1,16 @@
-"""The live answer while the agent streams: activity first, then the text so far with a cursor."""
+"""The live answer while the agent streams: activity first, then the text so far with a cursor,
+and a Stop button where Slack shows none."""
 
 from __future__ import annotations
 
-from renderers.common import THINKING, Block, activity_context, answer_blocks, thinking_context
+from renderers.common import (
+    THINKING,
+    Block,
+    activity_context,
+    answer_blocks,
+    stop_button,
+    thinking_context,
+)
 from renderers.limits import pack_messages
 from renderers.view import SlackMessage, ThreadView
 
@@ -18,4 +26,6 @@ def render(view: ThreadView) -> list[SlackMessage]:
         groups.extend([block] for block in answer_blocks(text, cursor=True))
     else:
         groups.append([thinking_context(view.queued)])
+    if view.stoppable:
+        groups.append([stop_button(view.conversation_id)])
     return pack_messages(groups, THINKING)

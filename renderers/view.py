@@ -104,6 +104,8 @@ class ThreadView:
     interrupts: list[InterruptView] = field(default_factory=list)
     queued: int = 0  # user messages waiting for this run to end
     answer: AnswerView | None = None  # a finished answer's feedback and follow-up buttons
+    stoppable: bool = False  # the live answer carries a Stop button (Slack shows none)
+    stopped_by: str | None = None  # who stopped the run; its partial answer stays, marked
 
     @property
     def text(self) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from orchestrator.agent.contract import ProtocolClient
 from orchestrator.agent.targets import AgentResolver
 from orchestrator.config.settings import Settings
 from orchestrator.sandbox.agent_server import ScriptedAgent
@@ -49,10 +50,16 @@ class Harness:
         return Settings(**values)
 
     async def start(
-        self, scenario: str = "answer", *, agents: AgentResolver | None = None, **overrides: Any
+        self,
+        scenario: str = "answer",
+        *,
+        agents: AgentResolver | None = None,
+        protocols: dict[str, ProtocolClient] | None = None,
+        **overrides: Any,
     ) -> Runtime:
         await self.stop()
-        self.runtime = Runtime(self.settings(scenario, **overrides), agents=agents)
+        settings = self.settings(scenario, **overrides)
+        self.runtime = Runtime(settings, agents=agents, protocols=protocols)
         await self.runtime.start()
         self.server = LoopbackServer(self.runtime.asgi())
         self.events_url = f"{await self.server.start()}/slack/events"

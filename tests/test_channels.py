@@ -83,6 +83,14 @@ def test_channel_settings_over_defaults() -> None:
         ("channels:\n  ops:\n    agent: http://x\n", "channels.ops: not a channel id"),
         ("channels:\n  C1:\n    max_bot_runs: 0\n", "channels.C1.max_bot_runs: Input should"),
         ("agent_base: http://x/agents\n", "agent_base: must contain {agent_id}"),
+        (
+            "defaults:\n  suggested_prompts:\n" + "    - {title: t, message: m}\n" * 5,
+            "defaults.suggested_prompts: List should have at most 4 items",
+        ),
+        (
+            "defaults:\n  suggested_prompts: [{title: t}]\n",
+            "defaults.suggested_prompts.0.message: Field required",
+        ),
         ("channels: [C1\n", "YAML syntax error at line"),
         ("- just a list\n", "expected a mapping of settings at the top level"),
     ],
@@ -91,6 +99,18 @@ def test_bad_config_names_channel_and_field(text: str, expected: str) -> None:
     with pytest.raises(ConfigFileError) as err:
         parse_config(text, "cfg.yaml", env={})
     assert str(err.value).startswith("cfg.yaml: ") and expected in str(err.value)
+
+
+def test_suggested_prompts_come_from_the_channel_else_the_defaults() -> None:
+    text = (
+        "defaults:\n  suggested_prompts: [{title: Status, message: 'How are things?'}]\n"
+        "channels:\n  D0ALICE:\n    suggested_prompts: [{title: Mine, message: My own}]\n"
+    )
+    directory = ChannelDirectory(
+        parse_config(text, "cfg.yaml"), default_agent_url="http://127.0.0.1:9/", agent_headers={}
+    )
+    assert directory.policy("D0ALICE").suggested_prompts == (("Mine", "My own"),)
+    assert directory.policy("D0BOB").suggested_prompts == (("Status", "How are things?"),)
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from orchestrator.agent.targets import AgentTarget
 from orchestrator.sandbox.slack_emulator import render_text
 from renderers.common import ACTION_APPROVE, ACTION_REJECT
-from tests.harness import ALICE, BOB, Harness, actions_of, find_with_action
+from tests.harness import ALICE, BOB, Harness, actions_of, find_with_action, until
 
 
 def select(value: str) -> dict[str, Any]:
@@ -138,11 +138,14 @@ async def test_concurrent_clicks_resume_exactly_once(harness: Harness) -> None:
 async def test_someone_else_cannot_approve(harness: Harness) -> None:
     thread_ts = await pause_for_approval(harness, "interrupt-outcome")
     await approve(harness, thread_ts, user=BOB)
+
+    def refused() -> bool:
+        notes = [c.params.get("text", "") for c in harness.slack.calls_to("response_url")]
+        return any(f"Only <@{ALICE}> can answer" in n for n in notes)
+
+    await until(refused)  # the clicker is told once the click has been handled
     await harness.rt.engine.drain()
-    await asyncio.sleep(0.2)
     assert harness.agent.resumes == 0
-    notes = [c.params.get("text", "") for c in harness.slack.calls_to("response_url")]
-    assert any(f"Only <@{ALICE}> can answer" in n for n in notes)
     history = await harness.history(thread_ts)
     assert (history[-1].trigger, history[-1].actor) == ("approval_refused", BOB)
     assert (await harness.interrupts(thread_ts))[0].status == "pending"

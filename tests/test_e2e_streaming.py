@@ -233,7 +233,9 @@ async def test_thread_status_names_the_running_tool(harness: Harness) -> None:
     ]
     assert before[0] == "is thinking…"
     assert {"is running search_docs…", "is running read_runbook…"} & set(before), before
-    after = [c.params["status"] for c in calls[first_text:] if "setStatus" in c.method]
+    after = [
+        c.params["status"] for c in calls[first_text:] if c.method == "assistant.threads.setStatus"
+    ]
     assert set(after) <= {""} and harness.slack.statuses()[-1]["status"] == ""
     # the tools show as tasks of the streamed message
     shown = render_text(harness.thread_messages(thread_ts)[0])

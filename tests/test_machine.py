@@ -64,7 +64,7 @@ def test_unknown_condition(tmp_path: Path) -> None:
 
 def test_unreachable_state(tmp_path: Path) -> None:
     def add_orphan(d: dict) -> None:
-        d["states"]["archived"] = {"renderer": "done"}
+        d["states"]["archived"] = {"renderer": "done", "session": "closed"}
 
     path = _variant(tmp_path, add_orphan)
     with pytest.raises(MachineDefinitionError, match=r"states\.archived.*unreachable"):
@@ -77,6 +77,47 @@ def test_missing_renderer(tmp_path: Path) -> None:
         MachineDefinitionError, match=r"states\.done\.renderer.*'fancy'.*valid: awaiting_approval"
     ):
         load_machine(path)
+
+
+def test_each_state_names_its_agent_session_status() -> None:
+    definition = load_machine(DEFAULT_MACHINE)
+    sessions = {state: definition.session_of(state) for state in definition.states}
+    assert sessions == {
+        "idle": "active",
+        "streaming": "processing",
+        "awaiting_approval": "suspended",
+        "errored": "active",
+        "done": "active",
+    }
+    assert "    streaming: session processing" in mermaid(definition)
+
+
+@pytest.mark.parametrize("session", [None, "busy"])
+def test_a_state_without_a_known_session_status_is_refused(
+    tmp_path: Path, session: str | None
+) -> None:
+    path = _variant(tmp_path, lambda d: d["states"]["done"].update(session=session))
+    with pytest.raises(MachineDefinitionError) as err:
+        load_machine(path)
+    message = str(err.value)
+    assert str(path) in message and "states.done.session (line " in message
+    assert f"unknown session status {session!r}" in message
+    assert "valid: active, closed, processing, suspended" in message
+
+
+def test_stop_is_required_and_ends_a_stream_answerable(tmp_path: Path) -> None:
+    def drop_stop(d: dict) -> None:
+        d["transitions"] = [t for t in d["transitions"] if t["trigger"] != "stop"]
+
+    with pytest.raises(MachineDefinitionError, match="no transition for trigger.*stop"):
+        load_machine(_variant(tmp_path, drop_stop))
+    machine = ThreadMachine(load_machine(DEFAULT_MACHINE))
+    fired = machine.fire("streaming", "stop")
+    assert (fired.dest, fired.effects) == ("done", ["run_next_queued"])
+    assert machine.allows(fired.dest, "user_message")
+    for state in ("idle", "awaiting_approval", "errored", "done"):
+        with pytest.raises(InvalidTrigger):
+            machine.fire(state, "stop")
 
 
 def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:

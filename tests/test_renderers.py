@@ -11,7 +11,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from renderers import RENDERERS, get_renderer
-from renderers.common import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
+from renderers.common import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY, ACTION_STOP
 from renderers.forms import fields_from_list
 from renderers.limits import CONTINUED, pack_messages, split_text, truncate
 from renderers.markdown import to_mrkdwn
@@ -360,6 +360,27 @@ def test_done_has_no_cursor_and_summarises_tools() -> None:
     messages = get_renderer("done")(view("done", "Answer.", tool_calls=calls))
     assert sections(messages) == ["Answer."]
     assert "🔧 search x2, fetch (1 failed)" in visible(messages)
+
+
+def test_a_live_answer_has_a_stop_button_only_where_slack_shows_none() -> None:
+    live = get_renderer("streaming")(view("streaming", long_answer(9000), stoppable=True))
+    assert_slack_accepts(live)
+    (stop,) = [e for b in blocks_of(live, "actions") for e in b["elements"]]
+    assert (stop["action_id"], stop["value"], stop["text"]["text"]) == (
+        ACTION_STOP,
+        "conv-1",
+        "⏹ Stop",
+    )
+    assert stop in live[-1].blocks[-1]["elements"]  # under the latest text
+    assert not blocks_of(get_renderer("streaming")(view("streaming", "Hi")), "actions")
+
+
+def test_a_stopped_answer_keeps_its_text_marked_without_buttons() -> None:
+    messages = get_renderer("done")(view("done", "Half an answ", stopped_by="U0BOB"))
+    assert_slack_accepts(messages)
+    assert sections(messages) == ["Half an answ"]
+    assert "⏹ _Stopped by <@U0BOB>_" in visible(messages)
+    assert not blocks_of(messages, "actions") and "Done." not in visible(messages)
 
 
 # --- errored -------------------------------------------------------------------------------------

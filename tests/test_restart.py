@@ -434,3 +434,53 @@ async def test_a_second_process_leaves_a_live_run_of_another_alone(
         second.stop()
     assert done.state == "done"
     assert "stream_lost" not in [h.trigger for h in await store.history(thread_id)]
+
+
+# --- Slack's agent sessions across a kill ---------------------------------------------------------
+
+
+async def test_the_session_is_set_right_after_a_kill_mid_stream(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    agent.token_delay = 0.3  # a slow answer, so the kill lands mid-stream
+    service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "answer")
+    try:
+        event, thread_id, streaming = await start_answering(service, slack, store)
+        await until_true(lambda: slack.session_statuses(CHANNEL, event["ts"]) != [], wait=10)
+        assert slack.session_statuses(CHANNEL, event["ts"]) == ["processing"]
+        service.kill()  # Slack would show the session working for good
+
+        await service.start()
+        await wait_for(store, thread_id, ("errored",), after=streaming.version)
+        await until_true(lambda: slack.session_statuses(CHANNEL, event["ts"])[-1] == "active", 10)
+    finally:
+        service.stop()
+    assert slack.session_statuses(CHANNEL, event["ts"]) == ["processing", "active"]
+
+
+async def test_a_pending_forms_session_is_said_again_after_a_kill_and_goes_on(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "interrupt-outcome")
+    try:
+        thread_id, thread_ts = await start_with_pending_form(service, slack, store)
+        waiting = await wait_for(store, thread_id, ("awaiting_approval",))
+        await until_true(
+            lambda: slack.session_statuses(CHANNEL, thread_ts)[-1:] == ["suspended"], 10
+        )
+        service.kill()
+
+        await service.start()  # the dead process may not have told Slack: the new one says it
+        await until_true(
+            lambda: slack.session_statuses(CHANNEL, thread_ts).count("suspended") == 2, 10
+        )
+        await approve_on(service, slack, thread_ts, "8", "after the restart")
+        await wait_for(store, thread_id, ("done",), after=waiting.version)
+        await until_true(lambda: slack.session_statuses(CHANNEL, thread_ts)[-1] == "active", 10)
+    finally:
+        service.stop()
+    assert slack.session_statuses(CHANNEL, thread_ts) == [
+        *("processing", "suspended"),  # before the kill
+        "suspended",  # the restart
+        *("processing", "active"),  # approved, resumed, done
+    ]

@@ -25,10 +25,31 @@ AGENT_TASK_EVENT = "agent_task"
 
 
 class ProtocolClient(Protocol):
-    """Runs agents of one protocol."""
+    """Runs agents of one protocol.
+
+    A client may also offer `cancel` (see `Cancellable`): the engine calls it when someone stops
+    a run, after closing the run's stream (which, for AG-UI over HTTP, is the whole of a cancel:
+    the server sees the connection closed).
+    """
 
     def stream(self, target: AgentTarget, run_input: RunAgentInput) -> AsyncIterator[BaseEvent]:
         """The run's events, ending with (and including) RUN_FINISHED or RUN_ERROR."""
+        ...
+
+
+@runtime_checkable
+class Cancellable(Protocol):
+    """A protocol client that can tell the agent to stop a run (A2A: `CancelTask`)."""
+
+    async def cancel(
+        self, target: AgentTarget, run_input: RunAgentInput, task_id: str | None
+    ) -> None:
+        """Stop the run that `stream(target, run_input)` started; its stream is already closed.
+
+        `run_input.thread_id` and `run_input.run_id` name the run; `task_id` is the agent-side
+        task it announced (`AGENT_TASK_EVENT`), if any. Raises the typed errors of
+        `orchestrator.agent.errors` on failure (the engine logs them; the run is stopped here
+        either way)."""
         ...
 
 
@@ -77,6 +98,17 @@ class AgentClients:
                 )
             )
         return client.stream(target, run_input)
+
+    async def cancel(
+        self, target: AgentTarget, run_input: RunAgentInput, task_id: str | None = None
+    ) -> bool:
+        """Ask the agent to stop the run, where its protocol can (see `Cancellable`). False when
+        the protocol has no cancel of its own (closing the stream was all there was to do)."""
+        client = self.clients.get(target.protocol)
+        if not isinstance(client, Cancellable):
+            return False
+        await client.cancel(target, run_input, task_id)
+        return True
 
     def can_reattach(self, target: AgentTarget) -> bool:
         return hasattr(self.clients.get(target.protocol), "reattach")

@@ -23,6 +23,8 @@ string may reference the environment as `${NAME}`, so secrets need not be writte
       listen: {humans: mention, bots: "off"}   # mention | message | off
       max_bot_runs: 5               # consecutive bot-started runs per thread, then stop
       escalate_to: [S0ONCALL]       # pinged by "Get help": user ids (U…) or user-group ids (S…)
+      suggested_prompts:            # pinned when someone opens the app's Messages tab (at most 4)
+        - {title: "Summarise", message: "Summarise the last incident for me"}
     channels:
       C0123456:
         name: ops
@@ -137,6 +139,18 @@ class AgentSettings(BaseModel):
         return value
 
 
+class SuggestedPrompt(BaseModel):
+    """A prompt pinned in the app's Messages tab: its label, and the message it sends."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=75)
+    message: str = Field(min_length=1, max_length=2000)
+
+
+MAX_SUGGESTED_PROMPTS = 4  # Slack shows at most four
+
+
 class Route(BaseModel):
     """Messages whose text matches `match` (a regular expression, case-insensitive) go to
     `agent`."""
@@ -167,6 +181,7 @@ class ChannelSettings(BaseModel):
     listen: ListenRules | None = None
     max_bot_runs: PositiveInt | None = None
     escalate_to: list[str] | None = None
+    suggested_prompts: list[SuggestedPrompt] | None = Field(None, max_length=MAX_SUGGESTED_PROMPTS)
     routes: list[Route] | None = None
 
     @field_validator("approvers")

@@ -55,6 +55,7 @@ class ChannelPolicy:
     listen_bots: Listen = "off"
     max_bot_runs: int = DEFAULT_MAX_BOT_RUNS
     escalate_to: tuple[str, ...] = ()  # who "Get help" pings; empty: no button
+    suggested_prompts: tuple[tuple[str, str], ...] = ()  # (title, message), for the Messages tab
 
     def agent_for(
         self, text: str, kept: str | None = None, default: AgentTarget | None = None
@@ -158,6 +159,7 @@ class ChannelDirectory:
             listen_bots=listen("bots", "off"),
             max_bot_runs=pick("max_bot_runs") or self.max_bot_runs,
             escalate_to=tuple(pick("escalate_to") or ()),
+            suggested_prompts=tuple((p.title, p.message) for p in pick("suggested_prompts") or ()),
         )
 
     def _origin(self, channel_id: str | None) -> str:

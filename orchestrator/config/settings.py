@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     slack_streaming: Literal["auto", "native", "update"] = Field(
         "update", validation_alias=_env("ORCH_SLACK_STREAMING")
     )
+    slack_sessions: Literal["auto", "on", "off"] = Field(
+        "auto", validation_alias=_env("ORCH_SLACK_SESSIONS")
+    )
     conversation_key: str = Field(
         "{team_id}:{channel_id}:{thread_ts}", validation_alias=_env("ORCH_CONVERSATION_KEY")
     )

@@ -40,8 +40,11 @@ REQUIRED_TRIGGERS: frozenset[str] = frozenset(
         "approval_rejected",
         "approval_expired",
         "resume_failed",
+        "stop",
     }
 )
+# What Slack's agent session of a thread says in each state (`agents.sessions.setStatus`).
+SESSION_STATUSES: frozenset[str] = frozenset({"processing", "suspended", "active", "closed"})
 # States the engine relies on by name.
 REQUIRED_STATES: frozenset[str] = frozenset(
     {"idle", "streaming", "awaiting_approval", "errored", "done"}
@@ -80,6 +83,10 @@ class MachineDefinition:
 
     def renderer_of(self, state: str) -> str:
         return str(self.states[state]["renderer"])
+
+    def session_of(self, state: str) -> str:
+        """The Slack agent session status a thread in `state` shows."""
+        return str(self.states[state]["session"])
 
 
 @dataclass(slots=True)
@@ -189,6 +196,12 @@ class _Validator:
                 raise self.fail(
                     ("states", name, "renderer"),
                     f"unknown renderer {renderer!r}; valid: {_choices(self.renderers)}",
+                )
+            session = spec.get("session")
+            if session not in SESSION_STATUSES:
+                raise self.fail(
+                    ("states", name, "session"),
+                    f"unknown session status {session!r}; valid: {_choices(SESSION_STATUSES)}",
                 )
             result[str(name)] = dict(spec)
         return result
@@ -337,14 +350,13 @@ class ThreadMachine:
 
     @staticmethod
     def _compile(t: TransitionDef) -> dict[str, Any]:
-        spec: dict[str, Any] = {
+        return {
             "trigger": t.trigger,
             "source": list(t.source),
             "dest": t.dest,
             "conditions": [_condition(name) for name in t.conditions],
             "after": [_action(name) for name in t.after],
         }
-        return spec
 
     def fire(self, state: str, trigger: str, facts: Mapping[str, Any] | None = None) -> Fired:
         """Run `trigger` from `state`; raises InvalidTrigger where the machine does not allow it."""
@@ -374,6 +386,8 @@ def _action(name: str) -> Callable[[Any], None]:
 def mermaid(definition: MachineDefinition) -> str:
     """The machine as a Mermaid state diagram."""
     lines = ["stateDiagram-v2", f"    [*] --> {definition.initial}"]
+    for state in definition.states:
+        lines.append(f"    {state}: session {definition.session_of(state)}")
     for t in definition.transitions:
         label = t.trigger
         if t.conditions:

@@ -27,6 +27,7 @@ class RunResult:
     detail: dict[str, Any] = field(default_factory=dict)
     error: ErrorView | None = None
     interrupts: list[Interrupt] = field(default_factory=list)
+    actor: str = "agent"  # who ended it, as the thread's history names them
     form_error: str | None = None  # shown on the forms that open again
 
 
@@ -48,6 +49,8 @@ OUTCOMES: dict[str, Outcome] = {
     "run_error": Outcome(),
     "stream_lost": Outcome(),
     "resume_failed": Outcome(releases_answers=True, shown_as="errored"),
+    # Stopped by someone: the partial answer stays in Slack (marked), not in the conversation.
+    "stop": Outcome(),
 }
 
 
@@ -66,6 +69,11 @@ class AgentPlace:
 
     name: str
     origin: str | None = None
+
+
+def stopped(by: str) -> RunResult:
+    """Someone stopped the run; its stream was closed and the agent told to cancel it."""
+    return RunResult("stop", {"by": by}, actor=by)
 
 
 def run_error(event: RunErrorEvent) -> RunResult:

@@ -20,6 +20,7 @@ MOVED_ON = "This conversation has moved on; your answer was not sent."
 CRASHED = "Something went wrong on my side while answering. Please retry."
 QUEUED = "I'm still answering the previous message; I'll pick this up right after."
 THANKS = "Thanks for the feedback! It helps improve the answers."
+NOTHING_TO_STOP = "The agent is not working on anything here; nothing to stop."
 MODAL_FAILED = "Slack did not open the arguments editor; please click again."
 
 
@@ -57,6 +58,10 @@ def reminder(who: str, link: str | None, expires: str | None) -> str:
 
 def only(allowed: Iterable[str]) -> str:
     return f"Only {people(allowed)} can answer this request."
+
+
+def only_stop(allowed: Iterable[str]) -> str:
+    return f"Only {people(allowed)} can stop this answer; it goes on."
 
 
 def already(row: Interrupt) -> str:

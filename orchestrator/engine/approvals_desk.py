@@ -231,10 +231,14 @@ class ApprovalsDesk:
         await self.notifier.say(thread.channel_id, thread.thread_ts, text, about=thread.id)
 
     async def approvers(self, row: Interrupt) -> set[str]:
+        return await self.people(row.approvers or ["requester"], row.requester)
+
+    async def people(self, approvers: Sequence[str], requester: str | None) -> set[str]:
+        """The user ids an approvers list names: users, members of user groups, the requester."""
         allowed: set[str] = set()
-        for who in row.approvers or ["requester"]:
+        for who in approvers:
             if who == "requester":
-                allowed.add(row.requester or "")
+                allowed.add(requester or "")
             elif who.startswith("S"):
                 allowed |= await self.notifier.group_members(who)
             else:
@@ -351,7 +355,9 @@ class ApprovalsDesk:
         live.closed = True
         try:
             await live.publisher.close(
-                self.render(live.view), [self.form_message(thread, r) for r in forms]
+                self.render(live.view),
+                [self.form_message(thread, r) for r in forms],
+                session_status=live.session_status,
             )
         except PublishError as exc:
             live.error = exc.error

@@ -44,6 +44,7 @@ class LiveAnswer:
     shown_as: str | None = None  # the state the run's own message shows, if not the new one
     closed: bool = False
     error: str | None = None  # Slack's error when the final messages could not be posted
+    session_status: str | None = None  # the agent session status a closing native stream sets
 
 
 @dataclass(slots=True)

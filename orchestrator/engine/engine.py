@@ -4,7 +4,9 @@ A mention reads top to bottom: `handle_message` (messages) → `Firing.fire` (lo
 versioned write) → the `start_run` action → `RunDriver` (agent seam, pure reducer, publisher)
 → `Finisher` (outcome table, one transition) → `post_forms` or the closing render. A click:
 `answer` (approvals desk: checks, compare-and-set claim) → `Firing.fire` → `resume_run` → the
-same run driver.
+same run driver. A Stop: `stops` (who may, the stop stored) → the run driver of whichever
+replica streams the run → `Finisher` with the `stop` trigger. Every transition that changes a
+thread's Slack agent session status sets it (`slack/sessions.py`).
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from orchestrator.engine.firing import Firing
 from orchestrator.engine.messages import Messages
 from orchestrator.engine.recovery import Recovery
 from orchestrator.engine.run_driver import RunDriver
+from orchestrator.engine.stops import Stops
 from orchestrator.engine.tasks import Tasks
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import LivePublisher, PublisherFactory
+from orchestrator.slack.sessions import AgentSessions
 from orchestrator.slack.streaming_mode import StreamingMode
 from persistence.models import Interrupt, Thread
 from persistence.store import Store
@@ -65,9 +69,12 @@ class Engine:
         self.streaming = StreamingMode(
             settings.slack_streaming, slack, interval=settings.update_interval
         )
+        self.sessions = AgentSessions(
+            slack, settings.slack_sessions, interval=settings.update_interval
+        )
         self.owner = leases.new_owner()  # names this process in the leases of its runs
         self.tasks = Tasks()
-        self.firing = Firing(store, machine, settings, self.owner)
+        self.firing = Firing(store, machine, settings, self.owner, self.sessions)
         self.firing.spawn = self.tasks.spawn
         render = renderer_for(machine)
         self.desk = ApprovalsDesk(
@@ -108,6 +115,7 @@ class Engine:
             render=render,
             settings=settings,
             policy=self.policy,
+            sessions=self.sessions,
         )
         self.recovery = Recovery(
             store=store,
@@ -130,6 +138,15 @@ class Engine:
             firing=self.firing,
             notifier=self.notifier,
             settings=settings,
+            policy=self.policy,
+            conversation_id=self.conversation_id,
+        )
+        self.stops = Stops(
+            store=store,
+            firing=self.firing,
+            runs=self.runs,
+            desk=self.desk,
+            notifier=self.notifier,
             policy=self.policy,
             conversation_id=self.conversation_id,
         )
@@ -196,8 +213,10 @@ class Engine:
         await self.desk.remind(row)
 
     async def tick(self, now: float) -> None:
-        """What is due: leases renewed, lost runs ended, reminders, expiries, feedback sends."""
+        """What is due: leases renewed, lost runs ended, stops stored elsewhere for runs here,
+        reminders, expiries, feedback sends."""
         await self.recovery.tick(now)
+        await self.stops.notice()
         for row in await self.store.due_reminders(now):
             await self.desk.remind(row)
         for row in await self.store.due_interrupts(now):
@@ -236,6 +255,7 @@ class Engine:
         leases.retire(self.owner)  # what this process still streams is lost from now on
         await self.tasks.cancel()
         await self.recovery.end_cut_runs(cut)
+        await self.sessions.close()  # the session statuses of those ends go out first
         await self.answers.close()
 
     def _restart(self, thread: Thread) -> None:

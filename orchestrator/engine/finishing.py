@@ -79,6 +79,8 @@ class Finisher:
         if outcome.stores_interrupts and result.interrupts:
             also.append(_insert(result.interrupts))
         fields: dict[str, Any] = {"run_id": thread.run_id, "message_ts": list(publisher.ts)}
+        if result.trigger == "stop":
+            view.stopped_by = result.actor
         if result.error is not None:
             result.error.can_escalate = bool(self.policy(thread.channel_id).escalate_to)
             fields |= {"error_kind": result.error.kind, "error_text": result.error.title}
@@ -89,7 +91,7 @@ class Finisher:
         fired = await self.firing.fire(
             thread.id,
             result.trigger,
-            Context(actor="agent", live=live),
+            Context(actor=result.actor, live=live),
             detail=result.detail,
             fields=fields,
             also=also,
@@ -112,7 +114,7 @@ class Finisher:
             state = fired.dest if fired else await self._state(thread.id)
             view.state = outcome.shown_as or state
             try:
-                await publisher.close(self.render(view))
+                await publisher.close(self.render(view), session_status=live.session_status)
             except PublishError as exc:
                 live.error = exc.error
         await self._after_close(thread, view, publisher, live, fields["message_ts"])

@@ -19,6 +19,7 @@ from orchestrator import metrics
 from orchestrator.config.settings import Settings
 from orchestrator.core.machine import Fired, InvalidTrigger, ThreadMachine
 from orchestrator.engine.context import QUEUE_LIMIT, Action, Context
+from orchestrator.slack.sessions import AgentSessions, first_line
 from persistence.models import QueuedMessage, Thread
 from persistence.store import (
     Also,
@@ -38,12 +39,18 @@ ATTEMPTS = 5  # a transition retried after a stale read; more means something is
 
 class Firing:
     def __init__(
-        self, store: Store, machine: ThreadMachine, settings: Settings, owner: str
+        self,
+        store: Store,
+        machine: ThreadMachine,
+        settings: Settings,
+        owner: str,
+        sessions: AgentSessions | None = None,
     ) -> None:
         self.store = store
         self.machine = machine
         self.settings = settings
         self.owner = owner
+        self.sessions = sessions  # Slack's agent session of each thread follows its state
         self.actions: dict[str, Action] = {}  # the machine's actions, by the names YAML uses
         # Runs actions in the background (set by the engine): a delivery is acknowledged once
         # its transition is stored, and what follows goes on without holding Slack's request.
@@ -85,6 +92,7 @@ class Firing:
             fired, thread = await self._transition(thread_id, change, context, known)
         if fired is None:
             return None
+        self._follow_session(thread, fired, context)
         if detached and self.spawn is not None:
             self.spawn(self._perform(fired, thread, context))
         else:
@@ -94,6 +102,35 @@ class Firing:
     async def _perform(self, fired: Fired, thread: Thread, context: Context) -> None:
         for action in fired.effects:
             await self.actions[action](thread, context)
+
+    def session_of(self, state: str) -> str:
+        return self.machine.definition.session_of(state)
+
+    def show_session(self, thread: Thread) -> None:
+        """Set the thread's session status from its state (recovery, a stop with nothing to
+        stop): Slack may show what a process that is gone last set."""
+        if self.sessions is not None:
+            self.sessions.follow(thread.channel_id, thread.thread_ts, self.session_of(thread.state))
+
+    def _follow_session(self, thread: Thread, fired: Fired, context: Context) -> None:
+        """A transition that changes the session status (as the machine names it) sets it in
+        Slack; the thread's first one also gives the session its title and initiator."""
+        if self.sessions is None:
+            return
+        before, after = self.session_of(fired.source), self.session_of(fired.dest)
+        if context.live is not None:  # a closing native stream sets it too
+            context.live.session_status = self.sessions.closing_status(after)
+        if before == after:
+            return
+        inbound = context.inbound
+        created = thread.version == 1 and inbound is not None
+        self.sessions.follow(
+            thread.channel_id,
+            thread.thread_ts,
+            after,
+            title=first_line(inbound.text) if created and inbound else None,
+            initiator=inbound.user if created and inbound and not inbound.is_bot else None,
+        )
 
     async def facts(self, thread: Thread) -> dict[str, Any]:
         """What the machine's conditions read."""

@@ -3,6 +3,8 @@ reached the agent start again; runs that did end visibly; answers left behind ar
 where the agent may have one and cannot refuse a second, the person is told and the form works
 again); forms stored but never posted are posted once; live messages are closed; queues go on.
 And the runs a stopping process cuts.
+Every thread touched has its Slack agent session status set again (by its transition, or from
+its state).
 
 Which runs are lost is decided by leases (`orchestrator.engine.leases`), so a replica starting
 during a rolling update leaves the other replicas' live runs alone. A lost run that followed a
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
@@ -44,7 +46,7 @@ class Recovery:
         settings: Settings,
         policy: Callable[[str], ChannelPolicy],
         owner: str,
-        live: set[str],
+        live: Collection[str],
         restart: Callable[[Thread], None],
         redraw_answer: Callable[[Answer], Awaitable[None]],
         closing: Callable[[], bool],
@@ -70,6 +72,8 @@ class Recovery:
         """After a restart: what the old process left half done is finished."""
         async with self._one_at_a_time:
             now = time.time()
+            for thread in await self.store.threads_in("awaiting_approval"):
+                self.firing.show_session(thread)  # the dead process may not have said so
             await self.reconcile_runs(now)
             await self.finish_live(now)
             await self.post_lost_forms(None)

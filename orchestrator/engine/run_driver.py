@@ -5,7 +5,8 @@ The agent side is one interface (`orchestrator.agent.contract`): a run input in,
 of `ag_ui.core` events out. Nothing here names a wire protocol. A thread's runs go to the agent
 that answered it first (else the channel's routes pick one by the message's text), and a run
 that follows an agent-side task keeps the task's id, so after a restart `follow_task` picks the
-task up again where it is.
+task up again where it is. A run someone stops (`stop`) has its stream closed and the agent told
+to cancel (`orchestrator.engine.live_runs`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ag_ui.core import BaseEvent, CustomEvent, EventType, RunAgentInput
 
@@ -41,14 +41,17 @@ from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
 from orchestrator.engine.finishing import Finisher
 from orchestrator.engine.firing import Firing
+from orchestrator.engine.live_runs import LiveRun, cancel_at_agent, read_or_stop
+from orchestrator.engine.run_requests import RunRequests
 from orchestrator.engine.tasks import Tasks
 from orchestrator.slack.native_publisher import NativePublisher
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import LivePublisher, PublisherFactory, PublishError
+from orchestrator.slack.sessions import AgentSessions
 from orchestrator.slack.thread_status import TypingStatus
 from persistence.models import Thread
 from persistence.store import Store, lease_op
-from renderers.view import ThreadView
+from renderers.view import SlackMessage, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
 
@@ -76,6 +79,7 @@ class RunDriver:
         render: Render,
         settings: Settings,
         policy: Callable[[str], ChannelPolicy],
+        sessions: AgentSessions | None = None,
     ) -> None:
         self.store = store
         self.firing = firing
@@ -89,7 +93,9 @@ class RunDriver:
         self.render = render
         self.settings = settings
         self.policy = policy
-        self.live: set[str] = set()  # threads whose run streams in this process
+        self.requests = RunRequests(store, agents, policy)
+        self.sessions = sessions
+        self.live: dict[str, LiveRun] = {}  # the runs streaming in this process, by thread
 
     async def run(
         self, thread: Thread, resume: approvals.Resume | None = None, task_id: str | None = None
@@ -97,14 +103,15 @@ class RunDriver:
         """One run of the thread's agent; with `task_id`, the rest of a task started earlier."""
         metrics.LIVE_RUNS.inc()
         started = time.monotonic()
-        self.live.add(thread.id)
+        live = self.live[thread.id] = LiveRun(thread.version)
         try:
-            await self._run(thread, resume, task_id)
+            await self._run(thread, resume, task_id, live)
         except Exception:
             log.exception("run crashed", extra={"conversation": thread.id})
             await self._fail_crashed(thread)
         finally:
-            self.live.discard(thread.id)
+            if self.live.get(thread.id) is live:  # the thread's next run may have begun
+                del self.live[thread.id]
             metrics.LIVE_RUNS.dec()
             metrics.RUN_SECONDS.observe(time.monotonic() - started)
 
@@ -128,27 +135,34 @@ class RunDriver:
         refreshed = await self.store.get_thread(thread.id)
         if refreshed is None:
             return False
-        self.live.add(thread.id)  # its lease is renewed from now on
+        self.live[thread.id] = LiveRun(refreshed.version)  # its lease is renewed from now on
         self.tasks.spawn(self.run(refreshed, task_id=task_id))
         return True
 
+    def stop(self, thread_id: str, by: str, version: int) -> bool:
+        """Stop the thread's run if it streams here and the stop (stored when the thread was at
+        `version`) is about it. True when this call stopped it."""
+        live = self.live.get(thread_id)
+        return live is not None and live.stop_for(by, version)
+
     async def target(self, thread: Thread) -> AgentTarget:
-        """The agent that answered the thread first, else the one the channel's routes pick for
-        the latest message, else the channel's agent."""
-        policy: ChannelPolicy = self.policy(thread.channel_id)
-        default = self.agents(thread.channel_id)
-        kept = await self.store.agent_task(thread.id)
-        if kept is not None and kept.agent:
-            return policy.agent_for("", kept.agent, default)
-        text = _last_user_text(await self.store.messages(thread.id)) if policy.routes else ""
-        return policy.agent_for(text, None, default)
+        return await self.requests.target(thread)
 
     async def _run(
-        self, thread: Thread, resume: approvals.Resume | None, task_id: str | None
+        self,
+        thread: Thread,
+        resume: approvals.Resume | None,
+        task_id: str | None,
+        live: LiveRun,
     ) -> None:
         target = await self.target(thread)
         run_id = str(uuid.uuid4())
-        view = ThreadView(conversation_id=thread.id, state="streaming", requester=thread.requester)
+        view = ThreadView(
+            conversation_id=thread.id,
+            state="streaming",
+            requester=thread.requester,
+            stoppable=self._stoppable(thread),
+        )
         publisher = self.publishers(thread, view)
         try:
             await publisher.open(self.render(view))
@@ -172,7 +186,7 @@ class RunDriver:
         progress = _Progress(status=status, task_id=task_id)
         try:
             result = await self._consume(
-                thread, target, run_id, resume, reducer, publisher, progress
+                thread, target, run_id, resume, reducer, publisher, progress, live
             )
             if progress.task_id is not None:  # the task is over, or waits for people
                 await self.store.set_open_task(thread.id, None)
@@ -187,6 +201,12 @@ class RunDriver:
         await self.finisher.finish(
             thread, target, view, publisher, reducer.recorder, result, resume
         )
+
+    def _stoppable(self, thread: Thread) -> bool:
+        """The live answer gets a Stop button where Slack shows no Stop of its own (no agent
+        sessions) and someone watches it (bots get one final message)."""
+        sessions = self.sessions
+        return not thread.requester_is_bot and (sessions is None or not sessions.available)
 
     async def _typing_status(self, thread: Thread, publisher: LivePublisher) -> TypingStatus | None:
         """With native streaming the message shows text only: the thread status shows progress.
@@ -213,8 +233,9 @@ class RunDriver:
         reducer: RunReducer,
         publisher: LivePublisher,
         progress: _Progress,
+        live: LiveRun,
     ) -> RunResult:
-        run_input = await self._run_input(thread, target, run_id, resume)
+        run_input = await self.requests.run_input(thread, target, run_id, resume)
         following = progress.task_id
         try:
             if following is not None:
@@ -222,9 +243,13 @@ class RunDriver:
             else:
                 stream = self.clients.stream(target, run_input)
             async with contextlib.aclosing(stream):
-                return await self._read(
-                    thread, target, run_id, stream, reducer, publisher, resume, progress
+                reading = asyncio.ensure_future(
+                    self._read(thread, target, run_id, stream, reducer, publisher, resume, progress)
                 )
+                finished = await read_or_stop(reading, live.stop)
+            if finished:
+                return reading.result()
+            return await self._stopped(thread, target, run_input, resume, progress, live)
         except TaskGone as exc:
             if following is None:
                 raise
@@ -255,7 +280,11 @@ class RunDriver:
         progress: _Progress,
     ) -> RunResult:
         view = reducer.view
-        render = lambda: self.render(view)  # noqa: E731 - the throttle calls it when due
+
+        def render() -> list[SlackMessage]:  # the throttle calls it when due
+            view.stoppable = self._stoppable(thread)  # sessions may have turned out missing
+            return self.render(view)
+
         feed = reducer.feed
         async for event in stream:
             if not progress.delivered:
@@ -289,6 +318,28 @@ class RunDriver:
                     return outcomes.run_error(reducer.error)
                 return self._finished(thread, run_id, reducer)
         raise StreamIncomplete("the stream ended without RUN_FINISHED or RUN_ERROR")
+
+    async def _stopped(
+        self,
+        thread: Thread,
+        target: AgentTarget,
+        run_input: RunAgentInput,
+        resume: approvals.Resume | None,
+        progress: _Progress,
+        live: LiveRun,
+    ) -> RunResult:
+        """Someone stopped the run: its stream is closed; the agent is told to cancel."""
+        by = live.stopped_by or "someone"
+        if resume is not None and not progress.delivered:  # it may have them: never sent again
+            await self.desk.settle(thread, resume.interrupt_keys)
+        told = await cancel_at_agent(
+            self.clients, target, run_input, progress.task_id, about=thread.id
+        )
+        log.info(
+            "run stopped",
+            extra={"conversation": thread.id, "by": by, "agent": target.name, "cancel": told},
+        )
+        return outcomes.stopped(by)
 
     async def _keep_task(self, thread: Thread, event: BaseEvent, progress: _Progress) -> None:
         assert isinstance(event, CustomEvent)
@@ -335,34 +386,6 @@ class RunDriver:
             )
         return RunResult("run_finished")
 
-    async def _run_input(
-        self,
-        thread: Thread,
-        target: AgentTarget,
-        run_id: str,
-        resume: approvals.Resume | None,
-    ) -> RunAgentInput:
-        if target.history == "server":
-            messages = await self.store.unsent_messages(thread.id)
-        else:
-            messages = await self.store.messages(thread.id)
-        forwarded: dict[str, Any] = {
-            "source": "slack",
-            "slack": {"channel": thread.channel_id, "threadTs": thread.thread_ts},
-        }
-        payload: dict[str, Any] = {
-            "threadId": thread.id,
-            "runId": run_id,
-            "messages": messages,
-            "tools": [],
-            "context": [],
-            "state": None,
-            "forwardedProps": forwarded,
-        }
-        if resume is not None:
-            resume.apply(payload)
-        return RunAgentInput.model_validate(payload)
-
     async def _fail_crashed(self, thread: Thread) -> None:
         # The store may be what failed: the thread is told either way, and a thread left in
         # `streaming` is ended by the recovery at the next start.
@@ -378,16 +401,3 @@ class RunDriver:
         await self.notifier.say(
             thread.channel_id, thread.thread_ts, sentences.CRASHED, about=thread.id
         )
-
-
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
-    """The text of the conversation's latest user message (what routing rules read)."""
-    for message in reversed(messages):
-        if message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            return content
-        if isinstance(content, list):
-            return " ".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
-    return ""

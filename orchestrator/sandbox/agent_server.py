@@ -55,6 +55,7 @@ class ReceivedRequest:
     scenario: str
     body: dict[str, Any]
     headers: dict[str, str]
+    closed_early: bool = False  # the client closed the connection before the script ended
 
 
 @dataclass(slots=True)
@@ -159,11 +160,12 @@ class ScriptedAgent(ScenarioScripts):
         scenario = request.path_params["scenario"]
         body = await _json_body(request)
         headers = dict(request.headers)
-        self.requests.append(ReceivedRequest(request.url.path, scenario, body, headers))
+        received = ReceivedRequest(request.url.path, scenario, body, headers)
+        self.requests.append(received)
         run = Run.of(body)
         if self.record_exchanges:
             self._exchanged(run, "request", body)
-        return await self._respond(scenario, run)
+        return await self._respond(scenario, run, received)
 
     def _exchanged(self, run: Run, kind: str, data: dict[str, Any] | str) -> None:
         exchange = AgentExchange(run.thread_id, run.run_id, kind, data, time.time())
@@ -171,7 +173,12 @@ class ScriptedAgent(ScenarioScripts):
         for watcher in self.exchange_watchers:
             watcher(exchange)
 
-    async def _respond(self, scenario: str, run: Run) -> Response:
+    def closed_by_client(self) -> list[ReceivedRequest]:
+        """The runs whose client closed the connection mid-stream (how an AG-UI run is
+        cancelled)."""
+        return [request for request in self.requests if request.closed_early]
+
+    async def _respond(self, scenario: str, run: Run, received: ReceivedRequest) -> Response:
         if scenario in _ERROR_RESPONSES:
             status, detail, headers = _ERROR_RESPONSES[scenario]
             return JSONResponse({"detail": detail}, status_code=status, headers=headers)
@@ -188,7 +195,7 @@ class ScriptedAgent(ScenarioScripts):
             return JSONResponse({"detail": "agent not found"}, status_code=404)
         response_class = _AbruptStreamResponse if scenario == "drop-abrupt" else StreamingResponse
         return response_class(
-            self._sse(script, run),
+            self._sse(script, run, received),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
@@ -214,20 +221,30 @@ class ScriptedAgent(ScenarioScripts):
         make = self._scripts.get(scenario)
         return make(run) if make else None
 
-    async def _sse(self, script: Script, run: Run) -> AsyncIterator[str | bytes]:
+    async def _sse(
+        self, script: Script, run: Run, received: ReceivedRequest
+    ) -> AsyncIterator[str | bytes]:
         encoder = EventEncoder()
-        for item in script:
-            if isinstance(item, Pause):
-                await self._sleep(item.seconds)
-            elif isinstance(item, str | bytes):
-                if self.record_exchanges:
-                    raw = item if isinstance(item, str) else item.decode(errors="replace")
-                    self._exchanged(run, "raw", raw)
-                yield item
-            else:
-                if self.record_exchanges:
-                    self._exchanged(run, "event", item.model_dump(mode="json", by_alias=True))
-                yield encoder.encode(item)
+        ended = False
+        try:
+            for item in script:
+                if isinstance(item, Pause):
+                    await self._sleep(item.seconds)
+                elif isinstance(item, str | bytes):
+                    if self.record_exchanges:
+                        raw = item if isinstance(item, str) else item.decode(errors="replace")
+                        self._exchanged(run, "raw", raw)
+                    yield item
+                else:
+                    if self.record_exchanges:
+                        self._exchanged(run, "event", item.model_dump(mode="json", by_alias=True))
+                    yield encoder.encode(item)
+            ended = True
+        finally:
+            # Cut short while the server runs: the client disconnected (the server cancels the
+            # response when it sees the connection close).
+            if not ended and not self._closing.is_set():
+                received.closed_early = True
 
     async def _sleep(self, seconds: float) -> None:
         """Sleeps, but wakes at once when the server stops (so stop() never waits on a script)."""

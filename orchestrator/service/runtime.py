@@ -28,6 +28,7 @@ from starlette.routing import Route
 from orchestrator import kill_points, metrics
 from orchestrator.agent.a2a import A2AClient
 from orchestrator.agent.agui.client import AgentClient
+from orchestrator.agent.contract import ProtocolClient
 from orchestrator.agent.targets import AgentResolver
 from orchestrator.config.channels import ChannelDirectory, load_config
 from orchestrator.config.settings import Settings
@@ -104,10 +105,12 @@ class Runtime:
         *,
         agents: AgentResolver | None = None,
         publishers: PublisherFactory | None = None,
+        protocols: dict[str, ProtocolClient] | None = None,
     ) -> None:
         self.settings = settings
         self._agents = agents
         self._publishers = publishers
+        self._protocols = protocols  # agent protocols besides AG-UI, by name (e.g. "a2a")
         self.store: Store
         self.engine: Engine
         self.app: AsyncApp
@@ -148,7 +151,7 @@ class Runtime:
             settings=settings,
             policies=channels.policy,
             publishers=self._publishers,
-            protocols={"a2a": self._a2a},
+            protocols={"a2a": self._a2a, **(self._protocols or {})},
         )
         secret = settings.slack_signing_secret
         self.app = build_app(self.engine, client, secret.get_secret_value() if secret else None)

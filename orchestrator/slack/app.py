@@ -31,6 +31,7 @@ from renderers.common import (
     ACTION_REGENERATE,
     ACTION_REJECT,
     ACTION_RETRY,
+    ACTION_STOP,
     ACTION_THUMBS_DOWN,
     ACTION_THUMBS_UP,
     EDIT_ARGS_CALLBACK_ID,
@@ -107,6 +108,9 @@ def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None
     listeners = Listeners(engine)
     app.event("app_mention")(listeners.on_mention)
     app.event("message")(listeners.on_message)
+    app.event("agent_session_stopped")(listeners.on_session_stopped)
+    app.event("app_home_opened")(listeners.on_home_opened)
+    app.action(ACTION_STOP)(listeners.on_stop)
     app.action(ACTION_RETRY)(listeners.on_retry)
     app.action(ACTION_APPROVE)(listeners.on_answer)
     app.action(ACTION_REJECT)(listeners.on_answer)

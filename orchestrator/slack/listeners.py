@@ -122,6 +122,51 @@ class Listeners:
             return False
         return await self.engine.known_thread(team, channel, thread)
 
+    async def on_session_stopped(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """Slack's Stop on the thread's agent session (shown while it is `processing`)."""
+        team_id = body.get("team_id") or event.get("team") or ""
+        channel, thread_ts = event.get("channel") or "", event.get("thread_ts") or ""
+        if not (channel and thread_ts and event.get("user")):
+            metrics.INBOUND.labels("session_stop", "ignored").inc()
+            return
+        try:
+            ours = await self.engine.stops.session_stopped(
+                team_id=team_id, channel=channel, thread_ts=thread_ts, user=event["user"]
+            )
+        except DatabaseFailure as exc:
+            self._click_not_taken(exc)
+            return
+        metrics.INBOUND.labels("session_stop", "accepted" if ours else "ignored").inc()
+
+    async def on_stop(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        """The Stop button of a live answer (where Slack shows no Stop of its own)."""
+        await ack()
+        try:
+            note = await self.engine.stops.click(
+                thread_id=action.get("value", ""),
+                user=body["user"]["id"],
+                channel=parse.channel_of(body),
+            )
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
+        await _tell(respond, note)
+
+    async def on_home_opened(self, event: dict[str, Any]) -> None:
+        """Someone opened the app's Messages tab (their DM with the bot): pin the suggested
+        prompts of the channel configuration (the DM's own, else the defaults)."""
+        channel = event.get("channel") or ""
+        if event.get("tab") != "messages" or not channel:
+            metrics.INBOUND.labels("home", "ignored").inc()
+            return
+        prompts = self.engine.policy(channel).suggested_prompts
+        if prompts:
+            await self.engine.notifier.suggest_prompts(
+                channel, [{"title": title, "message": message} for title, message in prompts]
+            )
+        metrics.INBOUND.labels("home", "accepted").inc()
+
     async def on_retry(
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:

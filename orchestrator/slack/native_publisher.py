@@ -23,8 +23,8 @@ messages, then the extra messages of `close` — those are also `extra_ts`, one 
 Forms are therefore `publisher.ts[len(publisher.ts) - len(forms):]`, which holds for `Publisher`
 too (its last messages are the forms, one each).
 
-When the user presses Stop in Slack, `stopped_by_user` is set: nothing more is sent live, and
-`close` still delivers the final state (the engine may cancel the run on seeing the flag).
+When the stream's Stop is pressed in Slack, `stopped_by_user` is set: nothing more is sent live,
+and `close` still delivers the final state (a session's Stop cancels the run: engine/stops.py).
 A workspace without native streaming (`unknown_method`, `missing_scope`, ... or HTTP 404) calls
 `on_unsupported(error)` and the run goes on with the fallback.
 """
@@ -167,9 +167,14 @@ class NativePublisher:
             self._loop_task = asyncio.create_task(self._flush_loop())
 
     async def close(
-        self, messages: Sequence[SlackMessage], extras: Sequence[SlackMessage] = ()
+        self,
+        messages: Sequence[SlackMessage],
+        extras: Sequence[SlackMessage] = (),
+        *,
+        session_status: str | None = None,
     ) -> None:
-        """The run is over: send the rest, close the stream with the final blocks, post extras."""
+        """The run is over: send the rest, close the stream with the final blocks (and the
+        thread's agent session status, when given), post extras."""
         messages = [*messages, *extras]
         self._dirty = False
         await stop_throttle(self._loop_task, self._inflight)
@@ -178,7 +183,7 @@ class NativePublisher:
         if self.native and not self.stopped_by_user:
             try:
                 await self._push()
-                await self._finish(parts.closing_blocks)
+                await self._finish(parts.closing_blocks, session_status)
             except StreamRefused as exc:
                 self._fall_back(exc.error)
             else:
@@ -317,7 +322,9 @@ class NativePublisher:
         segment.tasks = tasks
         self._shown.update(tasks.tasks)
 
-    async def _stop(self, segment: Segment, blocks: list[dict[str, Any]]) -> None:
+    async def _stop(
+        self, segment: Segment, blocks: list[dict[str, Any]], session_status: str | None = None
+    ) -> None:
         """Stop a stream: before a rollover, or at the end with the closing blocks."""
         segment.open = False
         try:
@@ -326,6 +333,7 @@ class NativePublisher:
                 channel=self.channel,
                 ts=segment.ts,
                 blocks=blocks or None,
+                session_status=session_status,
             )
         except StreamRefused as exc:
             segment.ended = exc.error in ("message_not_in_streaming_state", STOPPED_BY_USER)
@@ -337,10 +345,10 @@ class NativePublisher:
         if not segment.chars and not segment.tasks.tasks and not blocks:
             await self._delete_empty(segment)
 
-    async def _finish(self, closing: list[dict[str, Any]]) -> None:
+    async def _finish(self, closing: list[dict[str, Any]], session_status: str | None) -> None:
         segment = self._segments[-1] if self._segments else None
         if segment is not None and segment.open:
-            await self._stop(segment, closing)
+            await self._stop(segment, closing, session_status)
         elif closing:
             raise StreamRefused("no_open_stream")
 

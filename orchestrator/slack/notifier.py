@@ -1,5 +1,6 @@
-"""Every Slack Web API call outside a live answer: notices in a thread, redraws of forms and
-answers, modals, permalinks, user groups, the thread's earlier messages and cursor clean-up.
+"""Every Slack Web API call outside a live answer: notices in a thread (and ephemerals), redraws of
+forms and answers, modals, permalinks, user groups, the thread's earlier messages, cursor
+clean-up and the Messages tab's suggested prompts (agent sessions: `orchestrator.slack.sessions`).
 
 Live answers go through the publishers; everything else goes through here, so a Slack failure
 is caught, logged and reported the same way everywhere. No method raises `SlackApiError`.
@@ -38,6 +39,38 @@ class Notifier:
             log.warning(
                 "notice not delivered",
                 extra={"conversation": about, "channel": channel, "error": _error(exc)},
+            )
+            return False
+        return True
+
+    async def whisper(
+        self, channel: str, user: str, text: str, *, thread_ts: str | None = None, about: str = ""
+    ) -> bool:
+        """A message only `user` sees (an ephemeral), in the thread. False (logged) if refused."""
+        try:
+            await self.client.chat_postEphemeral(
+                channel=channel, user=user, text=text, thread_ts=thread_ts
+            )
+        except SlackApiError as exc:
+            log.warning(
+                "ephemeral not delivered",
+                extra={"conversation": about, "channel": channel, "error": _error(exc)},
+            )
+            return False
+        return True
+
+    async def suggest_prompts(
+        self, channel: str, prompts: list[dict[str, str]], title: str | None = None
+    ) -> bool:
+        """Pin suggested prompts in the app's Messages tab with `channel` (the DM). No
+        `thread_ts`: with the agent messaging experience, Slack ignores a call that has one."""
+        try:
+            await self.client.assistant_threads_setSuggestedPrompts(
+                channel_id=channel, prompts=prompts, title=title
+            )
+        except SlackApiError as exc:
+            log.warning(
+                "suggested prompts not set", extra={"channel": channel, "error": _error(exc)}
             )
             return False
         return True

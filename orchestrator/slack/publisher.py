@@ -45,7 +45,11 @@ class LivePublisher(Protocol):
     def changed(self, render: Render) -> None: ...
 
     async def close(
-        self, messages: Sequence[SlackMessage], extras: Sequence[SlackMessage] = ()
+        self,
+        messages: Sequence[SlackMessage],
+        extras: Sequence[SlackMessage] = (),
+        *,
+        session_status: str | None = None,  # a native stream's close sets the session too
     ) -> None: ...
 
     async def abandon(self) -> None: ...  # the run was cut: stop, and write nothing more
@@ -123,9 +127,16 @@ class Publisher:
         return 0, 0
 
     async def close(
-        self, messages: Sequence[SlackMessage], extras: Sequence[SlackMessage] = ()
+        self,
+        messages: Sequence[SlackMessage],
+        extras: Sequence[SlackMessage] = (),
+        *,
+        session_status: str | None = None,
     ) -> None:
-        """The run is over: stop the throttle and write the final content, then `extras`."""
+        """The run is over: stop the throttle and write the final content, then `extras`.
+
+        (`session_status` is for native streams; messages posted here leave the session as
+        it is.)"""
         self._answer_count = len(messages)
         self._dirty = False
         await stop_throttle(self._loop_task, self._inflight)

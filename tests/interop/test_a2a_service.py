@@ -320,3 +320,28 @@ channels:
     [wrong] = [line for line in lines if "agent wrong-path" in line]
     assert wrong.startswith("FAIL") and "There is no A2A agent card at" in wrong
     assert len(kagent_peer.requests()) + len(a2a_sdk_peer.requests()) == before  # no task
+
+
+async def test_stop_cancels_the_a2a_task(harness: Harness, a2a_sdk_peer: Peer):
+    a2a_sdk_peer.hold()
+    try:
+        await harness.start(**a2a(a2a_sdk_peer))
+        thread_ts = await harness.mention("slow count")
+        await until(lambda: "Counting the pods" in harness.thread_text(thread_ts), 20)
+        kept = await harness.rt.store.agent_task(harness.thread_id(thread_ts))
+        assert kept is not None and kept.task_id
+        event = harness.slack.stop_session_by_user(CHANNEL, thread_ts, ALICE)
+        await harness.slack.deliver_event(harness.events_url, SECRET, event)
+        await harness.settle(thread_ts, ("done",))
+    finally:
+        a2a_sdk_peer.release()
+        a2a_sdk_peer.hold()
+    cancels = [
+        r["body"]
+        for r in a2a_sdk_peer.requests(kept.task_id)
+        if r["body"].get("method") in ("CancelTask", "tasks/cancel")
+    ]
+    assert len(cancels) == 1 and kept.task_id in str(cancels[0]["params"])
+    shown = harness.thread_text(thread_ts)
+    assert "Counting the pods" in shown and "Stopped by <@U0ALICE>" in shown
+    assert "42 pods" not in shown

@@ -25,12 +25,13 @@ from a2a.client import (
 )
 from a2a.types import (
     AgentCard,
+    CancelTaskRequest,
     GetTaskRequest,
     SendMessageRequest,
     StreamResponse,
     SubscribeToTaskRequest,
 )
-from a2a.utils.errors import A2AError, TaskNotFoundError
+from a2a.utils.errors import A2AError, TaskNotCancelableError, TaskNotFoundError
 from ag_ui.core import BaseEvent, RunAgentInput
 
 from orchestrator.agent.a2a.answers import UnknownAnswer, answer_message
@@ -129,6 +130,23 @@ class A2AClient:
                 logger.info("Re-attaching to a task by subscription failed: %s", exc.kind)
         async for event in self._finish(target, client, context, task, resubscribe=False):
             yield event
+
+    async def cancel(
+        self, target: AgentTarget, run_input: RunAgentInput, task_id: str | None
+    ) -> None:
+        """Someone stopped the run: the agent cancels its task (`CancelTask`). A task that has
+        ended already cannot be cancelled, and needs not be; without a task there is none."""
+        if not task_id:
+            return
+        client, context = await self._client(target)
+        try:
+            await client.cancel_task(CancelTaskRequest(id=task_id), context=context)
+        except TaskNotCancelableError:
+            logger.info("The stopped run's task had ended already.")
+        except (A2AError, httpx.HTTPError) as exc:
+            error = from_client_error(exc, received=0)
+            error.url = error.url or target.url
+            raise error from exc
 
     async def card(self, target: AgentTarget, *, fresh: bool = False) -> AgentCard:
         """The agent's card (cached for `card_ttl` seconds unless `fresh`)."""

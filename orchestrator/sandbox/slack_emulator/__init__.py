@@ -6,10 +6,12 @@ rejects what Slack rejects (Block Kit limits, stream state, auth), records every
 failures on request, and delivers signed events and interactivity payloads to an app under test,
 over HTTP or, to an app in Socket Mode (`apps.connections.open`), over its WebSocket.
 
-One module per Web API family (chat, conversations, views, assistant, usergroups, auth), the
-deliveries to the app, the workspace state they share, and `emulator` putting them together.
+One module per Web API family (chat, conversations, views, assistant, agent sessions and the
+Messages tab, usergroups, auth), the deliveries to the app, the workspace state they share, and
+`emulator` putting them together.
 """
 
+from orchestrator.sandbox.slack_emulator.agent_sessions import AgentSession
 from orchestrator.sandbox.slack_emulator.emulator import SlackEmulator
 from orchestrator.sandbox.slack_emulator.records import (
     API_APP_ID,
@@ -23,6 +25,7 @@ from orchestrator.sandbox.slack_emulator.rendering import render_text
 __all__ = [
     "API_APP_ID",
     "VERIFICATION_TOKEN",
+    "AgentSession",
     "RecordedCall",
     "SlackApiFailure",
     "SlackEmulator",

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from orchestrator.sandbox.loopback import LoopbackServer
-from orchestrator.sandbox.slack_emulator.assistant import AssistantMethods
+from orchestrator.sandbox.slack_emulator.agent_sessions import AgentSessionMethods
 from orchestrator.sandbox.slack_emulator.auth import APP_TOKEN_METHODS, AuthMethods
 from orchestrator.sandbox.slack_emulator.chat import ChatMethods
 from orchestrator.sandbox.slack_emulator.conversations import ConversationsMethods
@@ -42,7 +42,7 @@ class SlackEmulator(
     ChatMethods,
     ConversationsMethods,
     ViewsMethods,
-    AssistantMethods,
+    AgentSessionMethods,
     UsergroupMethods,
     Deliveries,
     Interactivity,
@@ -64,6 +64,8 @@ class SlackEmulator(
             "views.push": self._views_open,
             "views.update": self._views_update,
             "assistant.threads.setStatus": self._set_status,
+            "assistant.threads.setSuggestedPrompts": self._set_suggested_prompts,
+            "agents.sessions.setStatus": self._session_set_status,
             "chat.getPermalink": self._permalink,
             "usergroups.users.list": self._usergroup_users,
             "apps.connections.open": self._connections_open,

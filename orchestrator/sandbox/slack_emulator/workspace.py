@@ -49,6 +49,7 @@ class Workspace:
         stream_ttl: float = 240.0,
         stream_max_chars: int = 12000,
         trigger_ttl: float = TRIGGER_TTL,
+        agent_sessions: bool = True,
     ) -> None:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
@@ -60,6 +61,8 @@ class Workspace:
         self.stream_ttl = stream_ttl
         self.stream_max_chars = stream_max_chars
         self.trigger_ttl = trigger_ttl
+        self.agent_sessions = agent_sessions  # False: the app is not an agent (no sessions)
+        self.session_stop_subscribed = True  # False: setStatus warns the app is not subscribed
         self.api_url = ""
         self.calls: list[RecordedCall] = []
         self.call_watchers: list[CallWatcher] = []  # told of each call once it is answered
@@ -71,6 +74,8 @@ class Workspace:
         self._streams: dict[tuple[str, str], Stream] = {}
         self._views: dict[str, dict[str, Any]] = {}
         self._statuses: list[dict[str, Any]] = []
+        self._sessions: dict[tuple[str, str], Any] = {}  # (channel, thread_ts) -> AgentSession
+        self._prompts: dict[str, dict[str, Any]] = {}  # channel -> its suggested prompts
         self.usergroups: dict[str, list[str]] = {}  # user-group id -> member user ids
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._slow: dict[str, list[Slowness]] = defaultdict(list)
