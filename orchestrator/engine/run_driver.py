@@ -178,8 +178,7 @@ class RunDriver:
             kill_points.reached("before_resume")
             for key in resume.interrupt_keys:
                 await self.store.cas_interrupt(key, "claimed", status="sending")
-        # What recovery needs if this process dies from here on: the live messages to finish,
-        # and that the agent may have the run (so it is not started again).
+        # for recovery: the live messages to finish; the agent may have the run from here on
         await self.store.update_thread(thread.id, live_ts=list(publisher.ts), run_sent=run_id)
         reducer = RunReducer(view, RunRecorder())
         status = await self._typing_status(thread, publisher)
@@ -309,11 +308,9 @@ class RunDriver:
                     known=thread,
                 )
             elif step is Step.ENDED:
-                error = reducer.error
-                refused = resume is not None and not reducer.answered
-                # a server that already had the answer refuses it again: the answer stands
+                error, refused = reducer.error, resume is not None and not reducer.answered
                 if error is not None and refused and not outcomes.already_answered(error):
-                    return outcomes.resume_refused(error)
+                    return outcomes.resume_refused(error)  # (a server that had it: it stands)
                 if reducer.error is not None:
                     return outcomes.run_error(reducer.error)
                 return self._finished(thread, run_id, reducer)
