@@ -124,8 +124,11 @@ class Recovery:
         run_next = self.firing.actions["run_next_queued"]
         for thread_id in await self.store.threads_with_queue():
             thread = await self.store.get_thread(thread_id)
-            if thread is not None and thread.state in ("idle", "done", "errored"):
-                await run_next(thread, Context())
+            if thread is None or thread.state not in ("idle", "done", "errored"):
+                continue
+            if thread.live_ts:  # the run before is still being closed (or `finish_live` will)
+                continue
+            await run_next(thread, Context())
 
     async def reconcile_runs(self, now: float | None = None) -> None:
         """Renew the leases of this process's runs; end the runs whose owner is gone."""
