@@ -448,6 +448,7 @@ async def test_the_session_is_set_right_after_a_kill_mid_stream(
         event, thread_id, streaming = await start_answering(service, slack, store)
         await until_true(lambda: slack.session_statuses(CHANNEL, event["ts"]) != [], wait=10)
         assert slack.session_statuses(CHANNEL, event["ts"]) == ["processing"]
+        await until_true(lambda: bool(agent.requests), wait=10)  # the agent has the run
         service.kill()  # Slack would show the session working for good
 
         await service.start()
