@@ -18,7 +18,6 @@ async def test_a_short_chaos_run_on_sqlite_keeps_every_invariant(tmp_path: Path)
     print_run(figures)
     assert figures.acked_messages > 0
     assert figures.kills_random + sum(figures.kills_named.values()) == 3
-    assert figures.kills_random + figures.kills_reached >= 1  # something did die
     assert figures.violations == {}
 
 
