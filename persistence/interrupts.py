@@ -40,6 +40,31 @@ class InterruptsPart(StorePart):
             )
             return result.rowcount == 1
 
+    async def take_form(self, interrupt_key: str, seen: str | None, owner: str, now: float) -> bool:
+        """This process posts the form from now on, if it is still unposted and still meant for
+        `seen` (its intent when read): one process wins."""
+        async with self._session.begin() as s:
+            result = await s.execute(
+                update(Interrupt)
+                .where(
+                    Interrupt.id == interrupt_key,
+                    Interrupt.form_ts.is_(None),
+                    Interrupt.form_intent.is_(None)
+                    if seen is None
+                    else Interrupt.form_intent == seen,
+                )
+                .values(form_intent=owner, form_intent_at=now)
+            )
+            return result.rowcount == 1
+
+    async def unposted_forms(self) -> list[Interrupt]:
+        """Open forms that Slack has not shown yet (as far as the store knows)."""
+        query = select(Interrupt).where(
+            Interrupt.form_ts.is_(None), Interrupt.status.in_(("pending", "claimed", "sending"))
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
+
     async def stale_claims(self, answered_before: float) -> list[Interrupt]:
         """Answers claimed long ago and never sent: their process died in between."""
         query = select(Interrupt).where(

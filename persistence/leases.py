@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.models import RunLease, Thread
@@ -15,6 +16,26 @@ class LeasesPart(StorePart):
             await s.execute(
                 update(RunLease).where(RunLease.owner == owner).values(expires_at=expires_at)
             )
+
+    async def take_lease(
+        self, thread_id: str, seen: str | None, owner: str, expires_at: float
+    ) -> bool:
+        """Take over the run lease of a thread whose owner was `seen` (None: no lease): one
+        process wins."""
+        async with self._session.begin() as s:
+            if seen is None:
+                try:
+                    async with s.begin_nested():
+                        s.add(RunLease(thread_id=thread_id, owner=owner, expires_at=expires_at))
+                except IntegrityError:
+                    return False
+                return True
+            result = await s.execute(
+                update(RunLease)
+                .where(RunLease.thread_id == thread_id, RunLease.owner == seen)
+                .values(owner=owner, expires_at=expires_at)
+            )
+            return result.rowcount == 1
 
     async def streaming_leases(self) -> list[tuple[Thread, RunLease | None]]:
         """Every thread in `streaming`, with the lease of its run (None if it has none)."""

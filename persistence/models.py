@@ -43,6 +43,12 @@ class Thread(Base):
     run_id: Mapped[str | None] = mapped_column(String(64), default=None)
     # The Slack messages of the current run (the live message first, then continuations).
     message_ts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Messages the current run showed live and has not closed yet ("Thinking…", the cursor):
+    # recovery rewrites them when the run's process died before closing them.
+    live_ts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The run whose input went to the agent (None from the transition into `streaming` until
+    # the request leaves): a lost run that never reached the agent is started again.
+    run_sent: Mapped[str | None] = mapped_column(String(64), default=None)
     # The input of the last run, so Retry can run it again.
     last_input: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error_kind: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -112,6 +118,11 @@ class Interrupt(Base):
     requester: Mapped[str | None] = mapped_column(String(32), default=None)
     approvers: Mapped[list[Any]] = mapped_column(JSON, default=list)
     form_ts: Mapped[str | None] = mapped_column(String(32), default=None)
+    # The process that posts the form, and since when (stored before Slack is asked): a form
+    # with an intent but no ts is looked for in the thread (by its metadata) before another
+    # process posts it, so it is posted once.
+    form_intent: Mapped[str | None] = mapped_column(String(255), default=None)
+    form_intent_at: Mapped[float | None] = mapped_column(Float, default=None)
     status: Mapped[str] = mapped_column(String(16), index=True, default="pending")
     answered_by: Mapped[str | None] = mapped_column(String(32), default=None)
     answered_at: Mapped[float | None] = mapped_column(Float, default=None)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from persistence.errors import AlreadyClaimed
 from persistence.models import QueuedMessage
 from persistence.sessions import Also, StorePart
 
@@ -28,6 +29,17 @@ class QueuePart(StorePart):
     async def threads_with_queue(self) -> list[str]:
         async with self._session() as s:
             return list((await s.scalars(select(QueuedMessage.thread_id).distinct())).all())
+
+    async def queue_head(self, thread_id: str) -> list[QueuedMessage]:
+        """The thread's oldest queued message, if any (as a list of at most one)."""
+        query = (
+            select(QueuedMessage)
+            .where(QueuedMessage.thread_id == thread_id)
+            .order_by(*_QUEUE_ORDER)
+            .limit(1)
+        )
+        async with self._session() as s:
+            return list((await s.scalars(query)).all())
 
 
 def enqueue_op(row: QueuedMessage, *, limit: int, full: Callable[[], None]) -> Also:
@@ -64,7 +76,12 @@ def queue_head_op(thread_id: str, into: list[QueuedMessage]) -> Also:
 
 
 def dequeue_op(queued_id: int) -> Also:
+    """Take a queued message off the queue to run it; AlreadyClaimed (and no write at all) when
+    another process took it first, so it runs once whoever picks the queue up."""
+
     async def write(s: AsyncSession) -> None:
-        await s.execute(delete(QueuedMessage).where(QueuedMessage.id == queued_id))
+        result = await s.execute(delete(QueuedMessage).where(QueuedMessage.id == queued_id))
+        if result.rowcount != 1:
+            raise AlreadyClaimed(f"queued:{queued_id}")
 
     return write

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, inspect, select, update
+from sqlalchemy import String, cast, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -82,14 +82,16 @@ class ThreadsPart(StorePart):
             setattr(thread, key, value)
         return thread
 
-    async def update_thread(self, thread_id: str, **fields: Any) -> None:
-        """Write fields that are not the machine's state (message ts, run id)."""
+    async def update_thread(
+        self, thread_id: str, *, when_run: str | None = None, **fields: Any
+    ) -> None:
+        """Write fields that are not the machine's state (message ts, run id); with `when_run`,
+        only while that run is still the thread's latest sent to the agent."""
+        query = update(Thread).where(Thread.id == thread_id)
+        if when_run is not None:
+            query = query.where(Thread.run_sent == when_run)
         async with self._session.begin() as s:
-            await s.execute(
-                update(Thread)
-                .where(Thread.id == thread_id)
-                .values(**fields, updated_at=time.time())
-            )
+            await s.execute(query.values(**fields, updated_at=time.time()))
 
     async def record(
         self, thread: Thread, trigger: str, actor: str | None, detail: dict[str, Any] | None = None
@@ -130,6 +132,17 @@ class ThreadsPart(StorePart):
             query = query.where(Thread.channel_id == channel_id)
         async with self._session() as s:
             return list((await s.scalars(query)).all())
+
+    async def threads_left_live(self, updated_before: float) -> list[Thread]:
+        """Threads not streaming whose run's live messages were never closed (its process died
+        between storing the end and showing it), last changed before `updated_before`."""
+        query = select(Thread).where(
+            Thread.state != "streaming",
+            cast(Thread.live_ts, String) != "[]",
+            Thread.updated_at < updated_before,
+        )
+        async with self._session() as s:
+            return [t for t in (await s.scalars(query)).all() if t.live_ts]
 
     async def threads_in(self, state: str) -> list[Thread]:
         async with self._session() as s:

@@ -238,6 +238,21 @@ def without_cursor(blocks: list[Block]) -> list[Block]:
     return out
 
 
+def _is_thinking(block: Block) -> bool:
+    return block.get("type") == "context" and THINKING in str(block.get("elements", ""))
+
+
+def is_live(blocks: list[Block]) -> bool:
+    """A message still drawn as a live answer: the writing cursor, or "Thinking…"."""
+    return has_cursor(blocks) or any(_is_thinking(block) for block in blocks)
+
+
+def finished_blocks(blocks: list[Block]) -> list[Block]:
+    """A live message as it stays once its run is gone: no cursor, no "Thinking…" (an empty
+    list for a message that showed nothing else)."""
+    return [block for block in without_cursor(blocks) if not _is_thinking(block)]
+
+
 def _text_of(block: Block) -> str:
     text = block.get("text")
     return text.get("text", "") if isinstance(text, dict) else ""

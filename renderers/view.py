@@ -123,3 +123,4 @@ class SlackMessage:
 
     text: str
     blocks: list[dict[str, Any]]
+    metadata: dict[str, Any] | None = None  # Slack message metadata, set when posted

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,9 +21,17 @@ from tests.harness import SECRET
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the ephemeral range: a port the OS hands out for `bind(0)` can be taken
+    by another program's server while a killed service is down, and answer in its place."""
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
 
 
 class ServiceProcess:
@@ -88,9 +97,8 @@ class ServiceProcess:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"service exited: {self.log_path.read_text()[-2000:]}")
                 try:
-                    if (
-                        await client.get(f"http://127.0.0.1:{self.port}/readyz")
-                    ).status_code == 200:
+                    ready = await client.get(f"http://127.0.0.1:{self.port}/readyz")
+                    if ready.status_code == 200 and self.proc.poll() is None:
                         return
                 except httpx.TransportError:
                     pass

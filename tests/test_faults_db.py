@@ -26,7 +26,7 @@ from orchestrator.sandbox.slack_emulator import SlackEmulator
 from orchestrator.service.runtime import Runtime
 from persistence.schema_upgrade import head_revision
 from persistence.store import Store, StoreError
-from tests.harness import CHANNEL, SECRET, Harness
+from tests.harness import ALICE, CHANNEL, SECRET, Harness
 
 NOT_TAKEN = "I could not take this message"
 
@@ -161,9 +161,17 @@ async def test_locked_database_at_start_is_reported(harness: Harness) -> None:
 async def test_a_short_lock_is_waited_out(harness: Harness) -> None:
     await harness.start("answer", ORCH_DATABASE_BUSY_TIMEOUT=10)
     async with write_lock(harness.db_path):
-        thread_ts = await harness.mention("hello while another writer holds the lock")
+        event = harness.slack.post_user_message(
+            CHANNEL, ALICE, "hello while another writer holds the lock", mention=True
+        )
+        delivery = asyncio.create_task(
+            harness.slack.deliver_event(harness.events_url, SECRET, event)
+        )
         await asyncio.sleep(0.3)
+        assert not delivery.done()  # not acknowledged before it is stored
         assert harness.agent.requests == []  # the claim is waiting for the lock
+    assert (await delivery).status_code == 200
+    thread_ts = event["ts"]
     row = await harness.settle(thread_ts, ("done",))
     assert row.error_kind is None
     assert "Hello from test-agent!" in harness.thread_text(thread_ts)

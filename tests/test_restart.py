@@ -344,9 +344,11 @@ async def test_kill_after_the_transition_before_the_request_resends_once(
     assert triggers[-4:] == ["resume_failed", "approval_submitted", "run_started", "run_finished"]
 
 
-async def test_kill_right_after_the_resume_never_resends_it(
+async def test_kill_right_after_an_agui_resume_resends_it_and_the_agent_acts_once(
     slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
 ) -> None:
+    """An AG-UI 1.0 resume may have reached the agent: it is sent again, and the agent, which
+    refuses a second resume of an interrupt id, acts on it once."""
     service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "interrupt-outcome")
     try:
         thread_id, thread_ts = await start_with_pending_form(service, slack, store)
@@ -361,16 +363,16 @@ async def test_kill_right_after_the_resume_never_resends_it(
         errored = await wait_for(store, thread_id, ("errored",))
     finally:
         service.stop()
-    assert agent.resumes == 1  # at most once: the agent may already act on it
+    assert (agent.resumes, agent.duplicate_resumes) == (1, 1)  # acted on once
     (row,) = await store.interrupts_of(thread_id)
     assert (row.status, row.answer) == (
         "approved",
         {"replicas": 8, "comment": "sent, then killed"},
     )
-    assert errored.error_kind == "restart"
+    assert errored.error_kind == "run_error"
     messages = [m for m in slack.thread(CHANNEL, thread_ts) if m.bot_id]
     assert not any(ACTION_APPROVE in actions_of(m) for m in messages)  # no form to click again
-    assert "Interrupted by a restart" in render_text(messages[-1])
+    assert "already resolved" in render_text(messages[-1])
     assert ACTION_RETRY in actions_of(messages[-1])
 
 
@@ -446,6 +448,7 @@ async def test_the_session_is_set_right_after_a_kill_mid_stream(
         event, thread_id, streaming = await start_answering(service, slack, store)
         await until_true(lambda: slack.session_statuses(CHANNEL, event["ts"]) != [], wait=10)
         assert slack.session_statuses(CHANNEL, event["ts"]) == ["processing"]
+        await until_true(lambda: bool(agent.requests), wait=10)  # the agent has the run
         service.kill()  # Slack would show the session working for good
 
         await service.start()

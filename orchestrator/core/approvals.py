@@ -29,6 +29,7 @@ from orchestrator.core.answers import (
 from orchestrator.core.conversation import tool_result_message
 from orchestrator.core.dialects import DECISION_KEYS
 from persistence.models import Interrupt
+from renderers.common import ACTION_APPROVE, ACTION_REJECT
 from renderers.forms import fields_from_list, fields_from_schema, read_form_values
 from renderers.view import FormField, InterruptView
 
@@ -187,3 +188,19 @@ def _payload(row: Interrupt) -> dict[str, Any] | None:
 def _declined(row: Interrupt) -> dict[str, Any]:
     """A no in the server's shape, for wires that have no `cancelled`."""
     return payload_for(shape(row), approved=False, values={})
+
+
+def carries_form(message: dict[str, Any], interrupt_key: str) -> bool:
+    """Whether a Slack message (as a click payload shows it) carries the Approve or Reject
+    button of this interrupt."""
+    for block in message.get("blocks") or []:
+        if not isinstance(block, dict):
+            continue
+        for element in block.get("elements") or []:
+            if (
+                isinstance(element, dict)
+                and element.get("action_id") in (ACTION_APPROVE, ACTION_REJECT)
+                and element.get("value") == interrupt_key
+            ):
+                return True
+    return False

@@ -120,6 +120,18 @@ def resume_failure(exc: AgentFailure) -> RunResult:
     return RunResult("resume_failed", {"error": exc.kind, "detail": exc.detail}, error)
 
 
+# RUN_ERROR codes by which a server says it already has the answer: a resume sent again after a
+# restart (it may have arrived before) is refused by interrupt id, and the answer stands.
+ALREADY_ANSWERED = frozenset(
+    {"interrupt_already_resolved", "already_resolved", "duplicate_resume", "interrupt_resolved"}
+)
+
+
+def already_answered(event: RunErrorEvent) -> bool:
+    """Whether a RUN_ERROR answering a resume says the server had the answer already."""
+    return (event.code or "").lower() in ALREADY_ANSWERED
+
+
 def resume_refused(event: RunErrorEvent) -> RunResult:
     """The server answered the resume with RUN_ERROR before anything else: it did not take the
     answer (a payload it rejects, an interrupt it does not know). The form opens again with the

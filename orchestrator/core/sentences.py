@@ -12,6 +12,10 @@ UNKNOWN_ANSWER = "This answer is no longer known to the bot."
 NOT_HERE = "This button does not belong to this conversation."
 NOTHING_TO_RETRY = "This conversation is not in an error state any more; nothing to retry."
 ALREADY_RETRIED = "Someone else already retried this."
+RESUME_UNCERTAIN = (
+    "A restart interrupted the sending of the answer to this request, and it may not have "
+    "reached the agent. Nothing was assumed: please answer the form again."
+)
 MOVED_ON = "This conversation has moved on; your answer was not sent."
 CRASHED = "Something went wrong on my side while answering. Please retry."
 QUEUED = "I'm still answering the previous message; I'll pick this up right after."

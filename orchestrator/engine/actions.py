@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from orchestrator import kill_points
 from orchestrator.core import sentences
 from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import QUEUE_LIMIT, Action, Context, Inbound, message_detail
@@ -13,6 +14,7 @@ from orchestrator.engine.run_driver import RunDriver
 from orchestrator.engine.tasks import Tasks
 from orchestrator.slack.notifier import Notifier
 from persistence.models import Thread
+from persistence.store import AlreadyClaimed
 
 log = logging.getLogger("orchestrator.engine")
 
@@ -68,10 +70,18 @@ class Actions:
         await self.notifier.say(thread.channel_id, thread.thread_ts, text, about=thread.id)
 
     async def run_next_queued(self, thread: Thread, context: Context) -> None:
-        """The oldest queued message (read with the transition) starts the next run."""
-        if not context.queue_head or self.tasks.closing:  # a closing process leaves it queued
+        """The oldest queued message (read with the transition, else now) starts the next run.
+
+        Whoever runs it takes it off the queue in the transition that starts it, so a queue
+        picked up by several processes (a restart, another replica) runs each message once.
+        """
+        if self.tasks.closing:  # a closing process leaves it queued for the next one
             return
-        head = context.queue_head[0]
+        queue_head = context.queue_head or await self.firing.store.queue_head(thread.id)
+        if not queue_head:
+            return
+        kill_points.reached("before_next_queued")
+        head = queue_head[0]
         inbound = Inbound(
             team_id=thread.team_id,
             channel_id=thread.channel_id,
@@ -95,5 +105,7 @@ class Actions:
             await self.firing.fire(
                 thread_id, "user_message", context, detail=message_detail(inbound)
             )
+        except AlreadyClaimed:
+            log.info("queued message taken by another process", extra={"conversation": thread_id})
         except Exception:
             log.exception("background trigger failed", extra={"conversation": thread_id})

@@ -11,8 +11,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from orchestrator import kill_points
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.core import approvals, sentences
+from orchestrator.engine import leases
 from orchestrator.engine.context import Context, LiveAnswer, Render
 from orchestrator.engine.firing import Firing
 from orchestrator.slack.notifier import Notifier
@@ -25,6 +27,7 @@ from renderers.view import SlackMessage, ThreadView
 log = logging.getLogger("orchestrator.engine")
 
 OPEN = ("pending", "claimed", "sending")  # a form that is still in play
+FORM_EVENT = "orchestrator_form"  # the metadata event type of a form message
 
 
 class ApprovalsDesk:
@@ -52,12 +55,17 @@ class ApprovalsDesk:
         state_values: dict[str, Any],
         channel: str,
         message_ts: str,
+        message: dict[str, Any] | None = None,
     ) -> str | None:
         """A click on Approve or Reject. Returns an ephemeral note for the clicker, if any.
 
         The answer is typed and validated against the interrupt's schema before it is claimed:
-        an answer the server would refuse is never sent, the form shows why instead."""
-        row, thread, note = await self._answerable(interrupt_key, user, channel, message_ts)
+        an answer the server would refuse is never sent, the form shows why instead. `message`
+        is the clicked message as Slack shows it: a form is clickable as soon as people see it,
+        before its poster has stored its ts."""
+        row, thread, note = await self._answerable(
+            interrupt_key, user, channel, message_ts, message or {}
+        )
         if row is None or thread is None:
             return note
         answer = approvals.answer_of(row, approved=approved, state_values=state_values)
@@ -104,14 +112,21 @@ class ApprovalsDesk:
         return await self._after_claim(thread, row.id, user, row.decision or "approved")
 
     async def _answerable(
-        self, interrupt_key: str, user: str, channel: str, message_ts: str
+        self,
+        interrupt_key: str,
+        user: str,
+        channel: str,
+        message_ts: str,
+        message: dict[str, Any] | None = None,
     ) -> tuple[Interrupt | None, Thread | None, str | None]:
         """The pending interrupt a click answers, or why it cannot be answered by this person."""
         row = await self.store.get_interrupt(interrupt_key)
         thread = await self.store.get_thread(row.thread_id) if row else None
         if row is None or thread is None:
             return None, None, sentences.UNKNOWN_REQUEST
-        if thread.channel_id != channel or row.form_ts is None or row.form_ts != message_ts:
+        if thread.channel_id != channel or not await self._from_form(
+            thread, row, message_ts, message or {}
+        ):
             log.warning(
                 "click on a form of another thread", extra={"conversation": thread.id, "user": user}
             )
@@ -126,11 +141,27 @@ class ApprovalsDesk:
             return None, None, sentences.already(row)
         return row, thread, None
 
+    async def _from_form(
+        self, thread: Thread, row: Interrupt, message_ts: str, message: dict[str, Any]
+    ) -> bool:
+        """Whether the click came from the interrupt's own form. Once its ts is stored, that
+        message; before, a message of the thread that carries this interrupt's buttons (Slack
+        signs the payload with the message as shown), whose ts is stored now."""
+        if row.form_ts is not None:
+            return row.form_ts == message_ts
+        in_thread = message.get("thread_ts") in (thread.thread_ts, None)
+        if not (message_ts and in_thread and approvals.carries_form(message, row.id)):
+            return False
+        await self.store.set_interrupt(row.id, form_ts=message_ts)
+        row.form_ts = message_ts
+        return True
+
     async def _claim(
         self, thread: Thread, row: Interrupt, user: str, answer: approvals.Answer
     ) -> str | None:
         if not await self._cas_claim(row, user, answer):
             return sentences.already(await self.store.get_interrupt(row.id) or row)
+        kill_points.reached("after_claim")
         return await self._after_claim(thread, row.id, user, answer.decision)
 
     async def _cas_claim(self, row: Interrupt, user: str, answer: approvals.Answer) -> bool:
@@ -257,23 +288,29 @@ class ApprovalsDesk:
             requester=thread.requester,
             interrupts=[approvals.view_of(row, error)],
         )
-        return self.render(view)[-1]
+        message = self.render(view)[-1]
+        message.metadata = {"event_type": FORM_EVENT, "event_payload": {"interrupt": row.id}}
+        return message
 
     async def open_forms(self, thread: Thread) -> list[Interrupt]:
         rows = await self.store.interrupts_of(thread.id, thread.run_id)
         return [r for r in rows if r.status in OPEN]
 
-    async def post_forms(self, thread: Thread, live: LiveAnswer | None) -> None:
+    async def post_forms(
+        self, thread: Thread, live: LiveAnswer | None, *, stale_before: float | None = None
+    ) -> None:
         """Every open form of the run that Slack has not shown yet is posted, once.
 
         A finishing run closes its live answer first, so the forms come after it; without one
         (a restart found forms stored but never posted) each form is a message of its own.
+        Each form's poster is stored before Slack is asked (see `take_forms`).
         """
         unposted = [r for r in await self.open_forms(thread) if not r.form_ts]
         if live is not None:
-            await self._close_with(thread, live, unposted)
+            mine = [r for r in unposted if r.form_intent == self.firing.owner]
+            await self._close_with(thread, live, mine)
             return
-        for row in unposted:
+        for row in await self.take_forms(thread, unposted, stale_before=stale_before):
             publisher = Publisher(self.notifier.client, thread.channel_id, thread.thread_ts)
             try:
                 await publisher.close([self.form_message(thread, row)])
@@ -282,7 +319,34 @@ class ApprovalsDesk:
                     "form not posted", extra={"conversation": thread.id, "error": exc.error}
                 )
                 continue
+            kill_points.reached("mid_publish")
             await self.store.set_interrupt(row.id, form_ts=publisher.ts[0])
+
+    async def take_forms(
+        self, thread: Thread, unposted: Sequence[Interrupt], *, stale_before: float | None = None
+    ) -> list[Interrupt]:
+        """The unposted forms this process posts: those it takes over from a poster that is gone
+        (dead, or silent since `stale_before`), less those Slack already shows (found by their
+        metadata, and stored). One process wins each form."""
+        taken: list[Interrupt] = []
+        for row in unposted:
+            owner = row.form_intent
+            alive = owner is not None and not leases.is_dead(owner)  # this process included
+            silent = stale_before is not None and (row.form_intent_at or 0.0) < stale_before
+            if alive and not silent:
+                continue  # its poster may still be at it
+            if await self.store.take_form(row.id, owner, self.firing.owner, time.time()):
+                taken.append(row)
+        if not taken or all(r.form_intent is None for r in taken):
+            return taken
+        # A poster that died may have posted: look before posting again (and if Slack cannot
+        # say, post nothing now; the next look will).
+        shown = await self.notifier.posted_forms(thread.channel_id, thread.thread_ts, FORM_EVENT)
+        if shown is None:
+            return []
+        for row in [r for r in taken if r.id in shown]:
+            await self.store.set_interrupt(row.id, form_ts=shown[row.id])
+        return [r for r in taken if r.id not in shown]
 
     async def _close_with(
         self, thread: Thread, live: LiveAnswer, forms: Sequence[Interrupt]
@@ -298,5 +362,6 @@ class ApprovalsDesk:
         except PublishError as exc:
             live.error = exc.error
             return
+        kill_points.reached("mid_publish")
         for row, ts in zip(forms, live.publisher.extra_ts, strict=False):
             await self.store.set_interrupt(row.id, form_ts=ts)

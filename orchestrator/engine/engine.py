@@ -75,6 +75,7 @@ class Engine:
         self.owner = leases.new_owner()  # names this process in the leases of its runs
         self.tasks = Tasks()
         self.firing = Firing(store, machine, settings, self.owner, self.sessions)
+        self.firing.spawn = self.tasks.spawn
         render = renderer_for(machine)
         self.desk = ApprovalsDesk(
             store=store,
@@ -127,6 +128,9 @@ class Engine:
             owner=self.owner,
             live=self.runs.live,
             follow=self.runs.follow_task,
+            restart=self._restart,
+            redraw_answer=self.answers.refresh,
+            closing=lambda: self.tasks.closing,
         )
         self.messages = Messages(
             store=store,
@@ -211,7 +215,7 @@ class Engine:
     async def tick(self, now: float) -> None:
         """What is due: leases renewed, lost runs ended, stops stored elsewhere for runs here,
         reminders, expiries, feedback sends."""
-        await self.recovery.reconcile_runs(now)
+        await self.recovery.tick(now)
         await self.stops.notice()
         for row in await self.store.due_reminders(now):
             await self.desk.remind(row)
@@ -253,6 +257,9 @@ class Engine:
         await self.recovery.end_cut_runs(cut)
         await self.sessions.close()  # the session statuses of those ends go out first
         await self.answers.close()
+
+    def _restart(self, thread: Thread) -> None:
+        self.tasks.spawn(self.runs.run(thread))
 
     def _mode_publisher(self, thread: Thread, view: ThreadView) -> LivePublisher:
         return self.streaming.publisher(

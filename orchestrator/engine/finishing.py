@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestrator import metrics
+from orchestrator import kill_points, metrics
 from orchestrator.agent.targets import AgentTarget
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.core.approvals import Resume
@@ -109,6 +109,7 @@ class Finisher:
                     "detail": escape(result.error.detail),
                 },
             )
+        kill_points.reached("before_close")
         if not live.closed:  # no `post_forms` closed it: the answer ends here
             state = fired.dest if fired else await self._state(thread.id)
             view.state = outcome.shown_as or state
@@ -142,8 +143,10 @@ class Finisher:
                 "error_kind": "slack_delivery",
                 "error_text": f"The answer could not be posted in Slack ({live.error})",
             }
-        if publisher.ts != stored_ts or undelivered:  # continuations, forms, failure
-            await self.store.update_thread(thread.id, message_ts=publisher.ts, **undelivered)
+        # The live messages are closed now (continuations, forms, a failure stored with it).
+        await self.store.update_thread(
+            thread.id, when_run=thread.run_id, message_ts=publisher.ts, live_ts=[], **undelivered
+        )
         if publisher.ts != stored_ts or publisher.redraw_from != (0, 0):
             await self.answers.posted(view, publisher.ts, publisher.redraw_from)
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,9 @@ class Firing:
         self.owner = owner
         self.sessions = sessions  # Slack's agent session of each thread follows its state
         self.actions: dict[str, Action] = {}  # the machine's actions, by the names YAML uses
+        # Runs actions in the background (set by the engine): a delivery is acknowledged once
+        # its transition is stored, and what follows goes on without holding Slack's request.
+        self.spawn: Callable[[Coroutine[Any, Any, None]], None] | None = None
         # One lock per thread while someone holds or waits for it: a long-running process sees
         # every thread it ever served, and keeping their locks would grow without end.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -74,11 +77,13 @@ class Firing:
         also: Sequence[Also] = (),
         expect_state: str | None = None,
         known: Thread | None = None,
+        detached: bool = False,
     ) -> Fired | None:
         """Fire `trigger` on the stored thread, store the result, then perform its actions.
 
         `known` is a row this process holds (and keeps up to date) for the thread: it saves the
-        read, and the version check still catches it being stale. Returns None when the trigger
+        read, and the version check still catches it being stale. With `detached` the actions
+        run in the background once the transition is stored. Returns None when the trigger
         does not apply (any more) to the thread's state.
         """
         context = context or Context()
@@ -88,9 +93,15 @@ class Firing:
         if fired is None:
             return None
         self._follow_session(thread, fired, context)
+        if detached and self.spawn is not None:
+            self.spawn(self._perform(fired, thread, context))
+        else:
+            await self._perform(fired, thread, context)
+        return fired
+
+    async def _perform(self, fired: Fired, thread: Thread, context: Context) -> None:
         for action in fired.effects:
             await self.actions[action](thread, context)
-        return fired
 
     def session_of(self, state: str) -> str:
         return self.machine.definition.session_of(state)
@@ -168,6 +179,7 @@ class Firing:
                     also=writes,
                     **change.fields,
                     **_requester_fields(fired, context),
+                    **_run_fields(fired),
                 )
             except StaleThread:
                 context.seed = []  # the earlier messages are seeded by whoever stored it first
@@ -232,6 +244,13 @@ def _enqueue(thread: Thread, context: Context) -> Also:
         context.notice = "full"
 
     return enqueue_op(row, limit=QUEUE_LIMIT, full=full)
+
+
+def _run_fields(fired: Fired) -> dict[str, Any]:
+    """A new run has not reached the agent yet (see `Thread.run_sent`)."""
+    if fired.dest == "streaming" and fired.source != "streaming":
+        return {"run_sent": None}
+    return {}
 
 
 def _requester_fields(fired: Fired, context: Context) -> dict[str, Any]:

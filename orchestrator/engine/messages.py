@@ -41,8 +41,10 @@ class Messages:
     async def handle(self, inbound: Inbound) -> bool:
         """A person (or an allowed bot) wrote to the agent in a thread.
 
-        The delivery is marked as taken in the transaction that acts on it, so a database
-        failure leaves it untaken (a redelivery is answered). False for a delivery taken before.
+        The delivery is marked as taken in the transaction that acts on it (the thread's
+        transition, or its place in the queue), and this returns once that is stored: only then
+        is Slack answered, and what follows (the run, a notice) goes on after. A database failure
+        leaves it untaken (a redelivery is answered). False for a delivery taken before.
         """
         thread_id = self.conversation_id(inbound.team_id, inbound.channel_id, inbound.thread_ts)
         row = await self.store.get_thread(thread_id)
@@ -74,6 +76,7 @@ class Messages:
                 detail=message_detail(inbound),
                 also=[claim_op(inbound.claim_keys)],
                 known=row,
+                detached=True,  # stored: Slack is answered now, the run starts after
             )
         except AlreadyClaimed:
             return False

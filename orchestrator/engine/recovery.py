@@ -1,5 +1,8 @@
-"""Recovery: runs whose process died end visibly, answers left behind are sent once, forms that
-were stored but never posted are posted, queues go on; and the runs a stopping process cuts.
+"""Recovery: whatever a dead process left half done is finished from the store. Runs that never
+reached the agent start again; runs that did end visibly; answers left behind are sent once (or,
+where the agent may have one and cannot refuse a second, the person is told and the form works
+again); forms stored but never posted are posted once; live messages are closed; queues go on.
+And the runs a stopping process cuts.
 Every thread touched has its Slack agent session status set again (by its transition, or from
 its state).
 
@@ -17,16 +20,16 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
-from orchestrator.core import outcomes
+from orchestrator.core import outcomes, sentences
 from orchestrator.engine import leases
 from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
 from orchestrator.engine.firing import Firing
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import Publisher, PublishError
-from persistence.models import Interrupt, Thread
+from persistence.models import Answer, Interrupt, Thread
 from persistence.store import Store
-from renderers.view import ThreadView
+from renderers.view import ErrorView, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
 
@@ -44,6 +47,9 @@ class Recovery:
         policy: Callable[[str], ChannelPolicy],
         owner: str,
         live: Collection[str],
+        restart: Callable[[Thread], None],
+        redraw_answer: Callable[[Answer], Awaitable[None]],
+        closing: Callable[[], bool],
         follow: Callable[[Thread, str], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
@@ -55,19 +61,74 @@ class Recovery:
         self.policy = policy
         self.owner = owner
         self.live = live  # threads whose run streams in this process
+        self.restart = restart  # starts a thread's run here (one that never reached the agent)
+        self.redraw_answer = redraw_answer  # draws a finished answer in its final form
+        self.closing = closing  # the process is stopping: it starts nothing new
         self.follow = follow  # follows a lost run's agent-side task again (False: cannot)
+        # The start-up recovery and the scheduler's ticks never work on the same thread at once.
+        self._one_at_a_time = asyncio.Lock()
 
     async def recover(self) -> None:
-        """After a restart: runs that died with the old process end visibly; queues go on."""
-        await self.reconcile_runs()
-        for thread in await self.store.threads_in("awaiting_approval"):
-            self.firing.show_session(thread)  # the dead process may not have said so
-            await self.desk.post_forms(thread, None)
+        """After a restart: what the old process left half done is finished."""
+        async with self._one_at_a_time:
+            now = time.time()
+            for thread in await self.store.threads_in("awaiting_approval"):
+                self.firing.show_session(thread)  # the dead process may not have said so
+            await self.reconcile_runs(now)
+            await self.finish_live(now)
+            await self.post_lost_forms(None)
+            await self.run_queues()
+
+    async def tick(self, now: float) -> None:
+        """Every scheduler tick, on every replica: what another process left behind is taken
+        over once its lease lapsed."""
+        async with self._one_at_a_time:
+            await self.reconcile_runs(now)
+            await self.finish_live(now - self.settings.run_lease)
+            await self.post_lost_forms(now - self.settings.run_lease)
+            await self.run_queues()
+
+    async def post_lost_forms(self, stale_before: float | None) -> None:
+        """Forms stored but not shown whose poster is gone (or silent since `stale_before`)."""
+        for thread_id in dict.fromkeys(r.thread_id for r in await self.store.unposted_forms()):
+            thread = await self.store.get_thread(thread_id)
+            if thread is None or thread.state != "awaiting_approval":
+                continue
+            await self.desk.post_forms(thread, None, stale_before=stale_before)
+
+    async def finish_live(self, updated_before: float) -> None:
+        """Live messages of runs whose end was stored but never shown get their final form."""
+        for thread in await self.store.threads_left_live(updated_before):
+            if thread.id not in self.live:
+                await self._close_live(thread)
+
+    async def _close_live(self, thread: Thread) -> None:
+        log.warning("closing the live messages of a run", extra={"conversation": thread.id})
+        answer = await self.store.get_answer(thread.run_id) if thread.run_id else None
+        if thread.state == "done" and answer is not None:
+            await self.redraw_answer(answer)
+        owned = {*(thread.message_ts or []), *(thread.live_ts or [])}
+        await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
+        if thread.state == "errored":
+            error = ErrorView(
+                kind=thread.error_kind or "stream_lost",
+                title=thread.error_text or "Answer interrupted",
+                can_escalate=bool(self.policy(thread.channel_id).escalate_to),
+            )
+            await self._notice(thread, "errored", error)
+        await self.store.update_thread(thread.id, when_run=thread.run_sent, live_ts=[])
+
+    async def run_queues(self) -> None:
+        """Queues whose run ended without starting the next message (its process died in
+        between) go on, oldest message first; each message runs once whoever picks it up."""
         run_next = self.firing.actions["run_next_queued"]
         for thread_id in await self.store.threads_with_queue():
             thread = await self.store.get_thread(thread_id)
-            if thread is not None and thread.state in ("idle", "done", "errored"):
-                await run_next(thread, Context())
+            if thread is None or thread.state not in ("idle", "done", "errored"):
+                continue
+            if thread.live_ts:  # the run before is still being closed (or `finish_live` will)
+                continue
+            await run_next(thread, Context())
 
     async def reconcile_runs(self, now: float | None = None) -> None:
         """Renew the leases of this process's runs; end the runs whose owner is gone."""
@@ -83,7 +144,7 @@ class Recovery:
                     "run lost with its process",
                     extra={"conversation": thread.id, "owner": owner or "none"},
                 )
-                await self.end_stream(thread)
+                await self.end_stream(thread, take_over=True, lease_owner=owner)
         for row in await self.store.stale_claims(now - self.settings.run_lease):
             thread = await self.store.get_thread(row.thread_id)
             if thread is None or thread.state != "awaiting_approval":
@@ -105,6 +166,8 @@ class Recovery:
                             log.info("run left to follow", extra={"conversation": thread_id})
                             continue
                         await self.end_stream(thread)
+                    elif thread is not None and thread.live_ts:  # ended, not yet shown
+                        await self._close_live(thread)
             except Exception:  # the next start (or another replica) ends it instead
                 log.exception("cut run not ended", extra={"conversation": thread_id})
 
@@ -126,34 +189,36 @@ class Recovery:
         kept = await self.store.agent_task(thread.id)
         return kept.task_id if kept is not None else None
 
-    async def end_stream(self, thread: Thread) -> None:
-        """A run that streamed in a process that is gone."""
-        await self.notifier.clear_cursors(
-            thread.channel_id, thread.thread_ts, set(thread.message_ts or [])
-        )
+    async def end_stream(
+        self, thread: Thread, *, take_over: bool = False, lease_owner: str | None = None
+    ) -> None:
+        """A run that streamed in a process that is gone. With `take_over` (and the owner of the
+        lease found, None for none), a run that never reached the agent is started again here
+        when this process wins its lease; a stopping process restarts nothing."""
+        owned = {*(thread.message_ts or []), *(thread.live_ts or [])}
+        await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
         answers = [
             r
             for r in await self.store.interrupts_of(thread.id)
             if r.status in ("claimed", "sending")
         ]
-        sent = [r.id for r in answers if r.status == "sending"]
-        if sent:  # the agent may have them: never send twice, keep them as answered
-            await self.desk.settle(thread, sent)
-        elif answers:  # the resume never left: back to the forms, then send the same answers
-            fired = await self.firing.fire(
-                thread.id,
-                "resume_failed",
-                Context(actor="recovery"),
-                detail={"reason": "restart"},
-                expect_state="streaming",
-            )
-            refreshed = await self.store.get_thread(thread.id)
-            if fired is not None and refreshed is not None:
-                await self._send_claimed(refreshed, answers)
-            return
         task_id = await self._open_task(thread)
+        sending = [r.id for r in answers if r.status == "sending"]
+        if sending and task_id is not None:  # the agent's task has them: follow it below
+            await self.desk.settle(thread, sending)
+        elif answers:
+            await self._answers_left(thread, answers)
+            return
         if task_id is not None and self.follow is not None and await self.follow(thread, task_id):
             log.info("following the lost run's task", extra={"conversation": thread.id})
+            return
+        if thread.run_sent is None and take_over and not self.closing():
+            expires_at = time.time() + self.settings.run_lease
+            if await self.store.take_lease(thread.id, lease_owner, self.owner, expires_at):
+                log.warning(
+                    "starting a run its process never sent", extra={"conversation": thread.id}
+                )
+                self.restart(thread)
             return
         error = outcomes.restart_error(bool(self.policy(thread.channel_id).escalate_to))
         fired = await self.firing.fire(
@@ -161,12 +226,50 @@ class Recovery:
             "stream_lost",
             Context(actor="recovery"),
             detail={"reason": "restart"},
-            fields={"error_kind": error.kind, "error_text": error.title},
+            fields={"error_kind": error.kind, "error_text": error.title, "live_ts": []},
             expect_state="streaming",
         )
-        if fired is None:
+        if fired is not None:
+            await self._notice(thread, fired.dest, error)
+
+    async def _answers_left(self, thread: Thread, answers: Sequence[Interrupt]) -> None:
+        """Answers claimed for a resume whose process died. Not yet sent: back to the forms, and
+        the same answers are sent. Maybe sent: sent again where the agent refuses a second
+        resume of an interrupt (AG-UI 1.0 resumes, A2A); elsewhere never twice: the answers are
+        released, the forms work again and the person is told."""
+        maybe_sent = [r for r in answers if r.status == "sending"]
+        resend = not maybe_sent or self._refuses_duplicates(thread, maybe_sent)
+        if not resend:
+            await self.desk.release([r.id for r in answers])
+        fired = await self.firing.fire(
+            thread.id,
+            "resume_failed",
+            Context(actor="recovery"),
+            detail={"reason": "restart", "resent": resend},
+            fields={"live_ts": []},
+            expect_state="streaming",
+        )
+        refreshed = await self.store.get_thread(thread.id)
+        if fired is None or refreshed is None:
             return
-        view = ThreadView(conversation_id=thread.id, state=fired.dest, error=error)
+        if resend:
+            await self._send_claimed(refreshed, answers)
+            return
+        for row in answers:
+            fresh = await self.store.get_interrupt(row.id)
+            if fresh is not None:
+                await self.desk.refresh(refreshed, fresh)
+        await self.notifier.say(
+            thread.channel_id, thread.thread_ts, sentences.RESUME_UNCERTAIN, about=thread.id
+        )
+
+    def _refuses_duplicates(self, thread: Thread, rows: Sequence[Interrupt]) -> bool:
+        if self.policy(thread.channel_id).agent.protocol == "a2a":
+            return True
+        return all(r.wire_form == "outcome" for r in rows)
+
+    async def _notice(self, thread: Thread, state: str, error: ErrorView) -> None:
+        view = ThreadView(conversation_id=thread.id, state=state, error=error)
         view.interrupted = error.title
         publisher = Publisher(self.notifier.client, thread.channel_id, thread.thread_ts)
         try:

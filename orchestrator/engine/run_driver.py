@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from ag_ui.core import BaseEvent, CustomEvent, EventType, RunAgentInput
 
-from orchestrator import metrics
+from orchestrator import kill_points, metrics
 from orchestrator.agent.contract import AGENT_TASK_EVENT, AgentClients
 from orchestrator.agent.errors import (
     AgentAuthError,
@@ -175,8 +175,11 @@ class RunDriver:
         thread.run_id = run_id  # stored with the run's first transition (run_started or its end)
 
         if resume is not None:  # from here on the agent may receive the answers
+            kill_points.reached("before_resume")
             for key in resume.interrupt_keys:
                 await self.store.cas_interrupt(key, "claimed", status="sending")
+        # for recovery: the live messages to finish; the agent may have the run from here on
+        await self.store.update_thread(thread.id, live_ts=list(publisher.ts), run_sent=run_id)
         reducer = RunReducer(view, RunRecorder())
         status = await self._typing_status(thread, publisher)
         progress = _Progress(status=status, task_id=task_id)
@@ -287,6 +290,7 @@ class RunDriver:
                 progress.delivered = True
                 await self.store.keep_agent(thread.id, target.name)
                 if resume is not None:  # the backend took the answers: they become final
+                    kill_points.reached("after_resume")
                     await self.desk.settle(thread, resume.interrupt_keys)
             if event.type == EventType.CUSTOM and progress.task_id is None:
                 await self._keep_task(thread, event, progress)
@@ -304,8 +308,9 @@ class RunDriver:
                     known=thread,
                 )
             elif step is Step.ENDED:
-                if reducer.error is not None and resume is not None and not reducer.answered:
-                    return outcomes.resume_refused(reducer.error)
+                error, refused = reducer.error, resume is not None and not reducer.answered
+                if error is not None and refused and not outcomes.already_answered(error):
+                    return outcomes.resume_refused(error)  # (a server that had it: it stands)
                 if reducer.error is not None:
                     return outcomes.run_error(reducer.error)
                 return self._finished(thread, run_id, reducer)
@@ -369,6 +374,7 @@ class RunDriver:
         reminder = policy.approval_reminder
         for row in rows:
             row.approvers = list(policy.approvers)
+            row.form_intent, row.form_intent_at = self.firing.owner, time.time()  # posts them
             if reminder and row.expires_at and row.expires_at - reminder > time.time():
                 row.remind_at = row.expires_at - reminder
         if rows:

@@ -253,6 +253,11 @@ class ScenarioScripts:
         yield TextMessageContentEvent(message_id=message_id, delta="Let me look into that")
         yield RunErrorEvent(message="The model provider is overloaded", code="overloaded")
 
+    def _already_resolved(self, run: Run) -> Script:
+        yield RunErrorEvent(
+            message="This interrupt was already resolved", code="interrupt_already_resolved"
+        )
+
     def _drop(self, run: Run) -> Script:
         message_id = run.id("text")
         yield run.started()

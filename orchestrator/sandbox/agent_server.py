@@ -12,6 +12,7 @@ import contextlib
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any, Final
 
 from ag_ui.encoder import EventEncoder
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -99,6 +100,9 @@ class ScriptedAgent(ScenarioScripts):
         self.exchanges: list[AgentExchange] = []
         self.exchange_watchers: list[Callable[[AgentExchange], None]] = []
         self.resumes = 0
+        self.duplicate_resumes = 0  # AG-UI 1.0 resumes refused: their interrupt was resolved
+        self._resolved: set[str] = set()  # interrupt ids whose resume was acted on
+        self.resumed: Counter[str] = Counter()  # resumes received, by interrupt id
         self._busy_answered: set[str] = set()
         self._resumable: set[str] = set()  # served scenarios whose resumes get a continuation
         self.app = Starlette(
@@ -129,6 +133,9 @@ class ScriptedAgent(ScenarioScripts):
         """Forgets the requests and resumes seen so far."""
         self.requests.clear()
         self.resumes = 0
+        self.duplicate_resumes = 0
+        self._resolved.clear()
+        self.resumed.clear()
         self._busy_answered.clear()
 
     def serve(self, scenario: str, items: list[Item], *, resumable: bool = False) -> str:
@@ -139,6 +146,10 @@ class ScriptedAgent(ScenarioScripts):
         if resumable:
             self._resumable.add(scenario)
         return self.url(scenario)
+
+    def acted_on(self, interrupt_id: str) -> bool:
+        """Whether a resume of this interrupt was acted on (the first one is; later refused)."""
+        return interrupt_id in self._resolved
 
     def requests_for(self, scenario: str) -> list[ReceivedRequest]:
         return [request for request in self.requests if request.scenario == scenario]
@@ -196,6 +207,15 @@ class ScriptedAgent(ScenarioScripts):
             scenario = auto_scenario(run.body)
         resumable = scenario in INTERRUPT_SCENARIOS or scenario in self._resumable
         if resumable and is_resume(run.body):
+            # Like AG-UI 1.0 servers, a second resume of a resolved interrupt id is refused.
+            resumes = [r for r in run.body.get("resume") or [] if isinstance(r, dict)]
+            ids = {str(r.get("interruptId")) for r in resumes}
+            self.resumed.update(ids)
+            if ids & self._resolved:
+                self.duplicate_resumes += 1
+                return self._already_resolved(run)
+            if not self.refuse_resumes:  # a resume refused for its answer is not acted on
+                self._resolved |= ids
             self.resumes += 1
             return self._continuation(run)
         make = self._scripts.get(scenario)
@@ -258,7 +278,7 @@ class ScriptedAgent(ScenarioScripts):
 async def _json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.body())
-    except ValueError:
+    except (ValueError, ClientDisconnect):  # a client killed mid-request sent no run
         return {}
     return body if isinstance(body, dict) else {}
 

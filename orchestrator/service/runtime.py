@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 
 import certifi
@@ -20,10 +21,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from orchestrator import kill_points, metrics
 from orchestrator.agent.a2a import A2AClient
 from orchestrator.agent.agui.client import AgentClient
 from orchestrator.agent.contract import ProtocolClient
@@ -35,11 +38,27 @@ from orchestrator.core.machine import ThreadMachine
 from orchestrator.engine import Engine
 from orchestrator.service.refused_requests import REFUSED, RefusedRequests
 from orchestrator.service.scheduler import Scheduler
+from orchestrator.slack import request_guard
 from orchestrator.slack.app import build_app
 from orchestrator.slack.publisher import PublisherFactory
 from persistence.store import Store
 
 log = logging.getLogger("orchestrator.server")
+
+
+async def _refusal(request: Request, secret: str | None) -> Response | None:
+    """A 4xx for a request that is not a signed, well-formed Slack delivery (checked before
+    the bolt app parses anything, so no request can make it fail)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > request_guard.MAX_BODY:
+        return PlainTextResponse("request too large", status_code=413)
+    body = await request.body()
+    refusal = request_guard.check(secret, request.headers, body, time.time())
+    if refusal is None:
+        return None
+    metrics.INBOUND.labels("request", "refused").inc()
+    log.info("request refused", extra={"status": refusal.status, "reason": refusal.reason})
+    return PlainTextResponse(refusal.reason, status_code=refusal.status)
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -162,6 +181,13 @@ class Runtime:
             await self.engine.recover()
         self.scheduler.start()
 
+    async def recover(self) -> None:
+        """What the previous process left half done is finished (see `Recovery`)."""
+        try:
+            await self.engine.recover()
+        except Exception:  # the scheduler's ticks take over what is left
+            log.exception("recovery at start-up failed")
+
     async def stop(self) -> None:
         await self.engine.finish_runs(self.settings.shutdown_grace)  # leases still renewed
         await self.scheduler.stop()
@@ -176,10 +202,16 @@ class Runtime:
         """`/slack/events` (events and interactivity), `/healthz`, `/readyz`, `/metrics`."""
         handler = AsyncSlackRequestHandler(self.app)
         refusals = RefusedRequests()
+        secret = self.settings.slack_signing_secret
+        signing_secret = secret.get_secret_value() if secret else None
 
         async def events(request: Request) -> Response:
-            response = await handler.handle(request)
-            if response.status_code in REFUSED:  # a bad signature: logged, never the body
+            response = await _refusal(request, signing_secret)
+            if response is None:
+                response = await handler.handle(request)
+                if response.status_code == 200:
+                    response.background = BackgroundTask(kill_points.reached, "after_ack")
+            if response.status_code in REFUSED:  # logged (rate-limited), never the body
                 client = request.client.host if request.client else None
                 refusals.refused(response.status_code, request.url.path, client)
             return response

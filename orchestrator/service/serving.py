@@ -23,7 +23,7 @@ from orchestrator.service.runtime import Runtime
 from orchestrator.service.slack_checks import require_bot_token, socket_mode_check
 
 if TYPE_CHECKING:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    from orchestrator.slack.socket_mode import GuardedSocketModeHandler
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -51,12 +51,15 @@ async def serve(
     does a database this release cannot use (unless `upgrade` may bring it up to date)."""
     runtime = Runtime(settings)
     # With a refused bot token, Bolt would answer every mention with "Please reinstall this
-    # app" while the service reports itself ready: refuse to start instead.
-    await runtime.start(upgrade=upgrade, slack_check=require_bot_token)
+    # app" while the service reports itself ready: refuse to start instead. Recovery runs
+    # while deliveries are already taken: a restart answers Slack at once (a delivery is
+    # acknowledged only once stored, whatever recovery is doing meanwhile).
+    await runtime.start(upgrade=upgrade, slack_check=require_bot_token, recover=False)
+    runtime.engine.tasks.spawn(runtime.recover())
     asgi = runtime.asgi() if http else runtime.admin_asgi()
     server = _Server(uvicorn.Config(asgi, host=host, port=port, log_level="warning"))
     _take_stop_signals(lambda: _stop_requested(server, runtime))
-    socket_mode: AsyncSocketModeHandler | None = None
+    socket_mode: GuardedSocketModeHandler | None = None
     started: float | None = None
     try:
         if not http:
@@ -72,8 +75,8 @@ async def serve(
         log_stopped(version=version, since=started)
 
 
-async def _connect_socket_mode(runtime: Runtime, settings: Settings) -> AsyncSocketModeHandler:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+async def _connect_socket_mode(runtime: Runtime, settings: Settings) -> GuardedSocketModeHandler:
+    from orchestrator.slack.socket_mode import GuardedSocketModeHandler
 
     assert settings.slack_app_token is not None
     app_token = settings.slack_app_token.get_secret_value()
@@ -81,7 +84,7 @@ async def _connect_socket_mode(runtime: Runtime, settings: Settings) -> AsyncSoc
     connection = await socket_mode_check(runtime.app.client, app_token)
     if connection.status == "FAIL":
         raise StartError(f"Socket Mode cannot start: {connection.detail}")
-    handler = AsyncSocketModeHandler(runtime.app, app_token)
+    handler = GuardedSocketModeHandler(runtime.app, app_token)
     await handler.connect_async()
     return handler
 

@@ -1,16 +1,27 @@
 """The bolt app: which listener (`orchestrator.slack.listeners`) takes which event, click and
-form. Bolt verifies signatures (HTTP mode) and acknowledges before a listener runs."""
+form. Bolt verifies signatures (HTTP mode); a delivery is acknowledged once its listener has
+stored what it asks for (`process_before_response`), in HTTP mode and in Socket Mode alike, so a
+crash before that leaves Slack to deliver it again."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.middleware.authorization.async_single_team_authorization import (
+    AsyncSingleTeamAuthorization,
+)
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator.engine import Engine
+from orchestrator.slack import request_guard
 from orchestrator.slack.listeners import Listeners
 from renderers.common import (
     ACTION_APPROVE,
@@ -50,6 +61,41 @@ _bolt_log = logging.getLogger("slack_bolt.AsyncApp")
 _bolt_log.addFilter(_TokenSkippedFilter())
 
 
+async def _well_formed(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+    """A delivery that bolt or the listeners could not read gets a 400 (Socket Mode too; over
+    HTTP the runtime refuses it before bolt parses it)."""
+    problem = request_guard.shape_error(body) if isinstance(body, dict) else "not an object"
+    if problem:
+        log.info("delivery refused", extra={"reason": problem})
+        return BoltResponse(status=400, body=problem)
+    return await next()
+
+
+class _Authorization(AsyncSingleTeamAuthorization):
+    """Bolt's single-workspace authorization, except that when Slack cannot be asked who the
+    bot is (`auth.test` fails), the delivery gets a 503, so Slack delivers it again, instead of
+    bolt's 200 that acknowledges it unread."""
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[Any]]
+    ) -> BoltResponse:
+        if self.auth_test_result is None:
+            try:
+                self.auth_test_result = await req.context.client.auth_test()
+            except SlackApiError as exc:
+                log.warning("delivery not taken: auth.test failed", extra={"error": str(exc)})
+                return BoltResponse(status=503, body="Slack could not be reached; retry")
+        return await super().async_process(req=req, resp=resp, next=next)
+
+
+def _strict_authorization(app: AsyncApp) -> None:
+    # Bolt offers no switch for this: its authorization middleware is replaced in its list.
+    middleware = app._async_middleware_list
+    for index, item in enumerate(middleware):
+        if type(item) is AsyncSingleTeamAuthorization:
+            middleware[index] = _Authorization(base_logger=_bolt_log)
+
+
 def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None) -> AsyncApp:
     """The bolt app. `signing_secret` is required in HTTP mode (requests are verified with it)."""
     app = AsyncApp(
@@ -57,9 +103,11 @@ def build_app(engine: Engine, client: AsyncWebClient, signing_secret: str | None
         client=client,
         signing_secret=signing_secret,
         request_verification_enabled=signing_secret is not None,
-        process_before_response=False,
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
+        before_authorize=_well_formed,  # before bolt's own middleware reads the body
     )
+    _strict_authorization(app)
     listeners = Listeners(engine)
     handlers = {
         "app_mention": listeners.on_mention,

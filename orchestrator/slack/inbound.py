@@ -28,8 +28,25 @@ def mentions(event: dict[str, Any], bot_user_id: str | None) -> bool:
     return f"<@{bot_user_id}>" in event.get("text", "") and event.get("channel_type") != "im"
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean(value: Any) -> Any:
+    """Text as written, except lone UTF-16 surrogates (JSON may carry them; no encoding can
+    store or send them), which become U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [clean(item) for item in value]
+    if isinstance(value, dict):
+        return {clean(key): clean(item) for key, item in value.items()}
+    return value
+
+
 def without_mention(text: str, bot_user_id: str | None) -> str:
-    """Drop the bot's own leading @-mention; everything else is passed through unchanged."""
+    """Drop the bot's own leading @-mention; everything else is passed through unchanged (but
+    for lone surrogates, see `clean`)."""
+    text = clean(text)
     if not bot_user_id:
         return text
     return re.sub(rf"^\s*<@{re.escape(bot_user_id)}(\|[^>]*)?>\s*", "", text, count=1)
@@ -57,9 +74,15 @@ def channel_of(body: dict[str, Any]) -> str:
 
 def form_values(body: dict[str, Any]) -> dict[str, Any]:
     """The inputs of the message a click came from (`state.values`)."""
-    return (body.get("state") or {}).get("values") or {}
+    return clean((body.get("state") or {}).get("values") or {})
 
 
 def message_ts(body: dict[str, Any]) -> str:
     """The ts of the message a click came from."""
     return (body.get("container") or {}).get("message_ts", "")
+
+
+def message_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The message a click came from, as Slack shows it (its blocks carry the buttons)."""
+    message = body.get("message")
+    return message if isinstance(message, dict) else {}

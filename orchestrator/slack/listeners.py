@@ -1,10 +1,12 @@
 """The Slack listeners: work out who and what, apply the channel's listen rules, hand to the
 engine, and tell a clicker what happened.
 
-Bolt acknowledges first and runs listeners after, so Slack never waits on the agent. Every
-delivery is claimed in the store by its event id and by `(channel, ts)`, in the transaction that
-acts on it: a mention arrives both as `app_mention` and as `message`, Slack retries, and several
-replicas may receive the same event.
+Slack is answered once a listener returns, and a listener returns once what the delivery asks for
+is stored (the run itself, and any notice, go on after), so a crash before the answer leaves
+Slack to deliver it again and a crash after it leaves recovery a stored job. Every delivery is
+claimed in the store by its event id and by `(channel, ts)`, in the transaction that acts on it:
+a mention arrives both as `app_mention` and as `message`, Slack retries, and several replicas
+may receive the same event.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ from renderers.edit_args import read_edited_args
 
 log = logging.getLogger("orchestrator.slack")
 
-# Bolt acknowledges before the listener runs, so Slack will not redeliver: a message the store
-# could not take is answered with this, and the person sends it again.
+# A message the store could not take is answered with this, and the person sends it again.
 NOT_TAKEN = (
     "I could not take this message: my database is not available right now. "
     "Nothing was sent to the agent; please send it again in a minute."
@@ -191,6 +192,7 @@ class Listeners:
                 state_values=parse.form_values(body),
                 channel=parse.channel_of(body),
                 message_ts=parse.message_ts(body),
+                message=parse.message_of(body),
             )
         except DatabaseFailure as exc:
             note = self._click_not_taken(exc)
@@ -255,7 +257,7 @@ class Listeners:
         errors = await self.engine.answers.details(
             run_id=view.get("private_metadata", ""),
             user=body["user"]["id"],
-            state_values=(view.get("state") or {}).get("values") or {},
+            state_values=parse.clean((view.get("state") or {}).get("values") or {}),
         )
         if errors:
             await ack(response_action="errors", errors=errors)

@@ -20,7 +20,7 @@ from orchestrator.slack.thread_context import (
     earlier_messages,
     thread_messages,
 )
-from renderers.common import has_cursor, without_cursor
+from renderers.common import finished_blocks, is_live
 from renderers.view import SlackMessage
 
 log = logging.getLogger("orchestrator.slack")
@@ -132,14 +132,14 @@ class Notifier:
         )
 
     async def clear_cursors(self, channel: str, thread_ts: str, owned: set[str]) -> None:
-        """Messages of a run that died keep their text but lose the writing cursor.
+        """Messages of a run that died keep their text but lose the writing cursor and the
+        "Thinking…" line; a message that showed nothing else is deleted.
 
         `owned` are the run's stored message ts; continuations it posted after they were
-        stored are the bot's own messages after them that still show the cursor.
+        stored are the bot's own messages after them that are still drawn live. With no `owned`
+        (the run died before storing any), every live message of the bot in the thread.
         """
-        if not owned:
-            return
-        first = min(float(ts) for ts in owned)
+        first = min((float(ts) for ts in owned), default=0.0)
         try:
             found = await thread_messages(self.client, channel, thread_ts)
             me = await self.identity()
@@ -149,12 +149,43 @@ class Notifier:
         for message in found:
             ts = message.get("ts") or "0"
             ours = ts in owned or (me.wrote(message) and float(ts) > first)
-            if not ours or not has_cursor(message.get("blocks") or []):
+            if not ours or not is_live(message.get("blocks") or []):
                 continue
-            blocks = without_cursor(message["blocks"])
+            blocks = finished_blocks(message["blocks"])
+            if not blocks:
+                await self.delete(channel, ts)
+                continue
             await self.redraw(
                 channel, ts, SlackMessage(message.get("text") or "", blocks), what="live message"
             )
+
+    async def delete(self, channel: str, ts: str) -> bool:
+        try:
+            await self.client.chat_delete(channel=channel, ts=ts)
+        except SlackApiError as exc:
+            log.warning("message not deleted", extra={"channel": channel, "error": _error(exc)})
+            return False
+        return True
+
+    async def posted_forms(
+        self, channel: str, thread_ts: str, event_type: str
+    ) -> dict[str, str] | None:
+        """The forms of the thread that Slack shows, by the interrupt their metadata names
+        (None when the thread cannot be read: then nothing is known)."""
+        try:
+            found = await thread_messages(self.client, channel, thread_ts, with_metadata=True)
+        except SlackApiError as exc:
+            log.warning("forms not looked up", extra={"channel": channel, "error": _error(exc)})
+            return None
+        forms: dict[str, str] = {}
+        for message in found:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == event_type and isinstance(payload, dict):
+                key = payload.get("interrupt")
+                if isinstance(key, str) and key not in forms:
+                    forms[key] = message.get("ts") or ""
+        return forms
 
 
 def _error(exc: SlackApiError) -> str:

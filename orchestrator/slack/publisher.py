@@ -178,6 +178,7 @@ class Publisher:
                 await self._post(message)
 
     async def _post(self, message: SlackMessage) -> None:
+        extra = {"metadata": message.metadata} if message.metadata else {}
         response = await self._call(
             self.client.chat_postMessage,
             message,
@@ -185,6 +186,7 @@ class Publisher:
             thread_ts=self.thread_ts,
             unfurl_links=False,
             unfurl_media=False,
+            **extra,
         )
         self.ts.append(response["ts"])
         self._sent.append((message.text, message.blocks))

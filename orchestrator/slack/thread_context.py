@@ -71,14 +71,15 @@ async def earlier_messages(
 
 
 async def thread_messages(
-    slack: AsyncWebClient, channel: str, thread_ts: str
+    slack: AsyncWebClient, channel: str, thread_ts: str, *, with_metadata: bool = False
 ) -> list[dict[str, Any]]:
     """Every message of the thread, root first (`conversations.replies`, all pages)."""
     found: list[dict[str, Any]] = []
     cursor: str | None = None
+    extra = {"include_all_metadata": True} if with_metadata else {}
     while True:
         response = await slack.conversations_replies(
-            channel=channel, ts=thread_ts, cursor=cursor, limit=_PAGE
+            channel=channel, ts=thread_ts, cursor=cursor, limit=_PAGE, **extra
         )
         found.extend(response.get("messages") or [])
         cursor = (response.get("response_metadata") or {}).get("next_cursor")

@@ -16,6 +16,11 @@ class ChatMethods(Workspace):
         if not text and not blocks and not params.get("attachments"):
             raise SlackApiFailure("no_text")
         message = self._bot_message(channel, params.get("thread_ts"), text or "", blocks or [])
+        metadata = params.get("metadata")
+        if metadata is not None:
+            if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str):
+                raise SlackApiFailure("invalid_metadata_format")
+            message.metadata = metadata
         self._store(message)
         return {"channel": channel, "ts": message.ts, "message": self._message_json(message)}
 

@@ -3,6 +3,8 @@ injected on request."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -18,7 +20,12 @@ from orchestrator.sandbox.slack_emulator.chat import ChatMethods
 from orchestrator.sandbox.slack_emulator.conversations import ConversationsMethods
 from orchestrator.sandbox.slack_emulator.deliveries import Deliveries
 from orchestrator.sandbox.slack_emulator.interactivity import Interactivity
-from orchestrator.sandbox.slack_emulator.records import Fault, RecordedCall, SlackApiFailure
+from orchestrator.sandbox.slack_emulator.records import (
+    Fault,
+    RecordedCall,
+    SlackApiFailure,
+    Slowness,
+)
 from orchestrator.sandbox.slack_emulator.request_params import (
     bearer_token,
     decode_json_params,
@@ -100,6 +107,25 @@ class SlackEmulator(
         error = "service_unavailable" if status == 503 else "internal_error"
         self._add_fault(method, times, Fault(status, {"ok": False, "error": error}, {}))
 
+    def lose_response(self, method: str, status: int = 500, times: int = 1) -> None:
+        """The call takes effect but its answer is a 5xx, as when Slack's response is lost."""
+        body = {"ok": False, "error": "internal_error"}
+        self._add_fault(method, times, Fault(status, body, {}, applied=True))
+
+    def slow(
+        self, method: str, seconds: float, times: int = 1, containing: str | None = None
+    ) -> None:
+        """Answer `method` `seconds` late, after it took effect (the app sees the result only
+        then: a posted message is visible to people before the app knows its ts)."""
+        self._slow[method].append(Slowness(seconds, times, containing))
+
+    def _slowness(self, method: str, params: dict[str, Any]) -> float:
+        for rule in self._slow.get(method, []):
+            if rule.times > 0 and (rule.containing is None or rule.containing in str(params)):
+                rule.times -= 1
+                return rule.seconds
+        return 0.0
+
     def _add_fault(self, method: str, times: int, fault: Fault) -> None:
         self._faults[method].extend([fault] * times)
 
@@ -123,6 +149,9 @@ class SlackEmulator(
         token = bearer_token(request.headers.get("authorization")) or body_token
         json_error = decode_json_params(params)
         status, body, headers = self._dispatch(method, params, token, json_error)
+        delay = self._slowness(method, params) if body.get("ok") else 0.0
+        if delay:
+            await asyncio.sleep(delay)
         if token == self.token:  # Slack names the bot token's scopes in every answer
             headers = {**headers, "x-oauth-scopes": ",".join(self.scopes)}
         return self._respond(method, params, status, body, headers)
@@ -145,6 +174,9 @@ class SlackEmulator(
             return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
         fault = self._take_fault(method)
         if fault is not None:
+            if fault.applied and json_error is None:
+                with contextlib.suppress(SlackApiFailure):
+                    handler(params)
             return fault.status, dict(fault.body), fault.headers
         missing = self._missing_scope(method, params)
         if missing is not None:

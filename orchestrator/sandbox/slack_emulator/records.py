@@ -25,6 +25,7 @@ class StoredMessage:
     ephemeral_user: str | None = None
     reactions: list[str] = field(default_factory=list)
     posted_at: float = field(default_factory=time.time)  # wall-clock seconds, for display
+    metadata: dict[str, Any] | None = None  # chat.postMessage's `metadata` (event type, payload)
 
 
 @dataclass
@@ -53,6 +54,17 @@ class Fault:
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
+    applied: bool = False  # the call takes effect, and only its response is lost
+
+
+@dataclass
+class Slowness:
+    """Answer a call late (after it took effect): `seconds`, for `times` calls whose parameters
+    mention `containing` (any call when None)."""
+
+    seconds: float
+    times: int
+    containing: str | None = None
 
 
 @dataclass

@@ -11,6 +11,7 @@ from starlette.requests import Request
 # Parameters slack_sdk may send as JSON strings inside form bodies.
 JSON_ENCODED_PARAMS = (
     "blocks",
+    "metadata",
     "attachments",
     "view",
     "metadata",

@@ -20,6 +20,7 @@ from orchestrator.sandbox.slack_emulator.records import (
     RecordedCall,
     ResponseTarget,
     SlackApiFailure,
+    Slowness,
     StoredMessage,
 )
 from orchestrator.sandbox.slack_emulator.stream_chunks import Stream, close_stream
@@ -81,6 +82,7 @@ class Workspace:
         self._prompts: dict[str, dict[str, Any]] = {}  # channel -> its suggested prompts
         self.usergroups: dict[str, list[str]] = {}  # user-group id -> member user ids
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self._slow: dict[str, list[Slowness]] = defaultdict(list)
         self._response_targets: dict[str, ResponseTarget] = {}
         self._triggers: dict[str, float | None] = {}  # issued at; None once exchanged
         self._ts_base = int(time.time())
@@ -99,6 +101,11 @@ class Workspace:
 
     def calls_to(self, method: str) -> list[RecordedCall]:
         return [call for call in self.calls if call.method == method]
+
+    def all_messages(self, channel: str) -> list[StoredMessage]:
+        """Every message of the channel (threads included) in ts order."""
+        found = [m for m in self._messages.values() if m.channel == channel]
+        return sorted(found, key=lambda message: _ts_key(message.ts))
 
     def thread(self, channel: str, thread_ts: str) -> list[StoredMessage]:
         """Parent and replies in ts order, as they read now."""
@@ -258,6 +265,8 @@ class Workspace:
                 data["subtype"] = "bot_message"
         if message.blocks:
             data["blocks"] = message.blocks
+        if message.metadata:
+            data["metadata"] = message.metadata
         if message.reactions:
             data["reactions"] = [
                 {"name": name, "users": [self.bot_user_id], "count": 1}
