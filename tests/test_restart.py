@@ -262,6 +262,10 @@ async def test_a_kill_after_a_continuation_message_leaves_no_cursor_behind(
         service.kill()
         await service.start()
         await wait_for(store, thread_id, ("errored",), after=streaming.version)
+        await until_true(  # the notice is posted right after the transition is stored
+            lambda: len([m for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id]) >= 3,
+            wait=20,
+        )
     finally:
         service.stop()
     messages = [m for m in slack.thread(CHANNEL, event["ts"]) if m.bot_id]

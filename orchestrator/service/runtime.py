@@ -57,7 +57,6 @@ async def _refusal(request: Request, secret: str | None) -> Response | None:
     if refusal is None:
         return None
     metrics.INBOUND.labels("request", "refused").inc()
-    log.info("request refused", extra={"status": refusal.status, "reason": refusal.reason})
     return PlainTextResponse(refusal.reason, status_code=refusal.status)
 
 
@@ -207,11 +206,12 @@ class Runtime:
 
         async def events(request: Request) -> Response:
             response = await _refusal(request, signing_secret)
+            refused = response is not None
             if response is None:
                 response = await handler.handle(request)
                 if response.status_code == 200:
                     response.background = BackgroundTask(kill_points.reached, "after_ack")
-            if response.status_code in REFUSED:  # logged (rate-limited), never the body
+            if refused or response.status_code in REFUSED:  # logged, rate-limited, no body
                 client = request.client.host if request.client else None
                 refusals.refused(response.status_code, request.url.path, client)
             return response
