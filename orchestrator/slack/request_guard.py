@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+
 MAX_BODY = 1_000_000  # bytes; Slack's deliveries are a few kilobytes
 MAX_DEPTH = 64  # nesting of JSON arrays and objects; Slack's payloads stay under 15
 MAX_AGE = 300  # seconds a signature stays valid (Slack's own rule)
@@ -126,8 +129,22 @@ def shape_error(body: Mapping[str, Any]) -> str | None:
     if kind == "event_callback":
         return _event_error(body.get("event"))
     if kind in ("block_actions", "view_submission", "view_closed"):
-        return _interaction_error(kind, body)
-    return None  # other kinds are acknowledged and ignored by the app
+        problem = _interaction_error(kind, body)
+        if problem:
+            return problem
+    return _context_error(body)  # other kinds are acknowledged and ignored by the app
+
+
+def _context_error(body: Mapping[str, Any]) -> str | None:
+    """Why bolt could not build its request context from `body`. Bolt reads the team, user
+    and channel ids along paths that differ between its versions (before 1.29 a `user` without
+    `team_id` raised KeyError); asking bolt's own builder keeps the guard right for every
+    version the package allows, where a copy of its rules would drift."""
+    try:
+        build_async_context(AsyncBoltContext({}), dict(body))
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        return f"ids unreadable ({type(exc).__name__})"
+    return None
 
 
 def _event_error(event: Any) -> str | None:
