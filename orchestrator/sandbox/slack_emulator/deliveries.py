@@ -24,17 +24,10 @@ class Deliveries(Workspace):
         timestamp: int | None = None,
         signature: str | None = None,
     ) -> httpx.Response:
-        envelope = self._envelope(event, event_id)
-        body, content_type = slack_delivery.json_body(envelope)
-        headers = slack_delivery.signed_headers(
-            signing_secret,
-            body,
-            content_type,
-            timestamp=timestamp,
-            signature=signature,
-            retry_num=retry_num,
+        body, content_type = slack_delivery.json_body(self._envelope(event, event_id))
+        return await slack_delivery.signed_post(
+            app_url, signing_secret, body, content_type, timestamp, signature, retry_num
         )
-        return await slack_delivery.post(app_url, body, headers)
 
     async def deliver_action(
         self,
@@ -47,15 +40,9 @@ class Deliveries(Workspace):
         signature: str | None = None,
     ) -> httpx.Response:
         body, content_type = slack_delivery.interactivity_body(payload)
-        headers = slack_delivery.signed_headers(
-            signing_secret,
-            body,
-            content_type,
-            timestamp=timestamp,
-            signature=signature,
-            retry_num=retry_num,
+        return await slack_delivery.signed_post(
+            app_url, signing_secret, body, content_type, timestamp, signature, retry_num
         )
-        return await slack_delivery.post(app_url, body, headers)
 
     async def push_event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry_attempt: int = 0
