@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
@@ -25,6 +26,7 @@ from orchestrator.engine import leases
 from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
 from orchestrator.engine.firing import Firing
+from orchestrator.engine.live_runs import LiveRun
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import Publisher, PublishError
 from persistence.models import Answer, Interrupt, Thread
@@ -46,11 +48,12 @@ class Recovery:
         settings: Settings,
         policy: Callable[[str], ChannelPolicy],
         owner: str,
-        live: Collection[str],
+        live: Mapping[str, LiveRun],
         restart: Callable[[Thread], None],
         redraw_answer: Callable[[Answer], Awaitable[None]],
         closing: Callable[[], bool],
         follow: Callable[[Thread, str], Awaitable[bool]] | None = None,
+        later: Callable[[Coroutine[Any, Any, None]], None] | None = None,
     ) -> None:
         self.store = store
         self.firing = firing
@@ -65,6 +68,7 @@ class Recovery:
         self.redraw_answer = redraw_answer  # draws a finished answer in its final form
         self.closing = closing  # the process is stopping: it starts nothing new
         self.follow = follow  # follows a lost run's agent-side task again (False: cannot)
+        self.later = later  # housekeeping in the background (not holding the tick up)
         # The start-up recovery and the scheduler's ticks never work on the same thread at once.
         self._one_at_a_time = asyncio.Lock()
 
@@ -133,8 +137,7 @@ class Recovery:
     async def reconcile_runs(self, now: float | None = None) -> None:
         """Renew the leases of this process's runs; end the runs whose owner is gone."""
         now = time.time() if now is None else now
-        if self.live:
-            await self.store.renew_leases(self.owner, now + self.settings.run_lease)
+        await self.renew(now)
         for thread, lease in await self.store.streaming_leases():
             if thread.id in self.live:
                 continue
@@ -152,6 +155,20 @@ class Recovery:
             if (await self.firing.facts(thread))["pending_interrupts"]:
                 continue  # not left behind: it waits for the run's other forms
             await self._send_claimed(thread, [row])
+
+    async def renew(self, now: float) -> None:
+        """Renew the leases of this process's runs; a run whose lease is gone (another process
+        found it lost, and ended it or took it over) stops here at once, quietly."""
+        if not self.live:
+            return
+        since, lease = time.monotonic(), self.settings.run_lease
+        lost = set(await self.store.renew_leases(self.owner, list(self.live), now + lease))
+        for thread_id, run in list(self.live.items()):
+            if thread_id in lost:
+                log.warning("run lease lost", extra={"conversation": thread_id})
+                run.lose()
+            else:
+                run.held(since, lease)
 
     async def end_cut_runs(self, thread_ids: Sequence[str]) -> None:
         """The runs a stopping process cut end visibly now, as another process would end them."""
@@ -197,6 +214,8 @@ class Recovery:
         when this process wins its lease; a stopping process restarts nothing."""
         owned = {*(thread.message_ts or []), *(thread.live_ts or [])}
         await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
+        if take_over and lease_owner is not None and not leases.is_dead(lease_owner):
+            self._clear_again(thread, owned)
         answers = [
             r
             for r in await self.store.interrupts_of(thread.id)
@@ -231,6 +250,22 @@ class Recovery:
         )
         if fired is not None:
             await self._notice(thread, fired.dest, error)
+
+    def _clear_again(self, thread: Thread, owned: set[str]) -> None:
+        """The process that lost the run may be alive, and draw its live messages once more
+        after they were cleared (its clock is behind, or a write was on its way). It writes
+        nothing past its lease by its own clock, so they are cleared again once that is over."""
+
+        async def again() -> None:
+            await asyncio.sleep(self.settings.run_lease + self.settings.scheduler_interval)
+            fresh = await self.store.get_thread(thread.id)
+            strict = fresh is None or fresh.state == "streaming"  # a new run is live there
+            await self.notifier.clear_cursors(
+                thread.channel_id, thread.thread_ts, owned, strict=strict
+            )
+
+        if self.later is not None:
+            self.later(again())
 
     async def _answers_left(self, thread: Thread, answers: Sequence[Interrupt]) -> None:
         """Answers claimed for a resume whose process died. Not yet sent: back to the forms, and
