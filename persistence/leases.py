@@ -47,10 +47,15 @@ class LeasesPart(StorePart):
         return [thread_id for thread_id in ids if thread_id not in held]
 
     async def take_lease(
-        self, thread_id: str, seen: str | None, owner: str, expires_at: float
+        self,
+        thread_id: str,
+        seen: str | None,
+        owner: str,
+        expires_at: float,
+        seen_expires: float | None = None,
     ) -> bool:
-        """Take over the run lease of a thread whose owner was `seen` (None: no lease): one
-        process wins."""
+        """Take over the run lease of a thread whose owner was `seen` (None: no lease), and
+        with `seen_expires` only if that owner did not renew it since: one process wins."""
         async with self._session.begin() as s:
             if seen is None:
                 try:
@@ -59,11 +64,10 @@ class LeasesPart(StorePart):
                 except IntegrityError:
                     return False
                 return True
-            result = await s.execute(
-                update(RunLease)
-                .where(RunLease.thread_id == thread_id, RunLease.owner == seen)
-                .values(owner=owner, expires_at=expires_at)
-            )
+            query = update(RunLease).where(RunLease.thread_id == thread_id, RunLease.owner == seen)
+            if seen_expires is not None:
+                query = query.where(RunLease.expires_at == seen_expires)
+            result = await s.execute(query.values(owner=owner, expires_at=expires_at))
             return result.rowcount == 1
 
     async def streaming_leases(self) -> list[tuple[Thread, RunLease | None]]:

@@ -48,7 +48,9 @@ async def test_a_write_fenced_by_a_lease_another_process_took_is_refused_and_rol
                 also=[lease_op("T1", "a", expires)],
             )
             await store.update_thread("T1", also=[fence_op("T1", "a", expires)], live_ts=["1.1"])
-            assert await store.take_lease("T1", "a", "b", expires)  # b takes the run over
+            # b found a's lease lapsed at `expires - 1`, but a renewed it since: b leaves it
+            assert not await store.take_lease("T1", "a", "b", expires, seen_expires=expires - 1)
+            assert await store.take_lease("T1", "a", "b", expires, seen_expires=expires)
             with pytest.raises(LeaseLost):
                 await store.update_thread(
                     "T1", also=[fence_op("T1", "a", expires)], run_sent="run-of-a"

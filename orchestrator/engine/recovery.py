@@ -30,7 +30,7 @@ from orchestrator.engine.live_runs import LiveRun
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import Publisher, PublishError
 from persistence.models import Answer, Interrupt, Thread
-from persistence.store import Store
+from persistence.store import LeaseLost, Store
 from renderers.view import ErrorView, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
@@ -147,7 +147,12 @@ class Recovery:
                     "run lost with its process",
                     extra={"conversation": thread.id, "owner": owner or "none"},
                 )
-                await self.end_stream(thread, take_over=True, lease_owner=owner)
+                try:
+                    await self.end_stream(thread, taken=(owner, expires_at))
+                except LeaseLost:  # yet another process took it from this one meanwhile
+                    log.warning(
+                        "lost run taken by another process", extra={"conversation": thread.id}
+                    )
         for row in await self.store.stale_claims(now - self.settings.run_lease):
             thread = await self.store.get_thread(row.thread_id)
             if thread is None or thread.state != "awaiting_approval":
@@ -185,6 +190,8 @@ class Recovery:
                         await self.end_stream(thread)
                     elif thread is not None and thread.live_ts:  # ended, not yet shown
                         await self._close_live(thread)
+            except LeaseLost:  # another replica took it over: it ends the run
+                log.warning("cut run taken over", extra={"conversation": thread_id})
             except Exception:  # the next start (or another replica) ends it instead
                 log.exception("cut run not ended", extra={"conversation": thread_id})
 
@@ -207,14 +214,25 @@ class Recovery:
         return kept.task_id if kept is not None else None
 
     async def end_stream(
-        self, thread: Thread, *, take_over: bool = False, lease_owner: str | None = None
+        self, thread: Thread, *, taken: tuple[str | None, float] | None = None
     ) -> None:
-        """A run that streamed in a process that is gone. With `take_over` (and the owner of the
-        lease found, None for none), a run that never reached the agent is started again here
-        when this process wins its lease; a stopping process restarts nothing."""
+        """A run that streamed in a process that is gone. `taken`: the lease found lost (its
+        owner, None for none, and expiry); this process takes it over first, compare-and-set,
+        and leaves the run alone if its owner renewed it meanwhile or another process took it.
+        Without it, the run is this process's own (cut by its stop). Every write below is
+        fenced by the lease. A run that never reached the agent is started again here; a
+        stopping process restarts nothing."""
+        if taken is not None:
+            lease_owner, lease_expires = taken
+            expires_at = time.time() + self.settings.run_lease
+            seen = lease_expires if lease_owner is not None else None
+            if not await self.store.take_lease(
+                thread.id, lease_owner, self.owner, expires_at, seen_expires=seen
+            ):
+                return
         owned = {*(thread.message_ts or []), *(thread.live_ts or [])}
         await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
-        if take_over and lease_owner is not None and not leases.is_dead(lease_owner):
+        if taken is not None and taken[0] is not None and not leases.is_dead(taken[0]):
             self._clear_again(thread, owned)
         answers = [
             r
@@ -231,19 +249,15 @@ class Recovery:
         if task_id is not None and self.follow is not None and await self.follow(thread, task_id):
             log.info("following the lost run's task", extra={"conversation": thread.id})
             return
-        if thread.run_sent is None and take_over and not self.closing():
-            expires_at = time.time() + self.settings.run_lease
-            if await self.store.take_lease(thread.id, lease_owner, self.owner, expires_at):
-                log.warning(
-                    "starting a run its process never sent", extra={"conversation": thread.id}
-                )
-                self.restart(thread)
+        if thread.run_sent is None and taken is not None and not self.closing():
+            log.warning("starting a run its process never sent", extra={"conversation": thread.id})
+            self.restart(thread)
             return
         error = outcomes.restart_error(bool(self.policy(thread.channel_id).escalate_to))
         fired = await self.firing.fire(
             thread.id,
             "stream_lost",
-            Context(actor="recovery"),
+            Context(actor="recovery", fenced=True),
             detail={"reason": "restart"},
             fields={"error_kind": error.kind, "error_text": error.title, "live_ts": []},
             expect_state="streaming",
@@ -279,7 +293,7 @@ class Recovery:
         fired = await self.firing.fire(
             thread.id,
             "resume_failed",
-            Context(actor="recovery"),
+            Context(actor="recovery", fenced=True),
             detail={"reason": "restart", "resent": resend},
             fields={"live_ts": []},
             expect_state="streaming",
