@@ -1,4 +1,5 @@
-"""What the store raises: a database it cannot use, a lost race, a delivery taken before."""
+"""What the store raises: a database it cannot use, a lost race, a delivery taken before, a run
+lease another process took."""
 
 from __future__ import annotations
 
@@ -23,3 +24,8 @@ class AlreadyClaimed(RuntimeError):
 
 class AnswerTaken(RuntimeError):
     """The answer was regenerated already, or a newer run replaced it."""
+
+
+class LeaseLost(RuntimeError):
+    """This process no longer holds the thread's run lease: another process took the run over
+    (or ended it), so this one writes nothing more for it. The transaction was rolled back."""

@@ -12,12 +12,19 @@ from sqlalchemy import select
 
 from persistence.agent_tasks import AgentTasksPart
 from persistence.answers import AnswersPart, answer_op, regenerate_op
-from persistence.errors import AlreadyClaimed, AnswerTaken, DatabaseFailure, StaleThread, StoreError
+from persistence.errors import (
+    AlreadyClaimed,
+    AnswerTaken,
+    DatabaseFailure,
+    LeaseLost,
+    StaleThread,
+    StoreError,
+)
 from persistence.escalations import EscalationsPart
 from persistence.feedback import FeedbackPart
 from persistence.inbound import InboundPart, claim_op
 from persistence.interrupts import InterruptsPart
-from persistence.leases import LeasesPart, lease_op
+from persistence.leases import LeasesPart, fence_op, lease_op
 from persistence.messages import MessagesPart, append_op, replace_op
 from persistence.queue import QueuePart, dequeue_op, enqueue_op, queue_head_op
 from persistence.schema import open_engine
@@ -29,6 +36,7 @@ __all__ = [
     "Also",
     "AnswerTaken",
     "DatabaseFailure",
+    "LeaseLost",
     "StaleThread",
     "Store",
     "StoreError",
@@ -37,6 +45,7 @@ __all__ = [
     "claim_op",
     "dequeue_op",
     "enqueue_op",
+    "fence_op",
     "lease_op",
     "queue_head_op",
     "regenerate_op",

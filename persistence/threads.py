@@ -83,14 +83,22 @@ class ThreadsPart(StorePart):
         return thread
 
     async def update_thread(
-        self, thread_id: str, *, when_run: str | None = None, **fields: Any
+        self,
+        thread_id: str,
+        *,
+        when_run: str | None = None,
+        also: Sequence[Also] = (),
+        **fields: Any,
     ) -> None:
         """Write fields that are not the machine's state (message ts, run id); with `when_run`,
-        only while that run is still the thread's latest sent to the agent."""
+        only while that run is still the thread's latest sent to the agent. `also` are writes
+        (a lease fence) that must land with them or not at all."""
         query = update(Thread).where(Thread.id == thread_id)
         if when_run is not None:
             query = query.where(Thread.run_sent == when_run)
         async with self._session.begin() as s:
+            for write in also:
+                await write(s)
             await s.execute(query.values(**fields, updated_at=time.time()))
 
     async def record(

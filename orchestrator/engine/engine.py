@@ -128,6 +128,7 @@ class Engine:
             owner=self.owner,
             live=self.runs.live,
             follow=self.runs.follow_task,
+            later=self.tasks.background,
             restart=self._restart,
             redraw_answer=self.answers.refresh,
             closing=lambda: self.tasks.closing,

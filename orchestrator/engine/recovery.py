@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
@@ -25,10 +26,11 @@ from orchestrator.engine import leases
 from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
 from orchestrator.engine.firing import Firing
+from orchestrator.engine.live_runs import LiveRun
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import Publisher, PublishError
 from persistence.models import Answer, Interrupt, Thread
-from persistence.store import Store
+from persistence.store import LeaseLost, Store
 from renderers.view import ErrorView, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
@@ -46,11 +48,12 @@ class Recovery:
         settings: Settings,
         policy: Callable[[str], ChannelPolicy],
         owner: str,
-        live: Collection[str],
+        live: Mapping[str, LiveRun],
         restart: Callable[[Thread], None],
         redraw_answer: Callable[[Answer], Awaitable[None]],
         closing: Callable[[], bool],
         follow: Callable[[Thread, str], Awaitable[bool]] | None = None,
+        later: Callable[[Coroutine[Any, Any, None]], None] | None = None,
     ) -> None:
         self.store = store
         self.firing = firing
@@ -65,6 +68,7 @@ class Recovery:
         self.redraw_answer = redraw_answer  # draws a finished answer in its final form
         self.closing = closing  # the process is stopping: it starts nothing new
         self.follow = follow  # follows a lost run's agent-side task again (False: cannot)
+        self.later = later  # housekeeping in the background (not holding the tick up)
         # The start-up recovery and the scheduler's ticks never work on the same thread at once.
         self._one_at_a_time = asyncio.Lock()
 
@@ -133,8 +137,7 @@ class Recovery:
     async def reconcile_runs(self, now: float | None = None) -> None:
         """Renew the leases of this process's runs; end the runs whose owner is gone."""
         now = time.time() if now is None else now
-        if self.live:
-            await self.store.renew_leases(self.owner, now + self.settings.run_lease)
+        await self.renew(now)
         for thread, lease in await self.store.streaming_leases():
             if thread.id in self.live:
                 continue
@@ -144,7 +147,12 @@ class Recovery:
                     "run lost with its process",
                     extra={"conversation": thread.id, "owner": owner or "none"},
                 )
-                await self.end_stream(thread, take_over=True, lease_owner=owner)
+                try:
+                    await self.end_stream(thread, taken=(owner, expires_at))
+                except LeaseLost:  # yet another process took it from this one meanwhile
+                    log.warning(
+                        "lost run taken by another process", extra={"conversation": thread.id}
+                    )
         for row in await self.store.stale_claims(now - self.settings.run_lease):
             thread = await self.store.get_thread(row.thread_id)
             if thread is None or thread.state != "awaiting_approval":
@@ -152,6 +160,20 @@ class Recovery:
             if (await self.firing.facts(thread))["pending_interrupts"]:
                 continue  # not left behind: it waits for the run's other forms
             await self._send_claimed(thread, [row])
+
+    async def renew(self, now: float) -> None:
+        """Renew the leases of this process's runs; a run whose lease is gone (another process
+        found it lost, and ended it or took it over) stops here at once, quietly."""
+        if not self.live:
+            return
+        since, lease = time.monotonic(), self.settings.run_lease
+        lost = set(await self.store.renew_leases(self.owner, list(self.live), now + lease))
+        for thread_id, run in list(self.live.items()):
+            if thread_id in lost:
+                log.warning("run lease lost", extra={"conversation": thread_id})
+                run.lose()
+            else:
+                run.held(since, lease)
 
     async def end_cut_runs(self, thread_ids: Sequence[str]) -> None:
         """The runs a stopping process cut end visibly now, as another process would end them."""
@@ -168,6 +190,8 @@ class Recovery:
                         await self.end_stream(thread)
                     elif thread is not None and thread.live_ts:  # ended, not yet shown
                         await self._close_live(thread)
+            except LeaseLost:  # another replica took it over: it ends the run
+                log.warning("cut run taken over", extra={"conversation": thread_id})
             except Exception:  # the next start (or another replica) ends it instead
                 log.exception("cut run not ended", extra={"conversation": thread_id})
 
@@ -190,13 +214,26 @@ class Recovery:
         return kept.task_id if kept is not None else None
 
     async def end_stream(
-        self, thread: Thread, *, take_over: bool = False, lease_owner: str | None = None
+        self, thread: Thread, *, taken: tuple[str | None, float] | None = None
     ) -> None:
-        """A run that streamed in a process that is gone. With `take_over` (and the owner of the
-        lease found, None for none), a run that never reached the agent is started again here
-        when this process wins its lease; a stopping process restarts nothing."""
+        """A run that streamed in a process that is gone. `taken`: the lease found lost (its
+        owner, None for none, and expiry); this process takes it over first, compare-and-set,
+        and leaves the run alone if its owner renewed it meanwhile or another process took it.
+        Without it, the run is this process's own (cut by its stop). Every write below is
+        fenced by the lease. A run that never reached the agent is started again here; a
+        stopping process restarts nothing."""
+        if taken is not None:
+            lease_owner, lease_expires = taken
+            expires_at = time.time() + self.settings.run_lease
+            seen = lease_expires if lease_owner is not None else None
+            if not await self.store.take_lease(
+                thread.id, lease_owner, self.owner, expires_at, seen_expires=seen
+            ):
+                return
         owned = {*(thread.message_ts or []), *(thread.live_ts or [])}
         await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
+        if taken is not None and taken[0] is not None and not leases.is_dead(taken[0]):
+            self._clear_again(thread, owned)
         answers = [
             r
             for r in await self.store.interrupts_of(thread.id)
@@ -212,25 +249,37 @@ class Recovery:
         if task_id is not None and self.follow is not None and await self.follow(thread, task_id):
             log.info("following the lost run's task", extra={"conversation": thread.id})
             return
-        if thread.run_sent is None and take_over and not self.closing():
-            expires_at = time.time() + self.settings.run_lease
-            if await self.store.take_lease(thread.id, lease_owner, self.owner, expires_at):
-                log.warning(
-                    "starting a run its process never sent", extra={"conversation": thread.id}
-                )
-                self.restart(thread)
+        if thread.run_sent is None and taken is not None and not self.closing():
+            log.warning("starting a run its process never sent", extra={"conversation": thread.id})
+            self.restart(thread)
             return
         error = outcomes.restart_error(bool(self.policy(thread.channel_id).escalate_to))
         fired = await self.firing.fire(
             thread.id,
             "stream_lost",
-            Context(actor="recovery"),
+            Context(actor="recovery", fenced=True),
             detail={"reason": "restart"},
             fields={"error_kind": error.kind, "error_text": error.title, "live_ts": []},
             expect_state="streaming",
         )
         if fired is not None:
             await self._notice(thread, fired.dest, error)
+
+    def _clear_again(self, thread: Thread, owned: set[str]) -> None:
+        """The process that lost the run may be alive, and draw its live messages once more
+        after they were cleared (its clock is behind, or a write was on its way). It writes
+        nothing past its lease by its own clock, so they are cleared again once that is over."""
+
+        async def again() -> None:
+            await asyncio.sleep(self.settings.run_lease + self.settings.scheduler_interval)
+            fresh = await self.store.get_thread(thread.id)
+            strict = fresh is None or fresh.state == "streaming"  # a new run is live there
+            await self.notifier.clear_cursors(
+                thread.channel_id, thread.thread_ts, owned, strict=strict
+            )
+
+        if self.later is not None:
+            self.later(again())
 
     async def _answers_left(self, thread: Thread, answers: Sequence[Interrupt]) -> None:
         """Answers claimed for a resume whose process died. Not yet sent: back to the forms, and
@@ -244,7 +293,7 @@ class Recovery:
         fired = await self.firing.fire(
             thread.id,
             "resume_failed",
-            Context(actor="recovery"),
+            Context(actor="recovery", fenced=True),
             detail={"reason": "restart", "resent": resend},
             fields={"live_ts": []},
             expect_state="streaming",

@@ -6,7 +6,8 @@ of `ag_ui.core` events out. Nothing here names a wire protocol. A thread's runs 
 that answered it first (else the channel's routes pick one by the message's text), and a run
 that follows an agent-side task keeps the task's id, so after a restart `follow_task` picks the
 task up again where it is. A run someone stops (`stop`) has its stream closed and the agent told
-to cancel (`orchestrator.engine.live_runs`).
+to cancel (`orchestrator.engine.live_runs`). A run whose lease another process took (`LeaseLost`
+from a fenced write, or the renewal) stops quietly: no more writes, no cancel, no Slack call.
 """
 
 from __future__ import annotations
@@ -33,15 +34,15 @@ from orchestrator.agent.errors import (
 from orchestrator.agent.targets import AgentResolver, AgentTarget
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
-from orchestrator.core import approvals, interrupt_records, outcomes, sentences
+from orchestrator.core import approvals, outcomes, sentences
 from orchestrator.core.conversation import RunRecorder
 from orchestrator.core.outcomes import AgentPlace, RunResult
-from orchestrator.core.reducer import RunReducer, Step, activity
+from orchestrator.core.reducer import RunReducer, Step
 from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
-from orchestrator.engine.finishing import Finisher
+from orchestrator.engine.finishing import Finisher, finished_result
 from orchestrator.engine.firing import Firing
-from orchestrator.engine.live_runs import LiveRun, cancel_at_agent, read_or_stop
+from orchestrator.engine.live_runs import LiveRun, cancel_at_agent, read_or_stop, show_progress
 from orchestrator.engine.run_requests import RunRequests
 from orchestrator.engine.tasks import Tasks
 from orchestrator.slack.native_publisher import NativePublisher
@@ -50,7 +51,7 @@ from orchestrator.slack.publisher import LivePublisher, PublisherFactory, Publis
 from orchestrator.slack.sessions import AgentSessions
 from orchestrator.slack.thread_status import TypingStatus
 from persistence.models import Thread
-from persistence.store import Store, lease_op
+from persistence.store import LeaseLost, Store, fence_op, lease_op
 from renderers.view import SlackMessage, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
@@ -61,6 +62,7 @@ class _Progress:
     delivered: bool = False  # the backend answered with at least one event
     status: TypingStatus | None = None  # the thread status, until the answer's text starts
     task_id: str | None = None  # the agent-side task the run follows, once announced
+    live: LiveRun | None = None  # the run in this process (its lease and stop)
 
 
 class RunDriver:
@@ -106,6 +108,8 @@ class RunDriver:
         live = self.live[thread.id] = LiveRun(thread.version)
         try:
             await self._run(thread, resume, task_id, live)
+        except LeaseLost:  # another process has the run: it writes the rest, this one nothing
+            log.warning("run taken over by another process", extra={"conversation": thread.id})
         except Exception:
             log.exception("run crashed", extra={"conversation": thread.id})
             await self._fail_crashed(thread)
@@ -164,8 +168,9 @@ class RunDriver:
             stoppable=self._stoppable(thread),
         )
         publisher = self.publishers(thread, view)
+        live.shown = self.render(view)[:1]  # what the live message shows until the lease is held
         try:
-            await publisher.open(self.render(view))
+            await publisher.open(live.shown)
         except PublishError as exc:
             log.error(
                 "cannot post in the thread",
@@ -173,13 +178,12 @@ class RunDriver:
             )
             metrics.SLACK_ERRORS.labels(exc.error).inc()
         thread.run_id = run_id  # stored with the run's first transition (run_started or its end)
-
-        if resume is not None:  # from here on the agent may receive the answers
-            kill_points.reached("before_resume")
-            for key in resume.interrupt_keys:
-                await self.store.cas_interrupt(key, "claimed", status="sending")
-        # for recovery: the live messages to finish; the agent may have the run from here on
-        await self.store.update_thread(thread.id, live_ts=list(publisher.ts), run_sent=run_id)
+        try:
+            await self._started(thread, run_id, resume, publisher.ts, live)
+        except LeaseLost:  # its messages are stored nowhere: no other process can close them
+            for ts in publisher.ts:
+                await self.notifier.delete(thread.channel_id, ts)
+            raise
         reducer = RunReducer(view, RunRecorder())
         status = await self._typing_status(thread, publisher)
         progress = _Progress(status=status, task_id=task_id)
@@ -189,17 +193,39 @@ class RunDriver:
             )
             if progress.task_id is not None:  # the task is over, or waits for people
                 await self.store.set_open_task(thread.id, None)
-        except asyncio.CancelledError:  # the service is stopping: `close` ends the run
+            await self.finisher.finish(
+                thread, target, view, publisher, reducer.recorder, result, resume
+            )
+        except (asyncio.CancelledError, LeaseLost):  # stopping, or no longer this run's owner
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CUT_RUN_TIMEOUT):
                     await publisher.abandon()
             raise
         finally:
-            if status is not None:
+            if status is not None and not live.lost:
                 self.tasks.background(status.clear())
-        await self.finisher.finish(
-            thread, target, view, publisher, reducer.recorder, result, resume
+
+    async def _started(
+        self,
+        thread: Thread,
+        run_id: str,
+        resume: approvals.Resume | None,
+        live_ts: list[str],
+        live: LiveRun,
+    ) -> None:
+        """Store that the run may reach the agent from now on, with its live messages (for
+        recovery), while this process holds its lease; the answers it resumes are `sending`."""
+        if resume is not None:
+            kill_points.reached("before_resume")
+        since, lease = time.monotonic(), self.settings.run_lease
+        fence = fence_op(thread.id, self.firing.owner, time.time() + lease)
+        await self.store.update_thread(
+            thread.id, also=[fence], live_ts=list(live_ts), run_sent=run_id
         )
+        live.held(since, lease)
+        live.stored = True
+        for key in resume.interrupt_keys if resume is not None else ():
+            await self.store.cas_interrupt(key, "claimed", status="sending")
 
     def _stoppable(self, thread: Thread) -> bool:
         """The live answer gets a Stop button where Slack shows no Stop of its own (no agent
@@ -208,10 +234,8 @@ class RunDriver:
         return not thread.requester_is_bot and (sessions is None or not sessions.available)
 
     async def _typing_status(self, thread: Thread, publisher: LivePublisher) -> TypingStatus | None:
-        """With native streaming the message shows text only: the thread status shows progress.
-
-        (In update mode the live message itself says "Thinking…" and shows tools and steps.)
-        """
+        """With native streaming the message shows text only: the thread status shows progress
+        (in update mode the live message itself says "Thinking…" and shows tools and steps)."""
         if not isinstance(publisher, NativePublisher):
             return None
         status = TypingStatus(
@@ -245,9 +269,12 @@ class RunDriver:
                 reading = asyncio.ensure_future(
                     self._read(thread, target, run_id, stream, reducer, publisher, resume, progress)
                 )
+                progress.live = live
                 finished = await read_or_stop(reading, live.stop)
             if finished:
                 return reading.result()
+            if live.lost:  # never `cancel` at the agent: the run may go on for its new owner
+                raise LeaseLost(thread.id)
             return await self._stopped(thread, target, run_input, resume, progress, live)
         except TaskGone as exc:
             if following is None:
@@ -280,9 +307,12 @@ class RunDriver:
     ) -> RunResult:
         view = reducer.view
 
-        def render() -> list[SlackMessage]:  # the throttle calls it when due
+        def draw() -> list[SlackMessage]:
             view.stoppable = self._stoppable(thread)  # sessions may have turned out missing
             return self.render(view)
+
+        def render() -> list[SlackMessage]:  # the throttle calls it when due
+            return progress.live.gate(draw) if progress.live is not None else draw()
 
         feed = reducer.feed
         async for event in stream:
@@ -297,12 +327,13 @@ class RunDriver:
             step = feed(event)
             if step is Step.CHANGED:
                 publisher.changed(render)
-                if progress.status is not None:
-                    self._show_progress(progress, event)
+                if progress.status is not None and not show_progress(progress.status, event):
+                    progress.status = None  # the answer's text started: it shows the rest
             elif step is Step.STARTED:
                 await self.firing.fire(
                     thread.id,
                     "run_started",
+                    Context(fenced=True),
                     detail={"run_id": run_id},
                     fields={"run_id": run_id, "message_ts": list(publisher.ts)},
                     known=thread,
@@ -313,7 +344,9 @@ class RunDriver:
                     return outcomes.resume_refused(error)  # (a server that had it: it stands)
                 if reducer.error is not None:
                     return outcomes.run_error(reducer.error)
-                return self._finished(thread, run_id, reducer)
+                return finished_result(
+                    thread, run_id, reducer, self.policy(thread.channel_id), self.firing.owner
+                )
         raise StreamIncomplete("the stream ended without RUN_FINISHED or RUN_ERROR")
 
     async def _stopped(
@@ -346,55 +379,22 @@ class RunDriver:
             progress.task_id = task_id
             await self.store.set_open_task(thread.id, task_id)
 
-    @staticmethod
-    def _show_progress(progress: _Progress, event: BaseEvent) -> None:
-        status = progress.status
-        assert status is not None
-        shown = activity(event)
-        if shown is None:
-            if event.type == "TEXT_MESSAGE_CONTENT":
-                status.text_started()
-                progress.status = None
-        elif shown[0] == "tool":
-            status.tool(shown[1])
-        else:
-            status.step(shown[1])
-
-    def _finished(self, thread: Thread, run_id: str, reducer: RunReducer) -> RunResult:
-        assert reducer.finished is not None
-        policy = self.policy(thread.channel_id)
-        rows = interrupt_records.interrupts_of_run(
-            thread=thread,
-            run_id=run_id,
-            finished=reducer.finished,
-            legacy=reducer.legacy,
-            recorder=reducer.recorder,
-            approval_timeout=policy.approval_timeout,
-        )
-        reminder = policy.approval_reminder
-        for row in rows:
-            row.approvers = list(policy.approvers)
-            row.form_intent, row.form_intent_at = self.firing.owner, time.time()  # posts them
-            if reminder and row.expires_at and row.expires_at - reminder > time.time():
-                row.remind_at = row.expires_at - reminder
-        if rows:
-            return RunResult(
-                "interrupt", {"interrupts": [r.interrupt_id for r in rows]}, None, rows
-            )
-        return RunResult("run_finished")
-
     async def _fail_crashed(self, thread: Thread) -> None:
         # The store may be what failed: the thread is told either way, and a thread left in
         # `streaming` is ended by the recovery at the next start.
-        with contextlib.suppress(Exception):
+        try:
             await self.firing.fire(
                 thread.id,
                 "stream_lost",
-                Context(actor="engine"),
+                Context(actor="engine", fenced=True),
                 detail={"reason": "internal error"},
                 fields={"error_kind": "internal", "error_text": "Something went wrong in the bot"},
                 expect_state="streaming",
             )
+        except LeaseLost:  # the run is another process's now: it says what happened
+            return
+        except Exception:
+            pass
         await self.notifier.say(
             thread.channel_id, thread.thread_ts, sentences.CRASHED, about=thread.id
         )

@@ -175,7 +175,10 @@ class Runtime:
         )
         secret = settings.slack_signing_secret
         self.app = build_app(self.engine, client, secret.get_secret_value() if secret else None)
-        self.scheduler = Scheduler(self.engine, interval=settings.scheduler_interval)
+        # Each tick renews the leases of the runs here: at least three renewals per lease, so
+        # one slow tick does not let a healthy run's lease lapse.
+        interval = min(settings.scheduler_interval, settings.run_lease / 3)
+        self.scheduler = Scheduler(self.engine, interval=interval)
         if recover:
             await self.engine.recover()
         self.scheduler.start()
