@@ -12,7 +12,7 @@ from persistence.sessions import Also, StorePart, upsert
 
 class LeasesPart(StorePart):
     async def renew_leases(self, owner: str, expires_at: float) -> None:
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             await s.execute(
                 update(RunLease).where(RunLease.owner == owner).values(expires_at=expires_at)
             )
@@ -22,7 +22,7 @@ class LeasesPart(StorePart):
     ) -> bool:
         """Take over the run lease of a thread whose owner was `seen` (None: no lease): one
         process wins."""
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             if seen is None:
                 try:
                     async with s.begin_nested():

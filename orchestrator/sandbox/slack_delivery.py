@@ -91,6 +91,8 @@ def interactivity_body(payload: dict[str, Any]) -> tuple[str, str]:
     return urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
 
 
-async def post(url: str, body: str, headers: dict[str, str]) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=DELIVERY_TIMEOUT) as client:
+async def post(
+    url: str, body: str, headers: dict[str, str], wait: float = DELIVERY_TIMEOUT
+) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=wait) as client:
         return await client.post(url, content=body.encode(), headers=headers)

@@ -74,9 +74,6 @@ class Listeners:
         thread_ts = event.get("thread_ts") or ts
         policy = self.engine.policy(channel)
         rule = policy.listen_bots if is_bot else policy.listen_humans
-        if not await self._listening(rule, event, team_id, channel, thread_ts, mentioned):
-            metrics.INBOUND.labels("message", "ignored_bot" if is_bot else "not_listening").inc()
-            return
         inbound = Inbound(
             team_id=team_id,
             channel_id=channel,
@@ -88,7 +85,12 @@ class Listeners:
             display_name=event.get("username"),
             claim_keys=parse.claim_keys(body, event),
         )
-        try:
+        try:  # whatever the database fails with (a pool timeout too), the sender is told
+            if not await self._listening(rule, event, team_id, channel, thread_ts, mentioned):
+                metrics.INBOUND.labels(
+                    "message", "ignored_bot" if is_bot else "not_listening"
+                ).inc()
+                return
             taken = await self.engine.handle_message(inbound)
         except DatabaseFailure as exc:
             await self._not_taken(channel, thread_ts, ts, exc)

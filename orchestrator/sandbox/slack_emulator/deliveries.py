@@ -23,7 +23,10 @@ class Deliveries(Workspace):
         retry_num: int | None = None,
         timestamp: int | None = None,
         signature: str | None = None,
+        wait: float = slack_delivery.DELIVERY_TIMEOUT,
     ) -> httpx.Response:
+        """`wait`: how long to wait for the app's answer (a burst of deliveries at once on a
+        busy machine may need longer than one alone)."""
         envelope = self._envelope(event, event_id)
         body, content_type = slack_delivery.json_body(envelope)
         headers = slack_delivery.signed_headers(
@@ -34,7 +37,7 @@ class Deliveries(Workspace):
             signature=signature,
             retry_num=retry_num,
         )
-        return await slack_delivery.post(app_url, body, headers)
+        return await slack_delivery.post(app_url, body, headers, wait)
 
     async def deliver_action(
         self,
