@@ -26,7 +26,8 @@ from orchestrator.sandbox.slack_emulator import SlackEmulator
 from orchestrator.service.runtime import Runtime
 from persistence.schema_upgrade import head_revision
 from persistence.store import Store, StoreError
-from tests.harness import ALICE, CHANNEL, SECRET, Harness
+from renderers.common import ACTION_THUMBS_UP
+from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of
 
 NOT_TAKEN = "I could not take this message"
 
@@ -282,6 +283,27 @@ async def test_no_free_connection_is_answered_and_the_redelivery_is_taken(
     await harness.settle(event_["ts"], ("done",))
     assert [r.body["messages"][-1]["content"] for r in harness.agent.requests] == ["take this"]
     assert "Hello from test-agent!" in harness.thread_text(event_["ts"])
+
+
+async def test_a_click_with_no_free_connection_is_told_to_click_again(harness: Harness) -> None:
+    rt = await harness.start("answer", ORCH_DATABASE_MAX_OVERFLOW=0, ORCH_DATABASE_POOL_TIMEOUT=0.2)
+    thread_ts = await harness.mention("rate this")
+    await harness.settle(thread_ts, ("done",))
+    [answer] = [m for m in harness.thread_messages(thread_ts) if ACTION_THUMBS_UP in actions_of(m)]
+
+    def notes() -> list[str]:
+        return [c.params.get("text", "") for c in harness.slack.calls_to("response_url")]
+
+    async with rt.store.write_engine.connect():  # the writer busy past the pool timeout
+        await harness.click(answer, ACTION_THUMBS_UP, actions_of(answer)[ACTION_THUMBS_UP])
+        await wait_for(lambda: bool(notes()))
+    assert "please click again" in notes()[0]
+    assert await rt.store.feedback_of(harness.thread_id(thread_ts)) == []
+
+    await harness.click(answer, ACTION_THUMBS_UP, actions_of(answer)[ACTION_THUMBS_UP])
+    await wait_for(lambda: any("Thanks for the feedback" in note for note in notes()))
+    [stored] = await rt.store.feedback_of(harness.thread_id(thread_ts))
+    assert (stored.user, stored.rating) == (ALICE, "up")
 
 
 def test_busy_timeout_and_pool_are_settings() -> None:
