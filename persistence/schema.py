@@ -95,8 +95,9 @@ def _create_engines(url: str, busy_timeout: float, pool: PoolLimits) -> Engines:
     polling, and fails with `database is locked` once `busy_timeout` has passed; meanwhile the
     pool's connections are taken, so reads wait too (and past the pool timeout, fail). So the
     process has one writer: write transactions check out the write engine's single connection
-    in turn, queued in order on the event loop by its pool (waiting at most the pool timeout),
-    while reads stay concurrent on the read engine (WAL: readers never wait for the writer).
+    in turn, waiting on the event loop in the queue of its pool (SQLAlchemy's asyncio queue,
+    so no lock of our own; at most the pool timeout), while reads stay concurrent on the read
+    engine (WAL: readers never wait for the writer).
     `busy_timeout` is then only how long a write waits for another process. PostgreSQL locks
     rows, not the database: one engine, its pool shared by reads and writes."""
     limits = {"pool_size": pool.size, "max_overflow": pool.overflow, "pool_timeout": pool.timeout}
