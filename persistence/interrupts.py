@@ -24,7 +24,7 @@ class InterruptsPart(StorePart):
             return list((await s.scalars(query.order_by(Interrupt.created_at))).all())
 
     async def set_interrupt(self, interrupt_key: str, **fields: Any) -> None:
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             await s.execute(update(Interrupt).where(Interrupt.id == interrupt_key).values(**fields))
 
     async def cas_interrupt(
@@ -32,7 +32,7 @@ class InterruptsPart(StorePart):
     ) -> bool:
         """Compare-and-set on the interrupt's status: True only for the one caller that wins."""
         expected = (expected,) if isinstance(expected, str) else tuple(expected)
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             result = await s.execute(
                 update(Interrupt)
                 .where(Interrupt.id == interrupt_key, Interrupt.status.in_(expected))
@@ -43,7 +43,7 @@ class InterruptsPart(StorePart):
     async def take_form(self, interrupt_key: str, seen: str | None, owner: str, now: float) -> bool:
         """This process posts the form from now on, if it is still unposted and still meant for
         `seen` (its intent when read): one process wins."""
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             result = await s.execute(
                 update(Interrupt)
                 .where(

@@ -29,7 +29,7 @@ class LeasesPart(StorePart):
         if not thread_ids:
             return []
         ids = list(thread_ids)
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             await s.execute(
                 update(RunLease)
                 .where(RunLease.owner == owner, RunLease.thread_id.in_(ids))
@@ -56,7 +56,7 @@ class LeasesPart(StorePart):
     ) -> bool:
         """Take over the run lease of a thread whose owner was `seen` (None: no lease), and
         with `seen_expires` only if that owner did not renew it since: one process wins."""
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             if seen is None:
                 try:
                     async with s.begin_nested():

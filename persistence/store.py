@@ -27,7 +27,7 @@ from persistence.interrupts import InterruptsPart
 from persistence.leases import LeasesPart, fence_op, lease_op
 from persistence.messages import MessagesPart, append_op, replace_op
 from persistence.queue import QueuePart, dequeue_op, enqueue_op, queue_head_op
-from persistence.schema import open_engine
+from persistence.schema import Engines, PoolLimits, open_engines
 from persistence.sessions import Also
 from persistence.threads import ThreadsPart
 
@@ -37,6 +37,7 @@ __all__ = [
     "AnswerTaken",
     "DatabaseFailure",
     "LeaseLost",
+    "PoolLimits",
     "StaleThread",
     "Store",
     "StoreError",
@@ -74,27 +75,30 @@ class Store(
         check_writable: bool = True,
         create: bool = True,
         upgrade: bool = False,
+        pool: PoolLimits | None = None,
     ) -> Store:
         """Connect to a database at this release's schema (persistence/schema.py).
 
-        `busy_timeout` is how long (seconds) a write waits for another connection's lock.
+        `busy_timeout` is how long (seconds) a write waits for another process's lock.
         With `check_writable` the schema version row is written at start-up, so a read-only
         database is refused here rather than on the first message; a process that only reads
         (the `threads` commands) skips it, so it never waits for a busy service's write lock,
         and passes `create=False`, so it never creates a database. `upgrade` brings an older
-        schema up to date instead of refusing it.
+        schema up to date instead of refusing it. `pool` sizes the connection pool and says how
+        long a call waits for a connection (on SQLite, a write for its turn) before failing.
         """
-        engine = await open_engine(
+        engines = await open_engines(
             url,
             busy_timeout=busy_timeout,
             check_writable=check_writable,
             create=create,
             upgrade=upgrade,
+            pool=pool,
         )
-        return cls(engine)
+        return cls(engines.read, engines.write)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await Engines(self.engine, self.write_engine).dispose()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -41,7 +41,7 @@ from orchestrator.service.scheduler import Scheduler
 from orchestrator.slack import request_guard
 from orchestrator.slack.app import build_app
 from orchestrator.slack.publisher import PublisherFactory
-from persistence.store import Store
+from persistence.store import PoolLimits, Store
 
 log = logging.getLogger("orchestrator.server")
 
@@ -136,7 +136,14 @@ class Runtime:
         channels = channel_directory(settings)
         self.channels = channels
         self.store = await Store.open(
-            settings.database_url, busy_timeout=settings.database_busy_timeout, upgrade=upgrade
+            settings.database_url,
+            busy_timeout=settings.database_busy_timeout,
+            upgrade=upgrade,
+            pool=PoolLimits(
+                settings.database_pool_size,
+                settings.database_max_overflow,
+                settings.database_pool_timeout,
+            ),
         )
         self._http = httpx.AsyncClient(
             verify=tls_context(),

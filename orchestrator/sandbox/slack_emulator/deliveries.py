@@ -23,10 +23,13 @@ class Deliveries(Workspace):
         retry_num: int | None = None,
         timestamp: int | None = None,
         signature: str | None = None,
+        wait: float = slack_delivery.DELIVERY_TIMEOUT,
     ) -> httpx.Response:
+        """`wait`: how long to wait for the app's answer (a burst of deliveries at once on a
+        busy machine may need longer than one alone)."""
         body, content_type = slack_delivery.json_body(self._envelope(event, event_id))
         return await slack_delivery.signed_post(
-            app_url, signing_secret, body, content_type, timestamp, signature, retry_num
+            app_url, signing_secret, body, content_type, timestamp, signature, retry_num, wait
         )
 
     async def deliver_action(
