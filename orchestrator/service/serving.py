@@ -81,7 +81,7 @@ async def serve(
 async def _recover_once_open(server: uvicorn.Server, runtime: Runtime) -> None:
     """Recovery, once the port is open (it would otherwise hold the event loop meanwhile)."""
     while not server.started:
-        if server.should_exit:
+        if server.should_exit or runtime.engine.tasks.closing:  # stopping (or never bound)
             return
         await asyncio.sleep(PORT_POLL)
     await runtime.recover()
