@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy import event
 
 from bench.startup import TABLES, rows_of
+from orchestrator.engine import recovery_plan as plan
 from orchestrator.sandbox.loopback import LoopbackServer
 from orchestrator.sandbox.slack_emulator import render_text
 from orchestrator.service.runtime import Runtime
-from persistence.store import Store
+from persistence.models import Interrupt, RunLease, Thread
+from persistence.store import LeftClaim, Store, StreamingRun
 from tests.harness import ALICE, CHANNEL, Harness
 from tests.test_e2e_approvals import answers, approve, pause_for_approval
 
@@ -118,3 +120,41 @@ async def test_a_click_during_recovery_resumes_the_agent_once(harness: Harness) 
     assert (row.status, row.answered_by) == ("approved", ALICE)
     form = next(m for m in harness.thread_messages(thread_ts) if m.ts == row.form_ts)
     assert f"Approved by <@{ALICE}>" in render_text(form)
+
+
+def a_thread(thread_id: str, state: str, live_ts: list[str] | None = None) -> Thread:
+    return Thread(id=thread_id, state=state, live_ts=live_ts or [])
+
+
+def test_recovery_plan_sends_one_claim_per_thread_and_none_while_forms_wait() -> None:
+    waiting, other = a_thread("t1", "awaiting_approval"), a_thread("t2", "awaiting_approval")
+    claims = [
+        LeftClaim(Interrupt(id="a", thread_id="t1"), waiting, 0),
+        LeftClaim(Interrupt(id="b", thread_id="t1"), waiting, 0),
+        LeftClaim(Interrupt(id="c", thread_id="t2"), other, 1),  # another form still waits
+    ]
+    assert [c.row.id for c in plan.claims_to_send(claims)] == ["a"]
+
+
+def test_recovery_plan_groups_forms_and_runs_queues_of_closed_runs_only() -> None:
+    one, two = a_thread("t1", "awaiting_approval"), a_thread("t2", "awaiting_approval")
+    rows = [(Interrupt(id="a"), one), (Interrupt(id="b"), two), (Interrupt(id="c"), one)]
+    grouped = plan.forms_by_thread(rows)
+    assert [(t.id, [r.id for r in forms]) for t, forms in grouped] == [
+        ("t1", ["a", "c"]),
+        ("t2", ["b"]),
+    ]
+    threads = [a_thread("d", "done"), a_thread("l", "done", ["1.2"]), a_thread("s", "streaming")]
+    assert [t.id for t in plan.queues_to_run(threads)] == ["d"]
+
+
+def test_recovery_plan_leaves_runs_streaming_here_and_live_leases_alone() -> None:
+    now = time.time()
+    gone = StreamingRun(a_thread("gone", "streaming"), None, None)
+    here = StreamingRun(a_thread("here", "streaming"), None, None)
+    leased = StreamingRun(
+        a_thread("leased", "streaming"),
+        RunLease(thread_id="leased", owner="other-host/b/n/1/t", expires_at=now + 60),
+        None,
+    )
+    assert plan.lost_runs([gone, here, leased], {"here"}, now) == [gone]

@@ -28,9 +28,13 @@ def lost_runs(
 
 
 def claims_to_send(claims: Iterable[LeftClaim]) -> list[LeftClaim]:
-    """Claimed answers to send now: not those of a run whose other forms still wait (the last
-    answer sends them all)."""
-    return [claim for claim in claims if claim.pending == 0]
+    """Claimed answers to send now, one per thread (the resume carries every answer of the
+    run): not those of a run whose other forms still wait (the last answer sends them all)."""
+    first: dict[str, LeftClaim] = {}
+    for claim in claims:
+        if claim.pending == 0:
+            first.setdefault(claim.thread.id, claim)
+    return list(first.values())
 
 
 def forms_by_thread(
