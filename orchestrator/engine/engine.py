@@ -201,8 +201,8 @@ class Engine:
 
     # --- time and restarts ---------------------------------------------------------------
 
-    async def recover(self) -> None:
-        await self.recovery.recover()
+    async def recover(self) -> int:
+        return await self.recovery.recover()
 
     async def reconcile_runs(self, now: float | None = None) -> None:
         await self.recovery.reconcile_runs(now)

@@ -120,6 +120,7 @@ class Runtime:
         self.channels: ChannelDirectory
         self._http: httpx.AsyncClient | None = None
         self._a2a: A2AClient | None = None
+        self.recovered = False  # what the previous process left is finished (or tried)
 
     async def start(
         self,
@@ -188,14 +189,29 @@ class Runtime:
         self.scheduler = Scheduler(self.engine, interval=interval)
         if recover:
             await self.engine.recover()
+        self.recovered = recover  # else `recover()` is to run (serving: once the port is open)
         self.scheduler.start()
 
     async def recover(self) -> None:
-        """What the previous process left half done is finished (see `Recovery`)."""
+        """What the previous process left half done is finished (see `Recovery`); logs
+        `recovery finished` with its duration and the SQL statements the process ran meanwhile
+        (recovery's and whatever else ran at the same time)."""
+        began, statements = time.perf_counter(), self.store.statements
         try:
-            await self.engine.recover()
+            waiting = await self.engine.recover()
         except Exception:  # the scheduler's ticks take over what is left
             log.exception("recovery at start-up failed")
+            return
+        finally:
+            self.recovered = True
+        log.info(
+            "recovery finished",
+            extra={
+                "seconds": round(time.perf_counter() - began, 3),
+                "statements": self.store.statements - statements,
+                "waiting": waiting,
+            },
+        )
 
     async def stop(self) -> None:
         await self.engine.finish_runs(self.settings.shutdown_grace)  # leases still renewed
@@ -234,17 +250,19 @@ class Runtime:
         )
 
     def admin_routes(self) -> list[Route]:
-        async def healthz(_request: Request) -> Response:
+        async def healthz(_request: Request) -> Response:  # the process serves: nothing more
             return PlainTextResponse("ok")
 
         async def readyz(_request: Request) -> Response:
+            # Ready as soon as the database answers: deliveries are safe to take while
+            # recovery goes on (the body says so), and a replica that is not ready gets none.
             try:
                 await asyncio.wait_for(self.store.ping(), timeout=2)
             except Exception as exc:  # any failure means not ready; say which
                 return PlainTextResponse(
                     f"database not ready: {type(exc).__name__}", status_code=503
                 )
-            return PlainTextResponse("ready")
+            return PlainTextResponse("ready" if self.recovered else "ready, recovering")
 
         async def metrics(_request: Request) -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
