@@ -36,12 +36,12 @@ from orchestrator.config.settings import Settings
 from orchestrator.core import approvals, interrupt_records, outcomes, sentences
 from orchestrator.core.conversation import RunRecorder
 from orchestrator.core.outcomes import AgentPlace, RunResult
-from orchestrator.core.reducer import RunReducer, Step, activity
+from orchestrator.core.reducer import RunReducer, Step
 from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
 from orchestrator.engine.finishing import Finisher
 from orchestrator.engine.firing import Firing
-from orchestrator.engine.live_runs import LiveRun, cancel_at_agent, read_or_stop
+from orchestrator.engine.live_runs import LiveRun, RunSlot, RunSlots, cancel_at_agent, read_or_stop
 from orchestrator.engine.run_requests import RunRequests
 from orchestrator.engine.tasks import Tasks
 from orchestrator.slack.native_publisher import NativePublisher
@@ -61,6 +61,7 @@ class _Progress:
     delivered: bool = False  # the backend answered with at least one event
     status: TypingStatus | None = None  # the thread status, until the answer's text starts
     task_id: str | None = None  # the agent-side task the run follows, once announced
+    slot: RunSlot | None = None  # the run's place among those streaming at once
 
 
 class RunDriver:
@@ -96,6 +97,7 @@ class RunDriver:
         self.requests = RunRequests(store, agents, policy)
         self.sessions = sessions
         self.live: dict[str, LiveRun] = {}  # the runs streaming in this process, by thread
+        self.slots = RunSlots(settings.max_concurrent_runs)
 
     async def run(
         self, thread: Thread, resume: approvals.Resume | None = None, task_id: str | None = None
@@ -182,7 +184,7 @@ class RunDriver:
         await self.store.update_thread(thread.id, live_ts=list(publisher.ts), run_sent=run_id)
         reducer = RunReducer(view, RunRecorder())
         status = await self._typing_status(thread, publisher)
-        progress = _Progress(status=status, task_id=task_id)
+        progress = _Progress(status=status, task_id=task_id, slot=self.slots.slot())
         try:
             result = await self._consume(
                 thread, target, run_id, resume, reducer, publisher, progress, live
@@ -264,6 +266,8 @@ class RunDriver:
             retry_after = exc.retry_after if isinstance(exc, AgentHTTPError) else None
             return outcomes.agent_failure(exc, AgentPlace(target.name, target.origin), retry_after)
         finally:
+            if progress.slot is not None:  # the stream is closed: its connection is free again
+                progress.slot.release()
             if progress.delivered and target.history == "server":
                 await self.store.mark_messages_sent(thread.id)  # the backend has them now
 
@@ -284,6 +288,14 @@ class RunDriver:
             view.stoppable = self._stoppable(thread)  # sessions may have turned out missing
             return self.render(view)
 
+        def waiting(now: bool) -> None:  # no slot free: the message says the run waits in line
+            view.waiting = now
+            publisher.changed(render)
+            if progress.status is not None:
+                progress.status.waiting(now)
+
+        if progress.slot is not None:  # taken here, so that a Stop ends the wait too
+            await progress.slot.take(waiting)
         feed = reducer.feed
         async for event in stream:
             if not progress.delivered:
@@ -297,8 +309,8 @@ class RunDriver:
             step = feed(event)
             if step is Step.CHANGED:
                 publisher.changed(render)
-                if progress.status is not None:
-                    self._show_progress(progress, event)
+                if progress.status is not None and not progress.status.show(event):
+                    progress.status = None
             elif step is Step.STARTED:
                 await self.firing.fire(
                     thread.id,
@@ -345,20 +357,6 @@ class RunDriver:
         if event.name == AGENT_TASK_EVENT and isinstance(task_id, str) and task_id:
             progress.task_id = task_id
             await self.store.set_open_task(thread.id, task_id)
-
-    @staticmethod
-    def _show_progress(progress: _Progress, event: BaseEvent) -> None:
-        status = progress.status
-        assert status is not None
-        shown = activity(event)
-        if shown is None:
-            if event.type == "TEXT_MESSAGE_CONTENT":
-                status.text_started()
-                progress.status = None
-        elif shown[0] == "tool":
-            status.tool(shown[1])
-        else:
-            status.step(shown[1])
 
     def _finished(self, thread: Thread, run_id: str, reducer: RunReducer) -> RunResult:
         assert reducer.finished is not None
