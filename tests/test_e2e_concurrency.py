@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 from ag_ui.core import (
     RunFinishedEvent,
     RunStartedEvent,
@@ -16,13 +17,14 @@ from ag_ui.core import (
 )
 
 from orchestrator.agent.errors import AgentTimeout
+from orchestrator.sandbox import slack_delivery
 from orchestrator.sandbox.agent_server import Hold
+from orchestrator.sandbox.slack_emulator import API_APP_ID, VERIFICATION_TOKEN
 from renderers.common import THINKING, WAITING
-from tests.harness import Harness, until
+from tests.harness import ALICE, CHANNEL, SECRET, Harness, until
 
 ANSWER = "Answered after the wait."
 STREAMS = 120  # past httpx's default of 100 connections
-DELIVERIES = 4  # mentions delivered at once
 WAIT = 120  # seconds; the test takes ~10 s on an idle 2-core machine
 
 
@@ -38,6 +40,31 @@ def held_answer(release: asyncio.Event) -> list[Any]:
     ]
 
 
+async def mentions(harness: Harness, count: int) -> list[str]:
+    """`count` mentions, each in a new thread, delivered one after the other over one HTTP
+    client (a new client per delivery, as `deliver_event` makes, builds a TLS context each
+    time). Their runs stay open: the agent holds them."""
+    threads = []
+    slack = harness.slack
+    async with httpx.AsyncClient(timeout=slack_delivery.DELIVERY_TIMEOUT) as http:
+        for n in range(count):
+            event = slack.post_user_message(CHANNEL, ALICE, f"question {n}", mention=True)
+            envelope = slack_delivery.event_envelope(
+                event,
+                team_id=slack.team_id,
+                api_app_id=API_APP_ID,
+                bot_user_id=slack.bot_user_id,
+                event_id=slack_delivery.new_event_id(),
+                verification_token=VERIFICATION_TOKEN,
+            )
+            body, content_type = slack_delivery.json_body(envelope)
+            headers = slack_delivery.signed_headers(SECRET, body, content_type)
+            response = await http.post(harness.events_url, content=body.encode(), headers=headers)
+            assert response.status_code == 200, response.text
+            threads.append(event["ts"])
+    return threads
+
+
 async def test_more_streams_at_once_than_httpx_default_pool_are_all_answered(
     harness: Harness,
 ) -> None:
@@ -45,17 +72,15 @@ async def test_more_streams_at_once_than_httpx_default_pool_are_all_answered(
     url = harness.agent.serve("held", held_answer(release))
     # Timeouts longer than the deliveries take on a busy machine; a stream waiting for a
     # pooled connection would fail as agent_timeout once the first one passed.
+    # (The scheduler's housekeeping every second, not every 0.1 s: its writes would compete
+    # with the deliveries' on a busy machine.)
     await harness.start(
-        AGENT_URL=url, ORCH_AGENT_FIRST_EVENT_TIMEOUT=WAIT, ORCH_AGENT_IDLE_TIMEOUT=WAIT
+        AGENT_URL=url,
+        ORCH_AGENT_FIRST_EVENT_TIMEOUT=WAIT,
+        ORCH_AGENT_IDLE_TIMEOUT=WAIT,
+        ORCH_SCHEDULER_INTERVAL=1,
     )
-    # Delivered a few at a time (Slack's retries would resend a delivery acknowledged late).
-    delivering = asyncio.Semaphore(DELIVERIES)
-
-    async def mention(n: int) -> str:
-        async with delivering:
-            return await harness.mention(f"question {n}")
-
-    threads = await asyncio.gather(*(mention(n) for n in range(STREAMS)))
+    threads = await mentions(harness, STREAMS)
     # The agent holds every stream open until all of them are: none waits for a connection.
     await until(lambda: len(harness.agent.requests_for("held")) == STREAMS, wait=WAIT)
     release.set()
