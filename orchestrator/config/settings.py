@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     )
     agent_idle_timeout: float = Field(300.0, validation_alias=_env("ORCH_AGENT_IDLE_TIMEOUT"))
     agent_retry_after_max: float = Field(5.0, validation_alias=_env("ORCH_AGENT_RETRY_AFTER_MAX"))
+    # Runs streaming at once in this process; the agent connection pools are sized from it and
+    # further runs wait in line (their live message says so) until one ends.
+    max_concurrent_runs: int = Field(1000, ge=1, validation_alias=_env("ORCH_MAX_CONCURRENT_RUNS"))
 
     config_file: Path | None = Field(None, validation_alias=_env("ORCH_CONFIG"))
     # The inline YAML may carry agent credentials: kept secret like the tokens.

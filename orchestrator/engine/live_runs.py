@@ -1,6 +1,7 @@
 """The runs streaming in this process, and stopping one: reading a run's stream until it ends or
 someone stops it, and telling the agent to cancel (`orchestrator.engine.stops` decides who may
-stop, and stores the stop for whichever replica streams the run)."""
+stop, and stores the stop for whichever replica streams the run). At most
+`ORCH_MAX_CONCURRENT_RUNS` runs stream at once; the others wait in line (`RunSlots`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ag_ui.core import BaseEvent, RunAgentInput
 
+from orchestrator import metrics
 from orchestrator.agent.contract import AgentClients
 from orchestrator.agent.targets import AgentTarget
 from orchestrator.core.outcomes import RunResult
@@ -72,6 +74,49 @@ class LiveRun:
         self.stopped_by = by
         self.stop.set()
         return True
+
+
+class RunSlots:
+    """At most `limit` runs of this process stream at once; the agent connection pools are sized
+    for them (`orchestrator.agent.pool`). A run past the limit waits in line, first come first
+    served, instead of waiting for a connection and failing as a timeout."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._free = asyncio.Semaphore(limit)
+
+    def slot(self) -> RunSlot:
+        return RunSlot(self._free)
+
+
+class RunSlot:
+    """One run's place among the runs streaming at once: taken before the run connects to its
+    agent, released once its stream is closed (`release` is safe to call in any case)."""
+
+    def __init__(self, free: asyncio.Semaphore) -> None:
+        self._free = free
+        self.held = False
+
+    async def take(self, waiting: Callable[[bool], None]) -> None:
+        """Take a slot; when none is free, `waiting(True)` first and `waiting(False)` once one
+        is taken (so the run's message can say it waits in line)."""
+        if not self._free.locked():
+            await self._free.acquire()  # returns at once
+            self.held = True
+            return
+        waiting(True)
+        metrics.RUNS_WAITING.inc()
+        try:
+            await self._free.acquire()
+            self.held = True
+        finally:
+            metrics.RUNS_WAITING.dec()
+        waiting(False)
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._free.release()
 
 
 async def read_or_stop(reading: asyncio.Future[RunResult], stop: asyncio.Event) -> bool:

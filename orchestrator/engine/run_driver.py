@@ -42,7 +42,14 @@ from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
 from orchestrator.engine.finishing import Finisher, finished_result
 from orchestrator.engine.firing import Firing
-from orchestrator.engine.live_runs import LiveRun, cancel_at_agent, read_or_stop, show_progress
+from orchestrator.engine.live_runs import (
+    LiveRun,
+    RunSlot,
+    RunSlots,
+    cancel_at_agent,
+    read_or_stop,
+    show_progress,
+)
 from orchestrator.engine.run_requests import RunRequests
 from orchestrator.engine.tasks import Tasks
 from orchestrator.slack.native_publisher import NativePublisher
@@ -63,6 +70,7 @@ class _Progress:
     status: TypingStatus | None = None  # the thread status, until the answer's text starts
     task_id: str | None = None  # the agent-side task the run follows, once announced
     live: LiveRun | None = None  # the run in this process (its lease and stop)
+    slot: RunSlot | None = None  # the run's place among those streaming at once
 
 
 class RunDriver:
@@ -98,6 +106,7 @@ class RunDriver:
         self.requests = RunRequests(store, agents, policy)
         self.sessions = sessions
         self.live: dict[str, LiveRun] = {}  # the runs streaming in this process, by thread
+        self.slots = RunSlots(settings.max_concurrent_runs)
 
     async def run(
         self, thread: Thread, resume: approvals.Resume | None = None, task_id: str | None = None
@@ -186,7 +195,7 @@ class RunDriver:
             raise
         reducer = RunReducer(view, RunRecorder())
         status = await self._typing_status(thread, publisher)
-        progress = _Progress(status=status, task_id=task_id)
+        progress = _Progress(status=status, task_id=task_id, slot=self.slots.slot())
         try:
             result = await self._consume(
                 thread, target, run_id, resume, reducer, publisher, progress, live
@@ -291,6 +300,8 @@ class RunDriver:
             retry_after = exc.retry_after if isinstance(exc, AgentHTTPError) else None
             return outcomes.agent_failure(exc, AgentPlace(target.name, target.origin), retry_after)
         finally:
+            if progress.slot is not None:  # the stream is closed: its connection is free again
+                progress.slot.release()
             if progress.delivered and target.history == "server":
                 await self.store.mark_messages_sent(thread.id)  # the backend has them now
 
@@ -314,6 +325,14 @@ class RunDriver:
         def render() -> list[SlackMessage]:  # the throttle calls it when due
             return progress.live.gate(draw) if progress.live is not None else draw()
 
+        def waiting(now: bool) -> None:  # no slot free: the message says the run waits in line
+            view.waiting = now
+            publisher.changed(render)
+            if progress.status is not None:
+                progress.status.waiting(now)
+
+        if progress.slot is not None:  # taken here, so that a Stop ends the wait too
+            await progress.slot.take(waiting)
         feed = reducer.feed
         async for event in stream:
             if not progress.delivered:

@@ -3,6 +3,7 @@ resume, and every failure the client must survive."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -37,8 +38,15 @@ class Pause:
     seconds: float
 
 
-# A script yields events, raw SSE text/bytes (for what no model may express) and pauses.
-Item = BaseEvent | str | bytes | Pause
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Holds the stream until `release` is set (e.g. once many streams are open at once)."""
+
+    release: asyncio.Event
+
+
+# A script yields events, raw SSE text/bytes (for what no model may express), pauses and holds.
+Item = BaseEvent | str | bytes | Pause | Hold
 Script = Iterator[Item]
 
 INTERRUPT_SCENARIOS: Final = frozenset(

@@ -29,6 +29,7 @@ from orchestrator.sandbox.agent_requests import Run, auto_scenario, is_resume
 from orchestrator.sandbox.agent_scenarios import (
     APPROVAL_MESSAGE,
     INTERRUPT_SCENARIOS,
+    Hold,
     Item,
     Pause,
     ScenarioScripts,
@@ -230,6 +231,8 @@ class ScriptedAgent(ScenarioScripts):
             for item in script:
                 if isinstance(item, Pause):
                     await self._sleep(item.seconds)
+                elif isinstance(item, Hold):
+                    await self._hold(item.release)
                 elif isinstance(item, str | bytes):
                     if self.record_exchanges:
                         raw = item if isinstance(item, str) else item.decode(errors="replace")
@@ -251,6 +254,16 @@ class ScriptedAgent(ScenarioScripts):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._closing.wait()
+
+    async def _hold(self, release: asyncio.Event) -> None:
+        """Waits for `release`, but wakes at once when the server stops."""
+        released = asyncio.ensure_future(release.wait())
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait((released, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            released.cancel()
+            closing.cancel()
 
     def _replay(self, name: str, run: Run) -> Script | None:
         resume = name.endswith("-interrupt") and is_resume(run.body)
@@ -286,6 +299,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 __all__ = [
     "APPROVAL_MESSAGE",
     "AgentExchange",
+    "Hold",
     "Item",
     "ReceivedRequest",
     "ScriptedAgent",

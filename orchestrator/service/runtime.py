@@ -30,6 +30,7 @@ from orchestrator import kill_points, metrics
 from orchestrator.agent.a2a import A2AClient
 from orchestrator.agent.agui.client import AgentClient
 from orchestrator.agent.contract import ProtocolClient
+from orchestrator.agent.pool import connection_limits
 from orchestrator.agent.targets import AgentResolver
 from orchestrator.config.channels import ChannelDirectory, load_config
 from orchestrator.config.machine_source import machine_definition
@@ -151,6 +152,7 @@ class Runtime:
             timeout=httpx.Timeout(
                 settings.agent_first_event_timeout, connect=settings.agent_connect_timeout
             ),
+            limits=connection_limits(settings.max_concurrent_runs),
         )
         client = slack_client(settings)
         if slack_check is not None:
@@ -164,6 +166,7 @@ class Runtime:
             first_event_timeout=settings.agent_first_event_timeout,
             idle_timeout=settings.agent_idle_timeout,
             connect_timeout=settings.agent_connect_timeout,
+            max_runs=settings.max_concurrent_runs,
         )
         self.engine = Engine(
             store=self.store,
