@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
-from ag_ui.core import BaseEvent, CustomEvent, EventType, RunAgentInput
+from ag_ui.core import BaseEvent, EventType, RunAgentInput
 
 from orchestrator import kill_points, metrics
-from orchestrator.agent.contract import AGENT_TASK_EVENT, AgentClients
+from orchestrator.agent.contract import AgentClients
 from orchestrator.agent.errors import (
     AgentAuthError,
     AgentError,
@@ -36,13 +36,15 @@ from orchestrator.config.settings import Settings
 from orchestrator.core import approvals, interrupt_records, outcomes, sentences
 from orchestrator.core.conversation import RunRecorder
 from orchestrator.core.outcomes import AgentPlace, RunResult
-from orchestrator.core.reducer import RunReducer, Step, activity
+from orchestrator.core.reducer import RunReducer, Step
 from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
 from orchestrator.engine.finishing import Finisher
 from orchestrator.engine.firing import Firing
 from orchestrator.engine.live_runs import LiveRun, cancel_at_agent, read_or_stop
+from orchestrator.engine.run_progress import RunProgress
 from orchestrator.engine.run_requests import RunRequests
+from orchestrator.engine.run_writes import RunWrites
 from orchestrator.engine.tasks import Tasks
 from orchestrator.slack.native_publisher import NativePublisher
 from orchestrator.slack.notifier import Notifier
@@ -54,13 +56,6 @@ from persistence.store import Store, lease_op
 from renderers.view import SlackMessage, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
-
-
-@dataclass(slots=True)
-class _Progress:
-    delivered: bool = False  # the backend answered with at least one event
-    status: TypingStatus | None = None  # the thread status, until the answer's text starts
-    task_id: str | None = None  # the agent-side task the run follows, once announced
 
 
 class RunDriver:
@@ -182,17 +177,20 @@ class RunDriver:
         await self.store.update_thread(thread.id, live_ts=list(publisher.ts), run_sent=run_id)
         reducer = RunReducer(view, RunRecorder())
         status = await self._typing_status(thread, publisher)
-        progress = _Progress(status=status, task_id=task_id)
+        progress = RunProgress(RunWrites(), status=status, task_id=task_id)
         try:
             result = await self._consume(
                 thread, target, run_id, resume, reducer, publisher, progress, live
             )
+            await progress.writes.flush()  # stored before the ending, in the stream's order
             if progress.task_id is not None:  # the task is over, or waits for people
                 await self.store.set_open_task(thread.id, None)
-        except asyncio.CancelledError:  # the service is stopping: `close` ends the run
+        except BaseException as exc:  # cut (the service is stopping: `close` ends it) or crashed
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CUT_RUN_TIMEOUT):
-                    await publisher.abandon()
+                    if isinstance(exc, asyncio.CancelledError):
+                        await publisher.abandon()
+                    await progress.writes.flush()  # what its events stored lands first
             raise
         finally:
             if status is not None:
@@ -231,7 +229,7 @@ class RunDriver:
         resume: approvals.Resume | None,
         reducer: RunReducer,
         publisher: LivePublisher,
-        progress: _Progress,
+        progress: RunProgress,
         live: LiveRun,
     ) -> RunResult:
         run_input = await self.requests.run_input(thread, target, run_id, resume)
@@ -264,8 +262,8 @@ class RunDriver:
             retry_after = exc.retry_after if isinstance(exc, AgentHTTPError) else None
             return outcomes.agent_failure(exc, AgentPlace(target.name, target.origin), retry_after)
         finally:
-            if progress.delivered and target.history == "server":
-                await self.store.mark_messages_sent(thread.id)  # the backend has them now
+            if progress.delivered and target.history == "server":  # the backend has them now
+                progress.writes.add(functools.partial(self.store.mark_messages_sent, thread.id))
 
     async def _read(
         self,
@@ -276,7 +274,7 @@ class RunDriver:
         reducer: RunReducer,
         publisher: LivePublisher,
         resume: approvals.Resume | None,
-        progress: _Progress,
+        progress: RunProgress,
     ) -> RunResult:
         view = reducer.view
 
@@ -284,29 +282,38 @@ class RunDriver:
             view.stoppable = self._stoppable(thread)  # sessions may have turned out missing
             return self.render(view)
 
-        feed = reducer.feed
+        feed, writes = reducer.feed, progress.writes
+        # Nothing here waits on the database: what is stored goes to `writes`, in order.
         async for event in stream:
+            writes.check()
             if not progress.delivered:
                 progress.delivered = True
-                await self.store.keep_agent(thread.id, target.name)
+                writes.add(functools.partial(self.store.keep_agent, thread.id, target.name))
                 if resume is not None:  # the backend took the answers: they become final
                     kill_points.reached("after_resume")
-                    await self.desk.settle(thread, resume.interrupt_keys)
+                    keys = resume.interrupt_keys
+                    writes.add(functools.partial(self.desk.settle, thread, keys))
             if event.type == EventType.CUSTOM and progress.task_id is None:
-                await self._keep_task(thread, event, progress)
+                progress.keep_task(self.store, thread.id, event)
             step = feed(event)
             if step is Step.CHANGED:
-                publisher.changed(render)
+                if progress.texted or event.type != EventType.TEXT_MESSAGE_CONTENT:
+                    publisher.changed(render)
+                else:  # the answer's first text: shown at once, the throttle counts from it
+                    progress.texted = True
+                    publisher.changed(render, now=True)
                 if progress.status is not None:
-                    self._show_progress(progress, event)
+                    progress.show(event)
             elif step is Step.STARTED:
-                await self.firing.fire(
+                started = functools.partial(
+                    self.firing.fire,
                     thread.id,
                     "run_started",
                     detail={"run_id": run_id},
                     fields={"run_id": run_id, "message_ts": list(publisher.ts)},
                     known=thread,
                 )
+                writes.add(started)
             elif step is Step.ENDED:
                 error, refused = reducer.error, resume is not None and not reducer.answered
                 if error is not None and refused and not outcomes.already_answered(error):
@@ -322,7 +329,7 @@ class RunDriver:
         target: AgentTarget,
         run_input: RunAgentInput,
         resume: approvals.Resume | None,
-        progress: _Progress,
+        progress: RunProgress,
         live: LiveRun,
     ) -> RunResult:
         """Someone stopped the run: its stream is closed; the agent is told to cancel."""
@@ -337,28 +344,6 @@ class RunDriver:
             extra={"conversation": thread.id, "by": by, "agent": target.name, "cancel": told},
         )
         return outcomes.stopped(by)
-
-    async def _keep_task(self, thread: Thread, event: BaseEvent, progress: _Progress) -> None:
-        assert isinstance(event, CustomEvent)
-        value = event.value if isinstance(event.value, dict) else {}
-        task_id = value.get("taskId")
-        if event.name == AGENT_TASK_EVENT and isinstance(task_id, str) and task_id:
-            progress.task_id = task_id
-            await self.store.set_open_task(thread.id, task_id)
-
-    @staticmethod
-    def _show_progress(progress: _Progress, event: BaseEvent) -> None:
-        status = progress.status
-        assert status is not None
-        shown = activity(event)
-        if shown is None:
-            if event.type == "TEXT_MESSAGE_CONTENT":
-                status.text_started()
-                progress.status = None
-        elif shown[0] == "tool":
-            status.tool(shown[1])
-        else:
-            status.step(shown[1])
 
     def _finished(self, thread: Thread, run_id: str, reducer: RunReducer) -> RunResult:
         assert reducer.finished is not None
