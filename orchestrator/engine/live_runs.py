@@ -11,14 +11,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ag_ui.core import BaseEvent, RunAgentInput
+from ag_ui.core import RunAgentInput
 
 from orchestrator import metrics
 from orchestrator.agent.contract import AgentClients
 from orchestrator.agent.targets import AgentTarget
 from orchestrator.core.outcomes import RunResult
-from orchestrator.core.reducer import activity
-from orchestrator.slack.thread_status import TypingStatus
 from renderers.view import SlackMessage
 
 log = logging.getLogger("orchestrator.engine")
@@ -153,18 +151,3 @@ async def cancel_at_agent(
             extra={"conversation": about, "agent": target.name, "error": repr(exc)},
         )
         return False
-
-
-def show_progress(status: TypingStatus, event: BaseEvent) -> bool:
-    """Show a tool or step of the run in the thread status; False once the answer's text
-    started (the status is done: the message shows the rest)."""
-    shown = activity(event)
-    if shown is None:
-        if event.type == "TEXT_MESSAGE_CONTENT":
-            status.text_started()
-            return False
-    elif shown[0] == "tool":
-        status.tool(shown[1])
-    else:
-        status.step(shown[1])
-    return True

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
-from ag_ui.core import BaseEvent, CustomEvent, EventType, RunAgentInput
+from ag_ui.core import BaseEvent, EventType, RunAgentInput
 
 from orchestrator import kill_points, metrics
-from orchestrator.agent.contract import AGENT_TASK_EVENT, AgentClients
+from orchestrator.agent.contract import AgentClients
 from orchestrator.agent.errors import (
     AgentAuthError,
     AgentError,
@@ -42,35 +42,19 @@ from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
 from orchestrator.engine.finishing import Finisher, finished_result
 from orchestrator.engine.firing import Firing
-from orchestrator.engine.live_runs import (
-    LiveRun,
-    RunSlot,
-    RunSlots,
-    cancel_at_agent,
-    read_or_stop,
-    show_progress,
-)
+from orchestrator.engine.live_runs import LiveRun, RunSlots, cancel_at_agent, read_or_stop
+from orchestrator.engine.run_progress import RunProgress, typing_status
 from orchestrator.engine.run_requests import RunRequests
+from orchestrator.engine.run_writes import RunWrites
 from orchestrator.engine.tasks import Tasks
-from orchestrator.slack.native_publisher import NativePublisher
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import LivePublisher, PublisherFactory, PublishError
 from orchestrator.slack.sessions import AgentSessions
-from orchestrator.slack.thread_status import TypingStatus
 from persistence.models import Thread
 from persistence.store import LeaseLost, Store, fence_op, lease_op
 from renderers.view import SlackMessage, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
-
-
-@dataclass(slots=True)
-class _Progress:
-    delivered: bool = False  # the backend answered with at least one event
-    status: TypingStatus | None = None  # the thread status, until the answer's text starts
-    task_id: str | None = None  # the agent-side task the run follows, once announced
-    live: LiveRun | None = None  # the run in this process (its lease and stop)
-    slot: RunSlot | None = None  # the run's place among those streaming at once
 
 
 class RunDriver:
@@ -194,21 +178,27 @@ class RunDriver:
                 await self.notifier.delete(thread.channel_id, ts)
             raise
         reducer = RunReducer(view, RunRecorder())
-        status = await self._typing_status(thread, publisher)
-        progress = _Progress(status=status, task_id=task_id, slot=self.slots.slot())
+        status = await typing_status(
+            self.notifier, thread, publisher, self.settings.update_interval
+        )
+        progress = RunProgress(RunWrites(), status=status, task_id=task_id, slot=self.slots.slot())
         try:
             result = await self._consume(
                 thread, target, run_id, resume, reducer, publisher, progress, live
             )
+            await progress.writes.flush()  # stored before the ending, in the stream's order
             if progress.task_id is not None:  # the task is over, or waits for people
                 await self.store.set_open_task(thread.id, None)
             await self.finisher.finish(
                 thread, target, view, publisher, reducer.recorder, result, resume
             )
-        except (asyncio.CancelledError, LeaseLost):  # stopping, or no longer this run's owner
+        except BaseException as exc:  # cut (stopping), crashed, or no longer this run's owner
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CUT_RUN_TIMEOUT):
-                    await publisher.abandon()
+                    if isinstance(exc, asyncio.CancelledError | LeaseLost):
+                        await publisher.abandon()
+                    if not isinstance(exc, LeaseLost):  # its writes are the new owner's now
+                        await progress.writes.flush()  # what its events stored lands first
             raise
         finally:
             if status is not None and not live.lost:
@@ -242,20 +232,6 @@ class RunDriver:
         sessions = self.sessions
         return not thread.requester_is_bot and (sessions is None or not sessions.available)
 
-    async def _typing_status(self, thread: Thread, publisher: LivePublisher) -> TypingStatus | None:
-        """With native streaming the message shows text only: the thread status shows progress
-        (in update mode the live message itself says "Thinking…" and shows tools and steps)."""
-        if not isinstance(publisher, NativePublisher):
-            return None
-        status = TypingStatus(
-            self.notifier.client,
-            thread.channel_id,
-            thread.thread_ts,
-            interval=self.settings.update_interval,
-        )
-        await status.start()
-        return status
-
     async def _consume(
         self,
         thread: Thread,
@@ -264,7 +240,7 @@ class RunDriver:
         resume: approvals.Resume | None,
         reducer: RunReducer,
         publisher: LivePublisher,
-        progress: _Progress,
+        progress: RunProgress,
         live: LiveRun,
     ) -> RunResult:
         run_input = await self.requests.run_input(thread, target, run_id, resume)
@@ -302,8 +278,8 @@ class RunDriver:
         finally:
             if progress.slot is not None:  # the stream is closed: its connection is free again
                 progress.slot.release()
-            if progress.delivered and target.history == "server":
-                await self.store.mark_messages_sent(thread.id)  # the backend has them now
+            if progress.delivered and target.history == "server":  # the backend has them now
+                progress.writes.add(functools.partial(self.store.mark_messages_sent, thread.id))
 
     async def _read(
         self,
@@ -314,7 +290,7 @@ class RunDriver:
         reducer: RunReducer,
         publisher: LivePublisher,
         resume: approvals.Resume | None,
-        progress: _Progress,
+        progress: RunProgress,
     ) -> RunResult:
         view = reducer.view
 
@@ -333,23 +309,31 @@ class RunDriver:
 
         if progress.slot is not None:  # taken here, so that a Stop ends the wait too
             await progress.slot.take(waiting)
-        feed = reducer.feed
+        feed, writes = reducer.feed, progress.writes
+        # Nothing here waits on the database: what is stored goes to `writes`, in order.
         async for event in stream:
+            writes.check()
             if not progress.delivered:
                 progress.delivered = True
-                await self.store.keep_agent(thread.id, target.name)
+                writes.add(functools.partial(self.store.keep_agent, thread.id, target.name))
                 if resume is not None:  # the backend took the answers: they become final
                     kill_points.reached("after_resume")
-                    await self.desk.settle(thread, resume.interrupt_keys)
+                    keys = resume.interrupt_keys
+                    writes.add(functools.partial(self.desk.settle, thread, keys))
             if event.type == EventType.CUSTOM and progress.task_id is None:
-                await self._keep_task(thread, event, progress)
+                progress.keep_task(self.store, thread.id, event)
             step = feed(event)
             if step is Step.CHANGED:
-                publisher.changed(render)
-                if progress.status is not None and not show_progress(progress.status, event):
-                    progress.status = None  # the answer's text started: it shows the rest
+                if progress.texted or event.type != EventType.TEXT_MESSAGE_CONTENT:
+                    publisher.changed(render)
+                else:  # the answer's first text: shown at once, the throttle counts from it
+                    progress.texted = True
+                    publisher.changed(render, now=True)
+                if progress.status is not None:
+                    progress.show(event)
             elif step is Step.STARTED:
-                await self.firing.fire(
+                started = functools.partial(
+                    self.firing.fire,
                     thread.id,
                     "run_started",
                     Context(fenced=True),
@@ -357,6 +341,7 @@ class RunDriver:
                     fields={"run_id": run_id, "message_ts": list(publisher.ts)},
                     known=thread,
                 )
+                writes.add(started)
             elif step is Step.ENDED:
                 error, refused = reducer.error, resume is not None and not reducer.answered
                 if error is not None and refused and not outcomes.already_answered(error):
@@ -374,7 +359,7 @@ class RunDriver:
         target: AgentTarget,
         run_input: RunAgentInput,
         resume: approvals.Resume | None,
-        progress: _Progress,
+        progress: RunProgress,
         live: LiveRun,
     ) -> RunResult:
         """Someone stopped the run: its stream is closed; the agent is told to cancel."""
@@ -389,14 +374,6 @@ class RunDriver:
             extra={"conversation": thread.id, "by": by, "agent": target.name, "cancel": told},
         )
         return outcomes.stopped(by)
-
-    async def _keep_task(self, thread: Thread, event: BaseEvent, progress: _Progress) -> None:
-        assert isinstance(event, CustomEvent)
-        value = event.value if isinstance(event.value, dict) else {}
-        task_id = value.get("taskId")
-        if event.name == AGENT_TASK_EVENT and isinstance(task_id, str) and task_id:
-            progress.task_id = task_id
-            await self.store.set_open_task(thread.id, task_id)
 
     async def _fail_crashed(self, thread: Thread) -> None:
         # The store may be what failed: the thread is told either way, and a thread left in
