@@ -14,7 +14,8 @@ and the answers are followed until every one is whole in Slack (or nothing has h
 while). The figures, per bot and as ratios service/plain:
 
 - answers completed and lost (lost: the mention's final Slack message does not hold the whole
-  answer), mentions that got no message at all, deliveries refused;
+  answer), mentions that got no message at all, deliveries refused (not answered 200 in 30 s);
+- acknowledged, first message ("Thinking…") p50/p99: from the mention sent;
 - CPU per answer: the bot process's CPU time (user + system, from /proc) during the pass divided
   by the answers completed; peak RSS (VmHWM);
 - time to first text: mention sent -> first Slack write in its thread showing agent text;
@@ -41,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import aiohttp
 import asyncpg
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -58,6 +59,8 @@ PG_ADMIN: Final = os.environ.get(
 )
 QUIET: Final = 15.0  # seconds without any Slack call or agent stream ending: the pass is over
 POLL: Final = 0.2
+DELIVERY_TIMEOUT: Final = 30.0  # Slack gives up after 3 s and retries; this counts as refused
+SETTLE_AFTER_WARM_UP: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,8 @@ class PassFigures:
     refused: int
     cpu_seconds: float
     peak_rss_mb: float
+    acked: list[float]
+    first_message: list[float]
     first_text: list[float]
     added: list[float]
     slack_calls: dict[str, int]
@@ -121,9 +126,10 @@ def mention_event(question: str, ts: str) -> dict[str, object]:
     }
 
 
-async def deliver(client: httpx.AsyncClient, url: str, mention: Mention) -> None:
+def signed(event: dict[str, object]) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of the Events API request Slack would send for `event`."""
     envelope = slack_delivery.event_envelope(
-        mention_event(mention.question, mention.thread_ts),
+        event,
         team_id=TEAM_ID,
         api_app_id="A0LOAD",
         bot_user_id=BOT_USER_ID,
@@ -131,11 +137,27 @@ async def deliver(client: httpx.AsyncClient, url: str, mention: Mention) -> None
         verification_token="load-verification",
     )
     body, content_type = slack_delivery.json_body(envelope)
-    headers = slack_delivery.signed_headers(SECRET, body, content_type)
+    return body.encode(), slack_delivery.signed_headers(SECRET, body, content_type)
+
+
+async def deliver(client: aiohttp.ClientSession, url: str, mention: Mention) -> None:
+    body, headers = signed(mention_event(mention.question, mention.thread_ts))
     mention.sent_at = time.monotonic()
-    with contextlib.suppress(httpx.HTTPError):
-        response = await client.post(url, content=body.encode(), headers=headers)
-        mention.status = response.status_code
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        async with client.post(url, data=body, headers=headers) as response:
+            mention.status = response.status
+            mention.acked_at = time.monotonic()
+
+
+async def warm_up(client: aiohttp.ClientSession, url: str) -> None:
+    """One plain channel message (no mention: no answer), so that the bot has asked Slack who it
+    is (`auth.test`, cached by bolt) before the mentions arrive, as a bot that has been running
+    a while has."""
+    ts = "1699999999.000001"
+    event = {"type": "message", "channel": CHANNEL, "channel_type": "channel", "user": USER}
+    body, headers = signed(event | {"text": "hello", "ts": ts, "event_ts": ts, "team": TEAM_ID})
+    async with client.post(url, data=body, headers=headers) as response:
+        await response.read()
 
 
 def mentions_for(bot: str, index: int, n: int, deltas: int) -> list[Mention]:
@@ -154,9 +176,15 @@ async def run_pass(
     nothing has happened for QUIET seconds), wait for the bot to be idle, and measure."""
     for mention in mentions:
         standins.expect(mention)
-    cpu_before, own_before, started = bot.cpu_seconds(), _own_cpu(), time.monotonic()
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+    # aiohttp rather than httpx: httpx's pool costs O(connections) per request, which at a
+    # thousand concurrent deliveries made this process the bottleneck.
+    timeout = aiohttp.ClientTimeout(total=DELIVERY_TIMEOUT)
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), timeout=timeout
+    ) as client:
+        await warm_up(client, bot.events_url)
+        await asyncio.sleep(SETTLE_AFTER_WARM_UP)
+        cpu_before, own_before, started = bot.cpu_seconds(), _own_cpu(), time.monotonic()
         await asyncio.gather(*(deliver(client, bot.events_url, m) for m in mentions))
     deadline = started + seconds + wait
     while time.monotonic() < deadline and not all(m.complete_at for m in mentions):
@@ -174,6 +202,8 @@ async def run_pass(
         refused=sum(m.status != 200 for m in mentions),
         cpu_seconds=bot.cpu_seconds() - cpu_before,
         peak_rss_mb=bot.peak_rss_mb(),
+        acked=[m.acked_at - m.sent_at for m in mentions if m.acked_at],
+        first_message=[m.first_message_at - m.sent_at for m in mentions if m.first_message_at],
         first_text=[m.first_text_at - m.sent_at for m in mentions if m.first_text_at],
         added=[
             m.complete_at - m.stream_ended for m in mentions if m.complete_at and m.stream_ended
@@ -302,6 +332,14 @@ def report(results: list[PassFigures], args: argparse.Namespace) -> None:
     row("deliveries refused", [r.refused for r in results], "d")
     row("CPU per answer (ms)", [r.cpu_per_answer_ms for r in results], ".1f", ratio=True)
     row("peak RSS (MB)", [r.peak_rss_mb for r in results], ".1f", ratio=True)
+    for p in (0.5, 0.99):
+        row(f"acknowledged p{p * 100:g} (s)", [percentile(r.acked, p) for r in results], ".2f")
+    for p in (0.5, 0.99):
+        row(
+            f"first message p{p * 100:g} (s)",
+            [percentile(r.first_message, p) for r in results],
+            ".2f",
+        )
     for p in (0.5, 0.99):
         row(f"first text p{p * 100:g} (s)", [percentile(r.first_text, p) for r in results], ".2f")
     for p in (0.5, 0.99):

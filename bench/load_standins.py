@@ -54,6 +54,8 @@ class Mention:
     answer: str
     sent_at: float = 0.0
     status: int = 0  # the HTTP status of the delivery; 0 = no answer
+    acked_at: float | None = None
+    first_message_at: float | None = None  # first Slack write in its thread ("Thinking…")
     stream_started: float | None = None
     stream_ended: float | None = None
     first_text_at: float | None = None  # first Slack write in the thread showing agent text
@@ -202,6 +204,8 @@ class StandIns:
         text = visible_text(params)
         mention.messages[ts] = text
         now = time.monotonic()
+        if mention.first_message_at is None:
+            mention.first_message_at = now
         if mention.first_text_at is None and mention.question in text:
             mention.first_text_at = now
         if mention.complete_at is None and _flat(mention.answer) in _flat(text):
@@ -248,5 +252,10 @@ class StandIns:
         return response
 
 
+_COMPACT: Final = json.JSONEncoder(
+    separators=(",", ":")
+)  # one encoder: json.dumps makes one a call
+
+
 def _sse(event: dict[str, Any]) -> bytes:
-    return f"data: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
+    return f"data: {_COMPACT.encode(event)}\n\n".encode()
