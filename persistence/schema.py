@@ -103,6 +103,7 @@ def _create_engines(url: str, busy_timeout: float, pool: PoolLimits) -> Engines:
     limits = {"pool_size": pool.size, "max_overflow": pool.overflow, "pool_timeout": pool.timeout}
     if make_url(url).get_backend_name() != "sqlite":
         engine = create_async_engine(url, pool_pre_ping=True, **limits)
+        event.listen(engine.sync_engine, "do_connect", _connect_failure_as_driver_error)
         return Engines(read=engine, write=engine)
     connect_args = {"timeout": busy_timeout}
     read = create_async_engine(url, connect_args=connect_args, **limits)
@@ -163,6 +164,18 @@ def _hint(exc: OperationalError) -> str:
     if "full" in said:
         return " (the disk is full; free some space)"
     return ""
+
+
+def _connect_failure_as_driver_error(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """asyncpg raises a refused or timed-out connection as OSError or TimeoutError, which
+    SQLAlchemy passes on as they are; raised as the driver's OperationalError, a server that is
+    gone is a database failure like any other (the message is answered "send it again")."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except (OSError, TimeoutError) as exc:
+        raise dialect.loaded_dbapi.OperationalError(
+            f"cannot connect: {exc or type(exc).__name__}"
+        ) from exc
 
 
 def _sqlite_pragmas(busy_timeout: float) -> Callable[[Any, Any], None]:
