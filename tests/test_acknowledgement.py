@@ -3,6 +3,8 @@ who it is from Slack, Slack is asked to deliver again rather than told it was ta
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.harness import ALICE, CHANNEL, SECRET, Harness
 
 
@@ -19,3 +21,23 @@ async def test_a_delivery_that_cannot_be_authorized_is_not_acknowledged(harness:
     assert again.status_code == 200
     assert (await harness.settle(event["ts"])).state == "done"
     assert "Nothing here calls a real model." in harness.thread_text(event["ts"])
+
+
+async def test_deliveries_arriving_together_after_a_start_ask_slack_who_the_bot_is_once(
+    harness: Harness,
+) -> None:
+    await harness.start()
+    asked_before = len(harness.slack.calls_to("auth.test"))
+    harness.slack.slow("auth.test", 0.5)  # the first question is still out when the rest arrive
+    events = [
+        harness.slack.post_user_message(CHANNEL, ALICE, f"question {i}", mention=True)
+        for i in range(8)
+    ]
+    answers = await asyncio.gather(
+        *(harness.slack.deliver_event(harness.events_url, SECRET, event) for event in events)
+    )
+    assert [answer.status_code for answer in answers] == [200] * len(events)
+    assert len(harness.slack.calls_to("auth.test")) - asked_before == 1
+    for event in events:
+        assert (await harness.settle(event["ts"])).state == "done"
+        assert "Nothing here calls a real model." in harness.thread_text(event["ts"])

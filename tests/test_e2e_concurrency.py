@@ -18,7 +18,7 @@ from ag_ui.core import (
 
 from orchestrator.agent.errors import AgentTimeout
 from orchestrator.sandbox import slack_delivery
-from orchestrator.sandbox.agent_server import Hold
+from orchestrator.sandbox.agent_server import Gate
 from orchestrator.sandbox.slack_emulator import API_APP_ID, VERIFICATION_TOKEN
 from renderers.common import ACTION_STOP, THINKING, WAITING
 from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, until
@@ -32,7 +32,7 @@ def held_answer(release: asyncio.Event) -> list[Any]:
     """A run that starts, then holds its stream open until `release` is set, then answers."""
     return [
         RunStartedEvent(thread_id="t", run_id="r"),
-        Hold(release),
+        Gate(release),
         TextMessageStartEvent(message_id="m1", role="assistant"),
         TextMessageContentEvent(message_id="m1", delta=ANSWER),
         TextMessageEndEvent(message_id="m1"),

@@ -61,6 +61,16 @@ class Settings(BaseSettings):
         repr=False,
     )
     database_busy_timeout: float = Field(30.0, validation_alias=_env("ORCH_DATABASE_BUSY_TIMEOUT"))
+    # The connection pool (persistence/schema.py): connections kept open, more opened under
+    # load, and how long a call waits for a free one (on SQLite, a write for its turn: the
+    # process has one writer) before the message is answered "please send it again".
+    database_pool_size: int = Field(5, ge=1, validation_alias=_env("ORCH_DATABASE_POOL_SIZE"))
+    database_max_overflow: int = Field(
+        10, ge=0, validation_alias=_env("ORCH_DATABASE_MAX_OVERFLOW")
+    )
+    database_pool_timeout: float = Field(
+        30.0, gt=0, validation_alias=_env("ORCH_DATABASE_POOL_TIMEOUT")
+    )
 
     update_interval: float = Field(1.0, validation_alias=_env("ORCH_UPDATE_INTERVAL"))
     slack_streaming: Literal["auto", "native", "update"] = Field(

@@ -17,6 +17,7 @@ from orchestrator import metrics
 from orchestrator.agent.contract import AgentClients
 from orchestrator.agent.targets import AgentTarget
 from orchestrator.core.outcomes import RunResult
+from renderers.view import SlackMessage
 
 log = logging.getLogger("orchestrator.engine")
 
@@ -25,12 +26,43 @@ CANCEL_TIMEOUT = 10.0  # seconds the agent gets to take a stopped run's cancel
 
 @dataclass(slots=True)
 class LiveRun:
-    """A run streaming in this process, and whether someone stopped it."""
+    """A run streaming in this process, whether someone stopped it, and whether this process
+    still holds its lease.
+
+    The lease is held for sure until `held_until` (this process's monotonic clock: each fenced
+    write or renewal that succeeds holds it for one lease from just before it was sent, never
+    longer than the lease the store has). Past it, the run writes nothing to Slack until a
+    renewal holds it again: another process may own the run by then. `lost`: another process
+    took the run over or ended it; the run stops here and writes nothing more.
+    """
 
     version: int  # the thread's version when it started: a stop stored before is not for it
     started_at: float = field(default_factory=time.time)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     stopped_by: str | None = None
+    held_until: float = 0.0
+    lost: bool = False
+    stored: bool = False  # its live messages are stored: after a loss, the new owner's to close
+    shown: list[SlackMessage] = field(default_factory=list)  # what the live messages show
+
+    def held(self, since: float, lease: float) -> None:
+        """A fenced write or a renewal sent at `since` (monotonic) succeeded."""
+        self.held_until = max(self.held_until, since + lease)
+
+    def holds(self) -> bool:
+        return not self.lost and time.monotonic() < self.held_until
+
+    def lose(self) -> None:
+        """Another process has the run now: it stops here, quietly."""
+        self.lost = True
+        self.stop.set()
+
+    def gate(self, render: Callable[[], list[SlackMessage]]) -> list[SlackMessage]:
+        """What the live messages are drawn with: `render`'s, while the lease is held for sure;
+        otherwise what they show already (so the publisher writes nothing)."""
+        if self.holds():
+            self.shown = render()
+        return self.shown
 
     def stop_for(self, by: str, version: int) -> bool:
         """Stop this run for a stop stored when the thread was at `version`. True when this

@@ -39,14 +39,14 @@ class Pause:
 
 
 @dataclass(frozen=True, slots=True)
-class Hold:
-    """Holds the stream until `release` is set (e.g. once many streams are open at once)."""
+class Gate:
+    """The script goes on once `opened` is set (by a test, when it has seen what it waits for)."""
 
-    release: asyncio.Event
+    opened: asyncio.Event
 
 
-# A script yields events, raw SSE text/bytes (for what no model may express), pauses and holds.
-Item = BaseEvent | str | bytes | Pause | Hold
+# A script yields events, raw SSE text/bytes (for what no model may express), pauses and gates.
+Item = BaseEvent | str | bytes | Pause | Gate
 Script = Iterator[Item]
 
 INTERRUPT_SCENARIOS: Final = frozenset(

@@ -5,6 +5,7 @@ crash before that leaves Slack to deliver it again."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from slack_bolt.middleware.authorization.async_single_team_authorization import 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from orchestrator.engine import Engine
 from orchestrator.slack import request_guard
@@ -74,18 +76,33 @@ async def _well_formed(body: dict[str, Any], next: Callable[[], Awaitable[Any]])
 class _Authorization(AsyncSingleTeamAuthorization):
     """Bolt's single-workspace authorization, except that when Slack cannot be asked who the
     bot is (`auth.test` fails), the delivery gets a 503, so Slack delivers it again, instead of
-    bolt's 200 that acknowledges it unread."""
+    bolt's 200 that acknowledges it unread; and that the deliveries arriving before the first
+    answer share one `auth.test` (bolt's cache is filled only once a call returns, so a burst
+    after a start would ask once per delivery)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._asking: asyncio.Future[AsyncSlackResponse] | None = None
 
     async def async_process(
         self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[Any]]
     ) -> BoltResponse:
         if self.auth_test_result is None:
+            if self._asking is None:
+                self._asking = asyncio.ensure_future(req.context.client.auth_test())
+                self._asking.add_done_callback(self._asked)
             try:
-                self.auth_test_result = await req.context.client.auth_test()
+                # Shielded: a delivery cut short does not cancel the others' question.
+                self.auth_test_result = await asyncio.shield(self._asking)
             except SlackApiError as exc:
                 log.warning("delivery not taken: auth.test failed", extra={"error": str(exc)})
                 return BoltResponse(status=503, body="Slack could not be reached; retry")
         return await super().async_process(req=req, resp=resp, next=next)
+
+    def _asked(self, asking: asyncio.Future[AsyncSlackResponse]) -> None:
+        self._asking = None  # answered or failed: the next delivery without a result asks again
+        if not asking.cancelled():
+            asking.exception()  # retrieved here too: every waiter may have gone
 
 
 def _strict_authorization(app: AsyncApp) -> None:
