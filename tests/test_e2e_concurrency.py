@@ -20,8 +20,8 @@ from orchestrator.agent.errors import AgentTimeout
 from orchestrator.sandbox import slack_delivery
 from orchestrator.sandbox.agent_server import Gate
 from orchestrator.sandbox.slack_emulator import API_APP_ID, VERIFICATION_TOKEN
-from renderers.common import THINKING, WAITING
-from tests.harness import ALICE, CHANNEL, SECRET, Harness, until
+from renderers.common import ACTION_STOP, THINKING, WAITING
+from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, until
 
 ANSWER = "Answered after the wait."
 STREAMS = 120  # past httpx's default of 100 connections
@@ -96,7 +96,12 @@ async def test_more_streams_at_once_than_httpx_default_pool_are_all_answered(
 async def test_runs_past_the_limit_wait_in_line_and_say_so(harness: Harness) -> None:
     release = asyncio.Event()
     url = harness.agent.serve("held", held_answer(release))
-    await harness.start(AGENT_URL=url, ORCH_MAX_CONCURRENT_RUNS=2)
+    await harness.start(
+        AGENT_URL=url,
+        ORCH_MAX_CONCURRENT_RUNS=2,
+        ORCH_AGENT_FIRST_EVENT_TIMEOUT=WAIT,  # (also the HTTP read timeout)
+        ORCH_AGENT_IDLE_TIMEOUT=WAIT,
+    )
     first = await harness.mention("first question")
     second = await harness.mention("second question")
     await until(lambda: len(harness.agent.requests_for("held")) == 2)
@@ -113,3 +118,33 @@ async def test_runs_past_the_limit_wait_in_line_and_say_so(harness: Harness) -> 
         assert ANSWER in text
         assert WAITING not in text and THINKING not in text
     assert len(harness.agent.requests_for("held")) == 3
+
+
+async def test_a_run_waiting_in_line_can_be_stopped(harness: Harness) -> None:
+    harness.slack.agent_sessions = False  # the live answer carries a Stop button
+    release = asyncio.Event()
+    url = harness.agent.serve("held", held_answer(release))
+    await harness.start(
+        AGENT_URL=url,
+        ORCH_MAX_CONCURRENT_RUNS=1,
+        ORCH_AGENT_FIRST_EVENT_TIMEOUT=WAIT,  # (also the HTTP read timeout)
+        ORCH_AGENT_IDLE_TIMEOUT=WAIT,
+    )
+    first = await harness.mention("first question")
+    await until(lambda: len(harness.agent.requests_for("held")) == 1)
+    second = await harness.mention("second question")
+    await until(lambda: WAITING in harness.thread_text(second))
+    live = [m for m in harness.thread_messages(second) if ACTION_STOP in actions_of(m)]
+    assert live, "the waiting answer has no Stop button"
+    response = await harness.click(live[-1], ACTION_STOP, actions_of(live[-1])[ACTION_STOP])
+    assert response.status_code == 200
+
+    await until(lambda: "Stopped by <@U0ALICE>" in harness.thread_text(second))
+    assert WAITING not in harness.thread_text(second)
+    release.set()
+    for thread_ts in (first, second):
+        row = await harness.settle(thread_ts)
+        assert row.state == "done", (row.error_text, row.error_kind)
+    assert ANSWER in harness.thread_text(first)
+    assert ANSWER not in harness.thread_text(second)
+    assert len(harness.agent.requests_for("held")) == 1  # the stopped run never reached it
