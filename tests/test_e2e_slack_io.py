@@ -67,9 +67,9 @@ async def test_a_long_answer_edits_over_one_connection(harness: Harness, mode: s
     edits = [c for c in harness.slack.calls if c.method in EDITS]
     assert len(edits) >= 15, "the answer was meant to take many edits"
     made = [c for c in harness.slack.calls if c.peer]  # the Web API calls the service made
-    # one kept connection; a second or third only when calls overlap (status, session, edit)
-    assert len(harness.slack.connections(made)) <= 3
-    assert len(harness.slack.connections(edits)) <= 2
+    # Kept connections, reused: a new one only while every kept one carries a call (the
+    # answer's edit, the thread status, the agent session), never one per call.
+    assert len(harness.slack.connections(made)) <= 4 < len(made) / 10
 
 
 @pytest.mark.parametrize("mode", ["native", "update"])

@@ -145,12 +145,13 @@ async def test_long_answer_is_split_within_slack_limits(harness: Harness) -> Non
 
 
 async def test_update_throttle_latest_wins(harness: Harness) -> None:
-    # With an interval longer than the whole answer only the first post and the final edit happen.
+    # With an interval longer than the whole answer only the first post, the first text (edited
+    # in at once) and the final edit happen.
     await harness.start("answer", ORCH_UPDATE_INTERVAL=30)
     thread_ts = await harness.mention("hello")
     await harness.settle(thread_ts, ("done",))
     assert len(harness.slack.calls_to("chat.postMessage")) == 1
-    assert len(harness.slack.calls_to("chat.update")) == 1
+    assert len(harness.slack.calls_to("chat.update")) == 2
     assert "Hello from test-agent!" in harness.thread_text(thread_ts)
 
 
