@@ -330,6 +330,7 @@ async def run(args: argparse.Namespace) -> None:
     )
     print(f"port open after     {figures['port']:.2f} s")
     print(f"/readyz 200 after   {figures['ready']:.2f} s   (target <= 2 s)")
+    print(f"  of which after the start line {figures['ready'] - figures['started']:.2f} s")
     print(f"recovery done after {figures['recovered']:.2f} s")
     for key in ("seconds", "statements", "waiting", "threads"):
         if key in recovery:

@@ -58,11 +58,14 @@ async def statements_of_recovery(
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(statement)
 
-    event.listen(runtime.store.engine.sync_engine, "before_cursor_execute", count)
+    engines = {runtime.store.engine.sync_engine, runtime.store.write_engine.sync_engine}
+    for engine in engines:  # reads, and (on SQLite) the one writer connection
+        event.listen(engine, "before_cursor_execute", count)
     try:
         await runtime.recover()
     finally:
-        event.remove(runtime.store.engine.sync_engine, "before_cursor_execute", count)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
         await runtime.stop()
     store = await Store.open(settings.database_url)
     try:
