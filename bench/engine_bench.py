@@ -67,6 +67,7 @@ class EngineBench:
         self._delivery = httpx.AsyncClient(timeout=slack_delivery.DELIVERY_TIMEOUT)
         self.events_url = ""
         self.settled_at = 0.0
+        self.cpu_seconds = 0.0
 
     def _recording_publisher(self, thread: Thread, _view: ThreadView) -> Publisher:
         return Publisher(
@@ -102,16 +103,18 @@ class EngineBench:
         return await self._delivery.post(self.events_url, content=body.encode(), headers=headers)
 
     async def run(self, text: str) -> tuple[float, int]:
-        """Seconds from the mention's delivery to the settled thread, and the Slack calls made."""
+        """Seconds from the mention's delivery to the settled thread, and the Slack calls made
+        (`cpu_seconds`: the process's CPU time over the same span)."""
         event = self.slack.post_user_message(CHANNEL, USER, "go", mention=True)
         thread_ts = event.get("thread_ts") or event["ts"]
         thread_id = self.runtime.engine.conversation_id(self.slack.team_id, CHANNEL, thread_ts)
         calls_before = len(self.recorded.calls)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         response = await self.deliver(event)
         if response.status_code != 200:
             raise RuntimeError(f"the mention was refused: HTTP {response.status_code}")
         await self._settled(thread_id)
+        self.cpu_seconds = time.process_time() - cpu_started
         elapsed = self.settled_at - started
         await self._check_history(thread_id, text)
         return elapsed, len(self.recorded.calls) - calls_before

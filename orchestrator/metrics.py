@@ -18,3 +18,6 @@ RUN_SECONDS = Histogram(
 INBOUND = Counter("orchestrator_inbound_total", "Slack deliveries", ["kind", "outcome"])
 SLACK_ERRORS = Counter("orchestrator_slack_errors_total", "Slack API errors", ["error"])
 LIVE_RUNS = Gauge("orchestrator_live_runs", "Runs streaming in this process")
+RUNS_WAITING = Gauge(
+    "orchestrator_runs_waiting", "Runs waiting in line for a free slot (ORCH_MAX_CONCURRENT_RUNS)"
+)

@@ -17,7 +17,7 @@ class AgentTasksPart(StorePart):
 
     async def keep_agent(self, thread_id: str, agent: str) -> None:
         """Remembers the agent that answered the thread, unless one already did."""
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             row = await s.get(AgentTask, thread_id)
             if row is None:
                 s.add(AgentTask(thread_id=thread_id, agent=agent, updated_at=time.time()))
@@ -27,7 +27,7 @@ class AgentTasksPart(StorePart):
 
     async def set_open_task(self, thread_id: str, task_id: str | None) -> None:
         """The task the thread's streaming run follows (None once the run is over)."""
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             key = {"thread_id": thread_id}
             await s.execute(upsert(s, AgentTask, key, task_id=task_id, updated_at=time.time()))
 

@@ -19,7 +19,7 @@ class AnswersPart(StorePart):
             return await s.get(Answer, run_id)
 
     async def set_answer(self, run_id: str, **fields: Any) -> None:
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             await s.execute(update(Answer).where(Answer.run_id == run_id).values(**fields))
 
 

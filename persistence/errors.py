@@ -1,16 +1,21 @@
-"""What the store raises: a database it cannot use, a lost race, a delivery taken before."""
+"""What the store raises: a database it cannot use, a lost race, a delivery taken before, a run
+lease another process took."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 
 class StoreError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
 
 
-# What a store call raises when the database refuses work: locked, full, read-only or gone.
-DatabaseFailure = OperationalError
+# What a store call raises when the database refuses work or cannot be had in time: whatever
+# the driver raised (locked, full, read-only, gone, a broken connection), and no connection
+# free within ORCH_DATABASE_POOL_TIMEOUT (SQLAlchemy's pool TimeoutError, which is not a
+# driver error: under load it is the likeliest failure of all). Callers catch the tuple.
+DatabaseFailure = (DBAPIError, PoolTimeout)
 
 
 class StaleThread(RuntimeError):
@@ -23,3 +28,8 @@ class AlreadyClaimed(RuntimeError):
 
 class AnswerTaken(RuntimeError):
     """The answer was regenerated already, or a newer run replaced it."""
+
+
+class LeaseLost(RuntimeError):
+    """This process no longer holds the thread's run lease: another process took the run over
+    (or ended it), so this one writes nothing more for it. The transaction was rolled back."""

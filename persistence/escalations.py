@@ -21,7 +21,7 @@ class EscalationsPart(StorePart):
             thread_id=thread_id, user=user, targets=list(targets), run_id=run_id, at=time.time()
         )
         try:
-            async with self._session.begin() as s:
+            async with self._writing.begin() as s:
                 s.add(row)
         except IntegrityError:
             return None
@@ -32,7 +32,7 @@ class EscalationsPart(StorePart):
             return await s.get(Escalation, thread_id)
 
     async def remove_escalation(self, thread_id: str, user: str) -> None:
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             await s.execute(
                 delete(Escalation).where(Escalation.thread_id == thread_id, Escalation.user == user)
             )

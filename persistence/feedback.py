@@ -38,7 +38,7 @@ class FeedbackPart(StorePart):
         )
         for _ in range(2):
             try:
-                async with self._session.begin() as s:
+                async with self._writing.begin() as s:
                     row = await s.scalar(
                         select(Feedback).where(Feedback.run_id == run_id, Feedback.user == user)
                     )
@@ -91,7 +91,7 @@ class FeedbackPart(StorePart):
 
     async def claim_forward(self, feedback_id: int, due: float, lease_until: float) -> bool:
         """Take a pending forward for sending; False when another task or replica has it."""
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             result = await s.execute(
                 update(Feedback)
                 .where(
@@ -105,7 +105,7 @@ class FeedbackPart(StorePart):
 
     async def settle_forward(self, feedback_id: int, updated_at: float, **fields: Any) -> bool:
         """Record a forwarding outcome unless the feedback changed meanwhile (it is due again)."""
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             result = await s.execute(
                 update(Feedback)
                 .where(Feedback.id == feedback_id, Feedback.updated_at == updated_at)

@@ -16,7 +16,7 @@ from persistence.sessions import Also, StorePart
 
 class InboundPart(StorePart):
     async def prune_inbound(self, older_than: float) -> int:
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             result = await s.execute(delete(InboundEvent).where(InboundEvent.at < older_than))
             return result.rowcount or 0
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from persistence.models import Interrupt
+from persistence.recovery_reads import OPEN_FORMS
 from persistence.sessions import StorePart
 
 
@@ -24,7 +25,7 @@ class InterruptsPart(StorePart):
             return list((await s.scalars(query.order_by(Interrupt.created_at))).all())
 
     async def set_interrupt(self, interrupt_key: str, **fields: Any) -> None:
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             await s.execute(update(Interrupt).where(Interrupt.id == interrupt_key).values(**fields))
 
     async def cas_interrupt(
@@ -32,7 +33,7 @@ class InterruptsPart(StorePart):
     ) -> bool:
         """Compare-and-set on the interrupt's status: True only for the one caller that wins."""
         expected = (expected,) if isinstance(expected, str) else tuple(expected)
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             result = await s.execute(
                 update(Interrupt)
                 .where(Interrupt.id == interrupt_key, Interrupt.status.in_(expected))
@@ -41,14 +42,15 @@ class InterruptsPart(StorePart):
             return result.rowcount == 1
 
     async def take_form(self, interrupt_key: str, seen: str | None, owner: str, now: float) -> bool:
-        """This process posts the form from now on, if it is still unposted and still meant for
+        """This process posts the form from now on, if it is still open, unposted and meant for
         `seen` (its intent when read): one process wins."""
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             result = await s.execute(
                 update(Interrupt)
                 .where(
                     Interrupt.id == interrupt_key,
                     Interrupt.form_ts.is_(None),
+                    Interrupt.status.in_(OPEN_FORMS),  # answered or expired meanwhile: not shown
                     Interrupt.form_intent.is_(None)
                     if seen is None
                     else Interrupt.form_intent == seen,

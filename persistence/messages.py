@@ -32,7 +32,7 @@ class MessagesPart(StorePart):
             return list((await s.scalars(query)).all())
 
     async def mark_messages_sent(self, thread_id: str) -> None:
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             await s.execute(
                 update(ConversationMessage)
                 .where(ConversationMessage.thread_id == thread_id)

@@ -14,6 +14,7 @@ migrations):
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, text
@@ -27,15 +28,40 @@ from persistence.errors import StoreError
 from persistence.schema_upgrade import UPGRADE_COMMAND, SchemaError, SchemaState, safe_url
 
 
-async def open_engine(
+@dataclass(frozen=True, slots=True)
+class PoolLimits:
+    """The connection pool: `size` connections kept open, up to `overflow` more under load, and
+    how long (seconds) a call waits for a free one before failing (SQLAlchemy's TimeoutError)."""
+
+    size: int = 5
+    overflow: int = 10
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Engines:
+    """Where reads and where write transactions go: the same engine on PostgreSQL; on SQLite a
+    second engine of one connection, the process's only writer (persistence/sessions.py)."""
+
+    read: AsyncEngine
+    write: AsyncEngine
+
+    async def dispose(self) -> None:
+        await self.read.dispose()
+        if self.write is not self.read:
+            await self.write.dispose()
+
+
+async def open_engines(
     url: str,
     *,
     busy_timeout: float,
     check_writable: bool,
     create: bool = True,
     upgrade: bool = False,
-) -> AsyncEngine:
-    """An engine on a database at this release's schema revision (StoreError otherwise)."""
+    pool: PoolLimits | None = None,
+) -> Engines:
+    """Engines on a database at this release's schema revision (StoreError otherwise)."""
     check_database_url(url)
     where = safe_url(url)
     state = await schema_upgrade.current(url)
@@ -50,19 +76,42 @@ async def open_engine(
         )
     elif not _usable(state, writing=check_writable):
         _refuse(state)
-    engine = create_async_engine(url, **_engine_options(url, busy_timeout))
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout))
+    engines = _create_engines(url, busy_timeout, pool or PoolLimits())
     try:
         if check_writable:  # a read-only database is refused now, not on the first message
-            async with engine.begin() as conn:
+            async with engines.write.begin() as conn:
                 await conn.execute(
                     text("UPDATE orchestrator_meta SET value = value WHERE key = 'schema_version'")
                 )
     except OperationalError as exc:
-        await engine.dispose()
+        await engines.dispose()
         raise StoreError(f"cannot open the database {where}: {exc.orig}{_hint(exc)}") from exc
-    return engine
+    return engines
+
+
+def _create_engines(url: str, busy_timeout: float, pool: PoolLimits) -> Engines:
+    """SQLite has one write lock per file. Connections of a pool that write at once do not
+    queue for it: each waits in SQLite's busy handler, sleeping in its aiosqlite thread and
+    polling, and fails with `database is locked` once `busy_timeout` has passed; meanwhile the
+    pool's connections are taken, so reads wait too (and past the pool timeout, fail). So the
+    process has one writer: write transactions check out the write engine's single connection
+    in turn, waiting on the event loop in the queue of its pool (SQLAlchemy's asyncio queue,
+    so no lock of our own; at most the pool timeout), while reads stay concurrent on the read
+    engine (WAL: readers never wait for the writer).
+    `busy_timeout` is then only how long a write waits for another process. PostgreSQL locks
+    rows, not the database: one engine, its pool shared by reads and writes."""
+    limits = {"pool_size": pool.size, "max_overflow": pool.overflow, "pool_timeout": pool.timeout}
+    if make_url(url).get_backend_name() != "sqlite":
+        engine = create_async_engine(url, pool_pre_ping=True, **limits)
+        return Engines(read=engine, write=engine)
+    connect_args = {"timeout": busy_timeout}
+    read = create_async_engine(url, connect_args=connect_args, **limits)
+    write = create_async_engine(
+        url, connect_args=connect_args, pool_size=1, max_overflow=0, pool_timeout=pool.timeout
+    )
+    for engine in (read, write):
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout))
+    return Engines(read=read, write=write)
 
 
 def _usable(state: SchemaState, *, writing: bool) -> bool:
@@ -114,12 +163,6 @@ def _hint(exc: OperationalError) -> str:
     if "full" in said:
         return " (the disk is full; free some space)"
     return ""
-
-
-def _engine_options(url: str, busy_timeout: float) -> dict[str, Any]:
-    if make_url(url).get_backend_name() != "sqlite":
-        return {"pool_pre_ping": True}
-    return {"connect_args": {"timeout": busy_timeout}}
 
 
 def _sqlite_pragmas(busy_timeout: float) -> Callable[[Any, Any], None]:

@@ -16,11 +16,20 @@ Also = Callable[[AsyncSession], Awaitable[None]]
 
 
 class StorePart:
-    """The engine and session factory each table family's methods run on."""
+    """The engines and session factories each table family's methods run on: reads on
+    `_session()`, every write transaction on `_writing.begin()`.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    On SQLite the write engine is one connection, so the process's writes take turns at the
+    file's one write lock instead of contending for it in SQLite's busy handler (which blocks
+    the pool's threads and fails with `database is locked`): see persistence/schema.py. On
+    PostgreSQL both are the same engine.
+    """
+
+    def __init__(self, engine: AsyncEngine, write_engine: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self.write_engine = write_engine or engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._writing = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
 
 def upsert(s: AsyncSession, model: type[Base], key: dict[str, Any], **values: Any) -> Any:

@@ -58,7 +58,7 @@ class ThreadsPart(StorePart):
         now = time.time()
         values = {**fields, "state": to_state, "version": thread.version + 1, "updated_at": now}
         from_state, created = thread.state, inspect(thread).transient
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             if created:
                 await _insert_thread(s, thread, values)
             else:
@@ -83,21 +83,29 @@ class ThreadsPart(StorePart):
         return thread
 
     async def update_thread(
-        self, thread_id: str, *, when_run: str | None = None, **fields: Any
+        self,
+        thread_id: str,
+        *,
+        when_run: str | None = None,
+        also: Sequence[Also] = (),
+        **fields: Any,
     ) -> None:
         """Write fields that are not the machine's state (message ts, run id); with `when_run`,
-        only while that run is still the thread's latest sent to the agent."""
+        only while that run is still the thread's latest sent to the agent. `also` are writes
+        (a lease fence) that must land with them or not at all."""
         query = update(Thread).where(Thread.id == thread_id)
         if when_run is not None:
             query = query.where(Thread.run_sent == when_run)
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
+            for write in also:
+                await write(s)
             await s.execute(query.values(**fields, updated_at=time.time()))
 
     async def record(
         self, thread: Thread, trigger: str, actor: str | None, detail: dict[str, Any] | None = None
     ) -> None:
         """A history entry that changes nothing (e.g. a refused click)."""
-        async with self._session.begin() as s:
+        async with self._writing.begin() as s:
             s.add(
                 Transition(
                     thread_id=thread.id,

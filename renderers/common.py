@@ -42,6 +42,7 @@ FIELD_ACTION_ID = "value"  # every form input's action id; its block id says whi
 CURSOR = "▌"
 _CURSOR_TAIL = (" " + CURSOR, "\n" + CURSOR)
 THINKING = "Thinking…"
+WAITING = "Waiting in line…"  # more runs than the process streams at once (it waits its turn)
 MAX_TOOL_ITEMS = MAX_CONTEXT_ELEMENTS - 1  # one element stays free for the plan steps
 
 _TOOL_MARKS = {"running": "⚙️", "done": "✅", "failed": "❌"}
@@ -172,8 +173,11 @@ def _steps_text(steps: Iterable[StepView]) -> str:
 # --- notes, errors, buttons --------------------------------------------------------------------
 
 
-def thinking_context(queued: int = 0) -> Block:
+def thinking_context(queued: int = 0, *, waiting: bool = False) -> Block:
     queue = f"📥 {plural(queued, 'message')} queued" if queued > 0 else ""
+    if waiting:
+        busy = "the bot is busy with many answers at once; this one starts as soon as one ends"
+        return context(f"⏳ _{WAITING}_ {busy}", queue)
     return context(f"⏳ _{THINKING}_", queue)
 
 
@@ -239,11 +243,15 @@ def without_cursor(blocks: list[Block]) -> list[Block]:
 
 
 def _is_thinking(block: Block) -> bool:
-    return block.get("type") == "context" and THINKING in str(block.get("elements", ""))
+    if block.get("type") != "context":
+        return False
+    elements = str(block.get("elements", ""))
+    return THINKING in elements or WAITING in elements
 
 
 def is_live(blocks: list[Block]) -> bool:
-    """A message still drawn as a live answer: the writing cursor, or "Thinking…"."""
+    """A message still drawn as a live answer: the writing cursor, "Thinking…" or "Waiting in
+    line…"."""
     return has_cursor(blocks) or any(_is_thinking(block) for block in blocks)
 
 

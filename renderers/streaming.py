@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from renderers.common import (
     THINKING,
+    WAITING,
     Block,
     activity_context,
     answer_blocks,
@@ -25,7 +26,7 @@ def render(view: ThreadView) -> list[SlackMessage]:
     if text.strip():
         groups.extend([block] for block in answer_blocks(text, cursor=True))
     else:
-        groups.append([thinking_context(view.queued)])
+        groups.append([thinking_context(view.queued, waiting=view.waiting)])
     if view.stoppable:
         groups.append([stop_button(view.conversation_id)])
-    return pack_messages(groups, THINKING)
+    return pack_messages(groups, WAITING if view.waiting else THINKING)

@@ -103,6 +103,7 @@ class ThreadView:
     interrupted: str | None = None  # why the partial answer stopped, shown as a visible note
     interrupts: list[InterruptView] = field(default_factory=list)
     queued: int = 0  # user messages waiting for this run to end
+    waiting: bool = False  # the run waits in line: the process streams all the runs it may
     answer: AnswerView | None = None  # a finished answer's feedback and follow-up buttons
     stoppable: bool = False  # the live answer carries a Stop button (Slack shows none)
     stopped_by: str | None = None  # who stopped the run; its partial answer stays, marked

@@ -89,7 +89,7 @@ class ServiceProcess:
                 stderr=log,
             )
 
-    async def start(self, wait: float = 30) -> None:
+    async def start(self, wait: float = 60) -> None:
         self.proc = self._spawn()
         deadline = time.monotonic() + wait
         async with httpx.AsyncClient() as client:

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         ["bench/throughput.py", "--events", "50", "--repeat", "1"],
         ["bench/slack_calls.py", "--help"],
+        ["bench/startup.py", "--threads", "100", "--forms", "10"],
         ["bench/load.py", "--n", "5", "--deltas", "10", "--seconds", "1", "--wait", "30"],
     ],
 )

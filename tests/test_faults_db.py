@@ -26,7 +26,8 @@ from orchestrator.sandbox.slack_emulator import SlackEmulator
 from orchestrator.service.runtime import Runtime
 from persistence.schema_upgrade import head_revision
 from persistence.store import Store, StoreError
-from tests.harness import ALICE, CHANNEL, SECRET, Harness
+from renderers.common import ACTION_THUMBS_UP
+from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of
 
 NOT_TAKEN = "I could not take this message"
 
@@ -216,8 +217,10 @@ async def test_a_full_disk_is_answered_and_nothing_half_written(
         cursor.execute("PRAGMA max_page_count=1")  # SQLite raises it to the current size
         cursor.close()
 
-    event.listen(rt.store.engine.sync_engine, "connect", cap_size)
-    await rt.store.engine.dispose()  # every connection from now on sees a full disk
+    engines = (rt.store.engine, rt.store.write_engine)  # reads, and the one writer
+    for engine in engines:
+        event.listen(engine.sync_engine, "connect", cap_size)
+        await engine.dispose()  # every connection from now on sees a full disk
     big = "a long paste " * 4000  # needs new pages wherever it is stored
     pasted = harness.slack.post_user_message(CHANNEL, "U0ALICE", big, thread_ts)
     with caplog.at_level(logging.ERROR, logger="orchestrator.slack"):
@@ -234,8 +237,9 @@ async def test_a_full_disk_is_answered_and_nothing_half_written(
         "first, while there is room"
     ]
 
-    event.remove(rt.store.engine.sync_engine, "connect", cap_size)
-    await rt.store.engine.dispose()  # space again: Slack delivers the same event once more
+    for engine in engines:
+        event.remove(engine.sync_engine, "connect", cap_size)
+        await engine.dispose()  # space again: Slack delivers the same event once more
     await harness.slack.deliver_event(
         harness.events_url, SECRET, pasted, event_id="EvBig", retry_num=1
     )
@@ -243,5 +247,72 @@ async def test_a_full_disk_is_answered_and_nothing_half_written(
     assert harness.agent.requests[-1].body["messages"][-1]["content"] == big
 
 
-def test_busy_timeout_is_a_setting() -> None:
+@pytest.mark.parametrize("busy", ["reads", "writes"])
+async def test_no_free_connection_is_answered_and_the_redelivery_is_taken(
+    harness: Harness, caplog: pytest.LogCaptureFixture, busy: str
+) -> None:
+    """Every connection of the pool taken (`reads`), or the one writer busy past the pool
+    timeout (`writes`): the sender is told to send it again, nothing is half done, and the same
+    delivery sent again is answered."""
+    rt = await harness.start(
+        "answer",
+        ORCH_DATABASE_POOL_SIZE=1,
+        ORCH_DATABASE_MAX_OVERFLOW=0,
+        ORCH_DATABASE_POOL_TIMEOUT=0.2,
+    )
+    taken = rt.store.engine if busy == "reads" else rt.store.write_engine
+    event_ = harness.slack.post_user_message(CHANNEL, ALICE, "take this", mention=True)
+    with caplog.at_level(logging.ERROR, logger="orchestrator.slack"):
+        async with taken.connect():  # held by someone else for longer than the pool timeout
+            response = await harness.slack.deliver_event(
+                harness.events_url, SECRET, event_, event_id="EvP"
+            )
+            await wait_for(lambda: bool(harness.thread_messages(event_["ts"])))
+
+    assert response.status_code == 200
+    [notice] = replies(harness, event_["ts"])
+    assert NOT_TAKEN in notice and "send it again" in notice
+    assert harness.agent.requests == []
+    assert await harness.row(event_["ts"]) is None
+    [record] = [r for r in caplog.records if r.getMessage().startswith("message not taken")]
+    assert "QueuePool limit of size 1 overflow 0 reached" in record.__dict__["error"]
+
+    await harness.slack.deliver_event(
+        harness.events_url, SECRET, event_, event_id="EvP", retry_num=1
+    )
+    await harness.settle(event_["ts"], ("done",))
+    assert [r.body["messages"][-1]["content"] for r in harness.agent.requests] == ["take this"]
+    assert "Hello from test-agent!" in harness.thread_text(event_["ts"])
+
+
+async def test_a_click_with_no_free_connection_is_told_to_click_again(harness: Harness) -> None:
+    rt = await harness.start("answer", ORCH_DATABASE_MAX_OVERFLOW=0, ORCH_DATABASE_POOL_TIMEOUT=0.2)
+    thread_ts = await harness.mention("rate this")
+    await harness.settle(thread_ts, ("done",))
+    [answer] = [m for m in harness.thread_messages(thread_ts) if ACTION_THUMBS_UP in actions_of(m)]
+
+    def notes() -> list[str]:
+        return [c.params.get("text", "") for c in harness.slack.calls_to("response_url")]
+
+    async with rt.store.write_engine.connect():  # the writer busy past the pool timeout
+        await harness.click(answer, ACTION_THUMBS_UP, actions_of(answer)[ACTION_THUMBS_UP])
+        await wait_for(lambda: bool(notes()))
+    assert "please click again" in notes()[0]
+    assert await rt.store.feedback_of(harness.thread_id(thread_ts)) == []
+
+    await harness.click(answer, ACTION_THUMBS_UP, actions_of(answer)[ACTION_THUMBS_UP])
+    await wait_for(lambda: any("Thanks for the feedback" in note for note in notes()))
+    [stored] = await rt.store.feedback_of(harness.thread_id(thread_ts))
+    assert (stored.user, stored.rating) == (ALICE, "up")
+
+
+def test_busy_timeout_and_pool_are_settings() -> None:
     assert Settings(ORCH_DATABASE_BUSY_TIMEOUT=2.5).database_busy_timeout == 2.5
+    pool = Settings(
+        ORCH_DATABASE_POOL_SIZE=20, ORCH_DATABASE_MAX_OVERFLOW=0, ORCH_DATABASE_POOL_TIMEOUT=4
+    )
+    assert (pool.database_pool_size, pool.database_max_overflow) == (20, 0)
+    assert pool.database_pool_timeout == 4.0
+    defaults = Settings()
+    assert (defaults.database_pool_size, defaults.database_max_overflow) == (5, 10)
+    assert defaults.database_pool_timeout == 30.0

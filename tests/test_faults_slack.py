@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.sandbox.slack_emulator import RecordedCall
 from renderers.common import ACTION_APPROVE
 from tests.harness import ALICE, Harness, actions_of, find_with_action
 from tests.test_e2e_approvals import answers, approve, pause_for_approval
@@ -115,7 +116,13 @@ async def test_refused_final_edit_falls_back_to_plain_text(
     harness: Harness, caplog: pytest.LogCaptureFixture, error: str
 ) -> None:
     await harness.start("answer", ORCH_UPDATE_INTERVAL=30)
-    harness.slack.fail("chat.update", error, times=1)
+
+    def refuse_the_next_edit(call: RecordedCall) -> None:
+        # The first text is edited in at once; with this interval the next edit is the final one.
+        if call.method == "chat.update" and not harness.slack.calls_to("chat.update")[:-1]:
+            harness.slack.fail("chat.update", error, times=1)
+
+    harness.slack.call_watchers.append(refuse_the_next_edit)
     with caplog.at_level(logging.WARNING, logger="orchestrator.publisher"):
         thread_ts = await harness.mention("hello")
         row = await harness.settle(thread_ts, ("done",))
@@ -125,7 +132,7 @@ async def test_refused_final_edit_falls_back_to_plain_text(
     assert ANSWER in message.text and "Nothing here calls a real model." in message.text
     assert row.error_kind is None
     updates = harness.slack.calls_to("chat.update")
-    assert [c.response.get("error") for c in updates] == [error, None]
+    assert [c.response.get("error") for c in updates] == [None, error, None]
     assert [r.__dict__["error"] for r in caplog.records] == [error]
 
 

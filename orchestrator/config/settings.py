@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     )
     agent_idle_timeout: float = Field(300.0, validation_alias=_env("ORCH_AGENT_IDLE_TIMEOUT"))
     agent_retry_after_max: float = Field(5.0, validation_alias=_env("ORCH_AGENT_RETRY_AFTER_MAX"))
+    # Runs streaming at once in this process; the agent connection pools are sized from it and
+    # further runs wait in line (their live message says so) until one ends.
+    max_concurrent_runs: int = Field(1000, ge=1, validation_alias=_env("ORCH_MAX_CONCURRENT_RUNS"))
 
     config_file: Path | None = Field(None, validation_alias=_env("ORCH_CONFIG"))
     # The inline YAML may carry agent credentials: kept secret like the tokens.
@@ -58,6 +61,16 @@ class Settings(BaseSettings):
         repr=False,
     )
     database_busy_timeout: float = Field(30.0, validation_alias=_env("ORCH_DATABASE_BUSY_TIMEOUT"))
+    # The connection pool (persistence/schema.py): connections kept open, more opened under
+    # load, and how long a call waits for a free one (on SQLite, a write for its turn: the
+    # process has one writer) before the message is answered "please send it again".
+    database_pool_size: int = Field(5, ge=1, validation_alias=_env("ORCH_DATABASE_POOL_SIZE"))
+    database_max_overflow: int = Field(
+        10, ge=0, validation_alias=_env("ORCH_DATABASE_MAX_OVERFLOW")
+    )
+    database_pool_timeout: float = Field(
+        30.0, gt=0, validation_alias=_env("ORCH_DATABASE_POOL_TIMEOUT")
+    )
 
     update_interval: float = Field(1.0, validation_alias=_env("ORCH_UPDATE_INTERVAL"))
     slack_streaming: Literal["auto", "native", "update"] = Field(

@@ -297,15 +297,22 @@ class ApprovalsDesk:
         return [r for r in rows if r.status in OPEN]
 
     async def post_forms(
-        self, thread: Thread, live: LiveAnswer | None, *, stale_before: float | None = None
+        self,
+        thread: Thread,
+        live: LiveAnswer | None,
+        *,
+        stale_before: float | None = None,
+        unposted: Sequence[Interrupt] | None = None,
     ) -> None:
         """Every open form of the run that Slack has not shown yet is posted, once.
 
         A finishing run closes its live answer first, so the forms come after it; without one
         (a restart found forms stored but never posted) each form is a message of its own.
-        Each form's poster is stored before Slack is asked (see `take_forms`).
+        Each form's poster is stored before Slack is asked (see `take_forms`). `unposted`: those
+        forms, read already (recovery reads them for every thread at once).
         """
-        unposted = [r for r in await self.open_forms(thread) if not r.form_ts]
+        if unposted is None:
+            unposted = [r for r in await self.open_forms(thread) if not r.form_ts]
         if live is not None:
             mine = [r for r in unposted if r.form_intent == self.firing.owner]
             await self._close_with(thread, live, mine)

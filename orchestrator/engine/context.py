@@ -60,6 +60,9 @@ class Context:
     seed: list[dict[str, Any]] = field(default_factory=list)  # earlier thread messages
     queue_head: list[QueuedMessage] = field(default_factory=list)  # read by run_next_queued
     live: LiveAnswer | None = None  # the run that is finishing, for post_forms
+    # A write of the run streaming in this process: stored only while this process holds the
+    # run's lease (`LeaseLost` otherwise, and nothing is written).
+    fenced: bool = False
 
 
 Action = Callable[[Thread, Context], Awaitable[None]]

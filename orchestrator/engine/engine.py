@@ -128,6 +128,7 @@ class Engine:
             owner=self.owner,
             live=self.runs.live,
             follow=self.runs.follow_task,
+            later=self.tasks.background,
             restart=self._restart,
             redraw_answer=self.answers.refresh,
             closing=lambda: self.tasks.closing,
@@ -200,8 +201,8 @@ class Engine:
 
     # --- time and restarts ---------------------------------------------------------------
 
-    async def recover(self) -> None:
-        await self.recovery.recover()
+    async def recover(self) -> int:
+        return await self.recovery.recover()
 
     async def reconcile_runs(self, now: float | None = None) -> None:
         await self.recovery.reconcile_runs(now)

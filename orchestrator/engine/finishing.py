@@ -8,6 +8,7 @@ which state follows, and which actions run, is the machine's.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestrator import kill_points, metrics
 from orchestrator.agent.targets import AgentTarget
 from orchestrator.config.channels import ChannelPolicy
+from orchestrator.core import interrupt_records
 from orchestrator.core.approvals import Resume
 from orchestrator.core.conversation import RunRecorder
 from orchestrator.core.outcomes import OUTCOMES, RunResult
+from orchestrator.core.reducer import RunReducer
 from orchestrator.engine.answer_actions import AnswerActions
 from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import Context, LiveAnswer, Render
@@ -26,7 +29,7 @@ from orchestrator.engine.firing import Firing
 from orchestrator.logs import escape
 from orchestrator.slack.publisher import LivePublisher, PublishError
 from persistence.models import Interrupt, Thread
-from persistence.store import Also, Store, append_op, replace_op
+from persistence.store import Also, LeaseLost, Store, append_op, replace_op
 from renderers.view import ThreadView
 
 log = logging.getLogger("orchestrator.engine")
@@ -91,13 +94,15 @@ class Finisher:
         fired = await self.firing.fire(
             thread.id,
             result.trigger,
-            Context(actor=result.actor, live=live),
+            Context(actor=result.actor, live=live, fenced=True),
             detail=result.detail,
             fields=fields,
             also=also,
             expect_state="streaming",
             known=thread,
         )
+        if fired is None:  # another process ended the run (it found it lost): its to show
+            raise LeaseLost(thread.id)
         metrics.RUNS.labels(result.trigger).inc()
         if result.error is not None:
             log.warning(
@@ -111,8 +116,7 @@ class Finisher:
             )
         kill_points.reached("before_close")
         if not live.closed:  # no `post_forms` closed it: the answer ends here
-            state = fired.dest if fired else await self._state(thread.id)
-            view.state = outcome.shown_as or state
+            view.state = outcome.shown_as or fired.dest
             try:
                 await publisher.close(self.render(view), session_status=live.session_status)
             except PublishError as exc:
@@ -150,10 +154,6 @@ class Finisher:
         if publisher.ts != stored_ts or publisher.redraw_from != (0, 0):
             await self.answers.posted(view, publisher.ts, publisher.redraw_from)
 
-    async def _state(self, thread_id: str) -> str:
-        thread = await self.store.get_thread(thread_id)
-        return thread.state if thread else "errored"
-
 
 def _history_write(thread: Thread, recorder: RunRecorder, *, sent: bool) -> Also:
     if recorder.snapshot is not None:
@@ -166,3 +166,28 @@ def _insert(rows: Sequence[Interrupt]) -> Also:
         session.add_all(rows)
 
     return write
+
+
+def finished_result(
+    thread: Thread, run_id: str, reducer: RunReducer, policy: ChannelPolicy, owner: str
+) -> RunResult:
+    """How a run that got RUN_FINISHED ended: with interrupts (their forms posted by `owner`,
+    this process), or done."""
+    assert reducer.finished is not None
+    rows = interrupt_records.interrupts_of_run(
+        thread=thread,
+        run_id=run_id,
+        finished=reducer.finished,
+        legacy=reducer.legacy,
+        recorder=reducer.recorder,
+        approval_timeout=policy.approval_timeout,
+    )
+    reminder = policy.approval_reminder
+    for row in rows:
+        row.approvers = list(policy.approvers)
+        row.form_intent, row.form_intent_at = owner, time.time()  # this process posts them
+        if reminder and row.expires_at and row.expires_at - reminder > time.time():
+            row.remind_at = row.expires_at - reminder
+    if rows:
+        return RunResult("interrupt", {"interrupts": [r.interrupt_id for r in rows]}, None, rows)
+    return RunResult("run_finished")

@@ -28,6 +28,7 @@ from persistence.store import (
     append_op,
     dequeue_op,
     enqueue_op,
+    fence_op,
     lease_op,
     queue_head_op,
 )
@@ -209,10 +210,13 @@ class Firing:
             writes.append(dequeue_op(context.dequeue_id))
         if "run_next_queued" in fired.effects:
             writes.append(queue_head_op(thread.id, context.queue_head))
+        leaving = fired.source == "streaming" and fired.dest != "streaming"
+        expires_at = time.time() + self.settings.run_lease
         if fired.dest == "streaming" and fired.source != "streaming":
-            expires_at = time.time() + self.settings.run_lease
             writes.append(lease_op(thread.id, self.owner, expires_at))
-        elif fired.source == "streaming" and fired.dest != "streaming":
+        elif context.fenced:  # the run's own write: only while its lease is this process's
+            writes.append(fence_op(thread.id, self.owner, expires_at, release=leaving))
+        elif leaving:  # ended by whoever found it lost (the thread's version decides)
             writes.append(lease_op(thread.id, None))
         return writes
 

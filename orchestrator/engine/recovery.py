@@ -16,19 +16,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
 from orchestrator.core import outcomes, sentences
 from orchestrator.engine import leases
+from orchestrator.engine import recovery_plan as plan
 from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
 from orchestrator.engine.firing import Firing
+from orchestrator.engine.live_runs import LiveRun
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import Publisher, PublishError
 from persistence.models import Answer, Interrupt, Thread
-from persistence.store import Store
+from persistence.store import LeaseLost, Store, StreamingRun
 from renderers.view import ErrorView, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
@@ -46,11 +49,12 @@ class Recovery:
         settings: Settings,
         policy: Callable[[str], ChannelPolicy],
         owner: str,
-        live: Collection[str],
+        live: Mapping[str, LiveRun],
         restart: Callable[[Thread], None],
         redraw_answer: Callable[[Answer], Awaitable[None]],
         closing: Callable[[], bool],
         follow: Callable[[Thread, str], Awaitable[bool]] | None = None,
+        later: Callable[[Coroutine[Any, Any, None]], None] | None = None,
     ) -> None:
         self.store = store
         self.firing = firing
@@ -65,19 +69,24 @@ class Recovery:
         self.redraw_answer = redraw_answer  # draws a finished answer in its final form
         self.closing = closing  # the process is stopping: it starts nothing new
         self.follow = follow  # follows a lost run's agent-side task again (False: cannot)
+        self.later = later  # housekeeping in the background (not holding the tick up)
         # The start-up recovery and the scheduler's ticks never work on the same thread at once.
         self._one_at_a_time = asyncio.Lock()
 
-    async def recover(self) -> None:
-        """After a restart: what the old process left half done is finished."""
+    async def recover(self) -> int:
+        """After a restart: what the old process left half done is finished. Reads a fixed
+        number of statements whatever the number of threads (`persistence.recovery_reads`);
+        writes only for what needs finishing. Returns the number of threads waiting on a form."""
         async with self._one_at_a_time:
             now = time.time()
-            for thread in await self.store.threads_in("awaiting_approval"):
+            waiting = await self.store.threads_in("awaiting_approval")
+            for thread in waiting:
                 self.firing.show_session(thread)  # the dead process may not have said so
             await self.reconcile_runs(now)
             await self.finish_live(now)
             await self.post_lost_forms(None)
             await self.run_queues()
+            return len(waiting)
 
     async def tick(self, now: float) -> None:
         """Every scheduler tick, on every replica: what another process left behind is taken
@@ -90,21 +99,17 @@ class Recovery:
 
     async def post_lost_forms(self, stale_before: float | None) -> None:
         """Forms stored but not shown whose poster is gone (or silent since `stale_before`)."""
-        for thread_id in dict.fromkeys(r.thread_id for r in await self.store.unposted_forms()):
-            thread = await self.store.get_thread(thread_id)
-            if thread is None or thread.state != "awaiting_approval":
-                continue
-            await self.desk.post_forms(thread, None, stale_before=stale_before)
+        for thread, rows in plan.forms_by_thread(await self.store.forms_to_post()):
+            await self.desk.post_forms(thread, None, stale_before=stale_before, unposted=rows)
 
     async def finish_live(self, updated_before: float) -> None:
         """Live messages of runs whose end was stored but never shown get their final form."""
-        for thread in await self.store.threads_left_live(updated_before):
+        for thread, answer in await self.store.live_left(updated_before):
             if thread.id not in self.live:
-                await self._close_live(thread)
+                await self._close_live(thread, answer)
 
-    async def _close_live(self, thread: Thread) -> None:
+    async def _close_live(self, thread: Thread, answer: Answer | None) -> None:
         log.warning("closing the live messages of a run", extra={"conversation": thread.id})
-        answer = await self.store.get_answer(thread.run_id) if thread.run_id else None
         if thread.state == "done" and answer is not None:
             await self.redraw_answer(answer)
         owned = {*(thread.message_ts or []), *(thread.live_ts or [])}
@@ -122,36 +127,45 @@ class Recovery:
         """Queues whose run ended without starting the next message (its process died in
         between) go on, oldest message first; each message runs once whoever picks it up."""
         run_next = self.firing.actions["run_next_queued"]
-        for thread_id in await self.store.threads_with_queue():
-            thread = await self.store.get_thread(thread_id)
-            if thread is None or thread.state not in ("idle", "done", "errored"):
-                continue
-            if thread.live_ts:  # the run before is still being closed (or `finish_live` will)
-                continue
+        for thread in plan.queues_to_run(await self.store.queued_threads(plan.QUEUE_STATES)):
             await run_next(thread, Context())
 
     async def reconcile_runs(self, now: float | None = None) -> None:
         """Renew the leases of this process's runs; end the runs whose owner is gone."""
         now = time.time() if now is None else now
-        if self.live:
-            await self.store.renew_leases(self.owner, now + self.settings.run_lease)
-        for thread, lease in await self.store.streaming_leases():
-            if thread.id in self.live:
-                continue
-            owner, expires_at = (lease.owner, lease.expires_at) if lease else (None, 0.0)
-            if leases.is_lost(owner, expires_at, now):
+        await self.renew(now)
+        for run in plan.lost_runs(await self.store.streaming_runs(), self.live, now):
+            owner, expires_at = (
+                (run.lease.owner, run.lease.expires_at) if run.lease else (None, 0.0)
+            )
+            log.warning(
+                "run lost with its process",
+                extra={"conversation": run.thread.id, "owner": owner or "none"},
+            )
+            try:
+                await self.end_stream(run.thread, taken=(owner, expires_at), known=run)
+            except LeaseLost:  # yet another process took it from this one meanwhile
                 log.warning(
-                    "run lost with its process",
-                    extra={"conversation": thread.id, "owner": owner or "none"},
+                    "lost run taken by another process", extra={"conversation": run.thread.id}
                 )
-                await self.end_stream(thread, take_over=True, lease_owner=owner)
-        for row in await self.store.stale_claims(now - self.settings.run_lease):
-            thread = await self.store.get_thread(row.thread_id)
-            if thread is None or thread.state != "awaiting_approval":
-                continue
-            if (await self.firing.facts(thread))["pending_interrupts"]:
-                continue  # not left behind: it waits for the run's other forms
-            await self._send_claimed(thread, [row])
+        for claim in plan.claims_to_send(
+            await self.store.left_claims(now - self.settings.run_lease)
+        ):
+            await self._send_claimed(claim.thread, [claim.row])
+
+    async def renew(self, now: float) -> None:
+        """Renew the leases of this process's runs; a run whose lease is gone (another process
+        found it lost, and ended it or took it over) stops here at once, quietly."""
+        if not self.live:
+            return
+        since, lease = time.monotonic(), self.settings.run_lease
+        lost = set(await self.store.renew_leases(self.owner, list(self.live), now + lease))
+        for thread_id, run in list(self.live.items()):
+            if thread_id in lost:
+                log.warning("run lease lost", extra={"conversation": thread_id})
+                run.lose()
+            else:
+                run.held(since, lease)
 
     async def end_cut_runs(self, thread_ids: Sequence[str]) -> None:
         """The runs a stopping process cut end visibly now, as another process would end them."""
@@ -167,7 +181,11 @@ class Recovery:
                             continue
                         await self.end_stream(thread)
                     elif thread is not None and thread.live_ts:  # ended, not yet shown
-                        await self._close_live(thread)
+                        run_id = thread.run_id
+                        answer = await self.store.get_answer(run_id) if run_id else None
+                        await self._close_live(thread, answer)
+            except LeaseLost:  # another replica took it over: it ends the run
+                log.warning("cut run taken over", extra={"conversation": thread_id})
             except Exception:  # the next start (or another replica) ends it instead
                 log.exception("cut run not ended", extra={"conversation": thread_id})
 
@@ -190,19 +208,40 @@ class Recovery:
         return kept.task_id if kept is not None else None
 
     async def end_stream(
-        self, thread: Thread, *, take_over: bool = False, lease_owner: str | None = None
+        self,
+        thread: Thread,
+        *,
+        taken: tuple[str | None, float] | None = None,
+        known: StreamingRun | None = None,
     ) -> None:
-        """A run that streamed in a process that is gone. With `take_over` (and the owner of the
-        lease found, None for none), a run that never reached the agent is started again here
-        when this process wins its lease; a stopping process restarts nothing."""
+        """A run that streamed in a process that is gone. `taken`: the lease found lost (its
+        owner, None for none, and expiry); this process takes it over first, compare-and-set,
+        and leaves the run alone if its owner renewed it meanwhile or another process took it.
+        Without it, the run is this process's own (cut by its stop). Every write below is
+        fenced by the lease. A run that never reached the agent is started again here; a
+        stopping process restarts nothing. `known`: its answers in flight and task, read
+        already (recovery reads them for every run in one statement)."""
+        if taken is not None:
+            lease_owner, lease_expires = taken
+            expires_at = time.time() + self.settings.run_lease
+            seen = lease_expires if lease_owner is not None else None
+            if not await self.store.take_lease(
+                thread.id, lease_owner, self.owner, expires_at, seen_expires=seen
+            ):
+                return
         owned = {*(thread.message_ts or []), *(thread.live_ts or [])}
         await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
-        answers = [
-            r
-            for r in await self.store.interrupts_of(thread.id)
-            if r.status in ("claimed", "sending")
-        ]
-        task_id = await self._open_task(thread)
+        if taken is not None and taken[0] is not None and not leases.is_dead(taken[0]):
+            self._clear_again(thread, owned)
+        if known is not None:
+            answers, task_id = known.answers, known.task_id
+        else:
+            answers = [
+                r
+                for r in await self.store.interrupts_of(thread.id)
+                if r.status in ("claimed", "sending")
+            ]
+            task_id = await self._open_task(thread)
         sending = [r.id for r in answers if r.status == "sending"]
         if sending and task_id is not None:  # the agent's task has them: follow it below
             await self.desk.settle(thread, sending)
@@ -212,25 +251,37 @@ class Recovery:
         if task_id is not None and self.follow is not None and await self.follow(thread, task_id):
             log.info("following the lost run's task", extra={"conversation": thread.id})
             return
-        if thread.run_sent is None and take_over and not self.closing():
-            expires_at = time.time() + self.settings.run_lease
-            if await self.store.take_lease(thread.id, lease_owner, self.owner, expires_at):
-                log.warning(
-                    "starting a run its process never sent", extra={"conversation": thread.id}
-                )
-                self.restart(thread)
+        if thread.run_sent is None and taken is not None and not self.closing():
+            log.warning("starting a run its process never sent", extra={"conversation": thread.id})
+            self.restart(thread)
             return
         error = outcomes.restart_error(bool(self.policy(thread.channel_id).escalate_to))
         fired = await self.firing.fire(
             thread.id,
             "stream_lost",
-            Context(actor="recovery"),
+            Context(actor="recovery", fenced=True),
             detail={"reason": "restart"},
             fields={"error_kind": error.kind, "error_text": error.title, "live_ts": []},
             expect_state="streaming",
         )
         if fired is not None:
             await self._notice(thread, fired.dest, error)
+
+    def _clear_again(self, thread: Thread, owned: set[str]) -> None:
+        """The process that lost the run may be alive, and draw its live messages once more
+        after they were cleared (its clock is behind, or a write was on its way). It writes
+        nothing past its lease by its own clock, so they are cleared again once that is over."""
+
+        async def again() -> None:
+            await asyncio.sleep(self.settings.run_lease + self.settings.scheduler_interval)
+            fresh = await self.store.get_thread(thread.id)
+            strict = fresh is None or fresh.state == "streaming"  # a new run is live there
+            await self.notifier.clear_cursors(
+                thread.channel_id, thread.thread_ts, owned, strict=strict
+            )
+
+        if self.later is not None:
+            self.later(again())
 
     async def _answers_left(self, thread: Thread, answers: Sequence[Interrupt]) -> None:
         """Answers claimed for a resume whose process died. Not yet sent: back to the forms, and
@@ -244,7 +295,7 @@ class Recovery:
         fired = await self.firing.fire(
             thread.id,
             "resume_failed",
-            Context(actor="recovery"),
+            Context(actor="recovery", fenced=True),
             detail={"reason": "restart", "resent": resend},
             fields={"live_ts": []},
             expect_state="streaming",

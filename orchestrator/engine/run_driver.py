@@ -6,23 +6,24 @@ of `ag_ui.core` events out. Nothing here names a wire protocol. A thread's runs 
 that answered it first (else the channel's routes pick one by the message's text), and a run
 that follows an agent-side task keeps the task's id, so after a restart `follow_task` picks the
 task up again where it is. A run someone stops (`stop`) has its stream closed and the agent told
-to cancel (`orchestrator.engine.live_runs`).
+to cancel (`orchestrator.engine.live_runs`). A run whose lease another process took (`LeaseLost`
+from a fenced write, or the renewal) stops quietly: no more writes, no cancel, no Slack call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
-from ag_ui.core import BaseEvent, CustomEvent, EventType, RunAgentInput
+from ag_ui.core import BaseEvent, EventType, RunAgentInput
 
 from orchestrator import kill_points, metrics
-from orchestrator.agent.contract import AGENT_TASK_EVENT, AgentClients
+from orchestrator.agent.contract import AgentClients
 from orchestrator.agent.errors import (
     AgentAuthError,
     AgentError,
@@ -33,34 +34,27 @@ from orchestrator.agent.errors import (
 from orchestrator.agent.targets import AgentResolver, AgentTarget
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
-from orchestrator.core import approvals, interrupt_records, outcomes, sentences
+from orchestrator.core import approvals, outcomes, sentences
 from orchestrator.core.conversation import RunRecorder
 from orchestrator.core.outcomes import AgentPlace, RunResult
-from orchestrator.core.reducer import RunReducer, Step, activity
+from orchestrator.core.reducer import RunReducer, Step
 from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
-from orchestrator.engine.finishing import Finisher
+from orchestrator.engine.finishing import Finisher, finished_result
 from orchestrator.engine.firing import Firing
-from orchestrator.engine.live_runs import LiveRun, cancel_at_agent, read_or_stop
+from orchestrator.engine.live_runs import LiveRun, RunSlots, cancel_at_agent, read_or_stop
+from orchestrator.engine.run_progress import RunProgress, typing_status
 from orchestrator.engine.run_requests import RunRequests
+from orchestrator.engine.run_writes import RunWrites
 from orchestrator.engine.tasks import Tasks
-from orchestrator.slack.native_publisher import NativePublisher
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import LivePublisher, PublisherFactory, PublishError
 from orchestrator.slack.sessions import AgentSessions
-from orchestrator.slack.thread_status import TypingStatus
 from persistence.models import Thread
-from persistence.store import Store, lease_op
+from persistence.store import LeaseLost, Store, fence_op, lease_op
 from renderers.view import SlackMessage, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
-
-
-@dataclass(slots=True)
-class _Progress:
-    delivered: bool = False  # the backend answered with at least one event
-    status: TypingStatus | None = None  # the thread status, until the answer's text starts
-    task_id: str | None = None  # the agent-side task the run follows, once announced
 
 
 class RunDriver:
@@ -96,6 +90,7 @@ class RunDriver:
         self.requests = RunRequests(store, agents, policy)
         self.sessions = sessions
         self.live: dict[str, LiveRun] = {}  # the runs streaming in this process, by thread
+        self.slots = RunSlots(settings.max_concurrent_runs)
 
     async def run(
         self, thread: Thread, resume: approvals.Resume | None = None, task_id: str | None = None
@@ -106,6 +101,8 @@ class RunDriver:
         live = self.live[thread.id] = LiveRun(thread.version)
         try:
             await self._run(thread, resume, task_id, live)
+        except LeaseLost:  # another process has the run: it writes the rest, this one nothing
+            log.warning("run taken over by another process", extra={"conversation": thread.id})
         except Exception:
             log.exception("run crashed", extra={"conversation": thread.id})
             await self._fail_crashed(thread)
@@ -164,8 +161,9 @@ class RunDriver:
             stoppable=self._stoppable(thread),
         )
         publisher = self.publishers(thread, view)
+        live.shown = self.render(view)[:1]  # what the live message shows until the lease is held
         try:
-            await publisher.open(self.render(view))
+            await publisher.open(live.shown)
         except PublishError as exc:
             log.error(
                 "cannot post in the thread",
@@ -173,55 +171,66 @@ class RunDriver:
             )
             metrics.SLACK_ERRORS.labels(exc.error).inc()
         thread.run_id = run_id  # stored with the run's first transition (run_started or its end)
-
-        if resume is not None:  # from here on the agent may receive the answers
-            kill_points.reached("before_resume")
-            for key in resume.interrupt_keys:
-                await self.store.cas_interrupt(key, "claimed", status="sending")
-        # for recovery: the live messages to finish; the agent may have the run from here on
-        await self.store.update_thread(thread.id, live_ts=list(publisher.ts), run_sent=run_id)
+        try:
+            await self._started(thread, run_id, resume, publisher.ts, live)
+        except LeaseLost:  # its messages are stored nowhere: no other process can close them
+            for ts in publisher.ts:
+                await self.notifier.delete(thread.channel_id, ts)
+            raise
         reducer = RunReducer(view, RunRecorder())
-        status = await self._typing_status(thread, publisher)
-        progress = _Progress(status=status, task_id=task_id)
+        status = await typing_status(
+            self.notifier, thread, publisher, self.settings.update_interval
+        )
+        progress = RunProgress(RunWrites(), status=status, task_id=task_id, slot=self.slots.slot())
         try:
             result = await self._consume(
                 thread, target, run_id, resume, reducer, publisher, progress, live
             )
+            await progress.writes.flush()  # stored before the ending, in the stream's order
             if progress.task_id is not None:  # the task is over, or waits for people
                 await self.store.set_open_task(thread.id, None)
-        except asyncio.CancelledError:  # the service is stopping: `close` ends the run
+            await self.finisher.finish(
+                thread, target, view, publisher, reducer.recorder, result, resume
+            )
+        except BaseException as exc:  # cut (stopping), crashed, or no longer this run's owner
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CUT_RUN_TIMEOUT):
-                    await publisher.abandon()
+                    if isinstance(exc, asyncio.CancelledError | LeaseLost):
+                        await publisher.abandon()
+                    if not isinstance(exc, LeaseLost):  # its writes are the new owner's now
+                        await progress.writes.flush()  # what its events stored lands first
             raise
         finally:
-            if status is not None:
+            if status is not None and not live.lost:
                 self.tasks.background(status.clear())
-        await self.finisher.finish(
-            thread, target, view, publisher, reducer.recorder, result, resume
+
+    async def _started(
+        self,
+        thread: Thread,
+        run_id: str,
+        resume: approvals.Resume | None,
+        live_ts: list[str],
+        live: LiveRun,
+    ) -> None:
+        """Store that the run may reach the agent from now on, with its live messages (for
+        recovery), while this process holds its lease; the answers it resumes are `sending`."""
+        if resume is not None:
+            kill_points.reached("before_resume")
+        since, lease = time.monotonic(), self.settings.run_lease
+        fence = fence_op(thread.id, self.firing.owner, time.time() + lease)
+        await self.store.update_thread(
+            thread.id, also=[fence], live_ts=list(live_ts), run_sent=run_id
         )
+        live.held(since, lease)
+        live.stored = True
+        for key in resume.interrupt_keys if resume is not None else ():
+            await self.store.cas_interrupt(key, "claimed", status="sending")
 
     def _stoppable(self, thread: Thread) -> bool:
         """The live answer gets a Stop button where Slack shows no Stop of its own (no agent
         sessions) and someone watches it (bots get one final message)."""
         sessions = self.sessions
         return not thread.requester_is_bot and (sessions is None or not sessions.available)
-
-    async def _typing_status(self, thread: Thread, publisher: LivePublisher) -> TypingStatus | None:
-        """With native streaming the message shows text only: the thread status shows progress.
-
-        (In update mode the live message itself says "Thinking…" and shows tools and steps.)
-        """
-        if not isinstance(publisher, NativePublisher):
-            return None
-        status = TypingStatus(
-            self.notifier.client,
-            thread.channel_id,
-            thread.thread_ts,
-            interval=self.settings.update_interval,
-        )
-        await status.start()
-        return status
 
     async def _consume(
         self,
@@ -231,7 +240,7 @@ class RunDriver:
         resume: approvals.Resume | None,
         reducer: RunReducer,
         publisher: LivePublisher,
-        progress: _Progress,
+        progress: RunProgress,
         live: LiveRun,
     ) -> RunResult:
         run_input = await self.requests.run_input(thread, target, run_id, resume)
@@ -245,9 +254,12 @@ class RunDriver:
                 reading = asyncio.ensure_future(
                     self._read(thread, target, run_id, stream, reducer, publisher, resume, progress)
                 )
+                progress.live = live
                 finished = await read_or_stop(reading, live.stop)
             if finished:
                 return reading.result()
+            if live.lost:  # never `cancel` at the agent: the run may go on for its new owner
+                raise LeaseLost(thread.id)
             return await self._stopped(thread, target, run_input, resume, progress, live)
         except TaskGone as exc:
             if following is None:
@@ -264,8 +276,10 @@ class RunDriver:
             retry_after = exc.retry_after if isinstance(exc, AgentHTTPError) else None
             return outcomes.agent_failure(exc, AgentPlace(target.name, target.origin), retry_after)
         finally:
-            if progress.delivered and target.history == "server":
-                await self.store.mark_messages_sent(thread.id)  # the backend has them now
+            if progress.slot is not None:  # the stream is closed: its connection is free again
+                progress.slot.release()
+            if progress.delivered and target.history == "server":  # the backend has them now
+                progress.writes.add(functools.partial(self.store.mark_messages_sent, thread.id))
 
     async def _read(
         self,
@@ -276,44 +290,67 @@ class RunDriver:
         reducer: RunReducer,
         publisher: LivePublisher,
         resume: approvals.Resume | None,
-        progress: _Progress,
+        progress: RunProgress,
     ) -> RunResult:
         view = reducer.view
 
-        def render() -> list[SlackMessage]:  # the throttle calls it when due
+        def draw() -> list[SlackMessage]:
             view.stoppable = self._stoppable(thread)  # sessions may have turned out missing
             return self.render(view)
 
-        feed = reducer.feed
+        def render() -> list[SlackMessage]:  # the throttle calls it when due
+            return progress.live.gate(draw) if progress.live is not None else draw()
+
+        def waiting(now: bool) -> None:  # no slot free: the message says the run waits in line
+            view.waiting = now
+            publisher.changed(render)
+            if progress.status is not None:
+                progress.status.waiting(now)
+
+        if progress.slot is not None:  # taken here, so that a Stop ends the wait too
+            await progress.slot.take(waiting)
+        feed, writes = reducer.feed, progress.writes
+        # Nothing here waits on the database: what is stored goes to `writes`, in order.
         async for event in stream:
+            writes.check()
             if not progress.delivered:
                 progress.delivered = True
-                await self.store.keep_agent(thread.id, target.name)
+                writes.add(functools.partial(self.store.keep_agent, thread.id, target.name))
                 if resume is not None:  # the backend took the answers: they become final
                     kill_points.reached("after_resume")
-                    await self.desk.settle(thread, resume.interrupt_keys)
+                    keys = resume.interrupt_keys
+                    writes.add(functools.partial(self.desk.settle, thread, keys))
             if event.type == EventType.CUSTOM and progress.task_id is None:
-                await self._keep_task(thread, event, progress)
+                progress.keep_task(self.store, thread.id, event)
             step = feed(event)
             if step is Step.CHANGED:
-                publisher.changed(render)
+                if progress.texted or event.type != EventType.TEXT_MESSAGE_CONTENT:
+                    publisher.changed(render)
+                else:  # the answer's first text: shown at once, the throttle counts from it
+                    progress.texted = True
+                    publisher.changed(render, now=True)
                 if progress.status is not None:
-                    self._show_progress(progress, event)
+                    progress.show(event)
             elif step is Step.STARTED:
-                await self.firing.fire(
+                started = functools.partial(
+                    self.firing.fire,
                     thread.id,
                     "run_started",
+                    Context(fenced=True),
                     detail={"run_id": run_id},
                     fields={"run_id": run_id, "message_ts": list(publisher.ts)},
                     known=thread,
                 )
+                writes.add(started)
             elif step is Step.ENDED:
                 error, refused = reducer.error, resume is not None and not reducer.answered
                 if error is not None and refused and not outcomes.already_answered(error):
                     return outcomes.resume_refused(error)  # (a server that had it: it stands)
                 if reducer.error is not None:
                     return outcomes.run_error(reducer.error)
-                return self._finished(thread, run_id, reducer)
+                return finished_result(
+                    thread, run_id, reducer, self.policy(thread.channel_id), self.firing.owner
+                )
         raise StreamIncomplete("the stream ended without RUN_FINISHED or RUN_ERROR")
 
     async def _stopped(
@@ -322,7 +359,7 @@ class RunDriver:
         target: AgentTarget,
         run_input: RunAgentInput,
         resume: approvals.Resume | None,
-        progress: _Progress,
+        progress: RunProgress,
         live: LiveRun,
     ) -> RunResult:
         """Someone stopped the run: its stream is closed; the agent is told to cancel."""
@@ -338,63 +375,22 @@ class RunDriver:
         )
         return outcomes.stopped(by)
 
-    async def _keep_task(self, thread: Thread, event: BaseEvent, progress: _Progress) -> None:
-        assert isinstance(event, CustomEvent)
-        value = event.value if isinstance(event.value, dict) else {}
-        task_id = value.get("taskId")
-        if event.name == AGENT_TASK_EVENT and isinstance(task_id, str) and task_id:
-            progress.task_id = task_id
-            await self.store.set_open_task(thread.id, task_id)
-
-    @staticmethod
-    def _show_progress(progress: _Progress, event: BaseEvent) -> None:
-        status = progress.status
-        assert status is not None
-        shown = activity(event)
-        if shown is None:
-            if event.type == "TEXT_MESSAGE_CONTENT":
-                status.text_started()
-                progress.status = None
-        elif shown[0] == "tool":
-            status.tool(shown[1])
-        else:
-            status.step(shown[1])
-
-    def _finished(self, thread: Thread, run_id: str, reducer: RunReducer) -> RunResult:
-        assert reducer.finished is not None
-        policy = self.policy(thread.channel_id)
-        rows = interrupt_records.interrupts_of_run(
-            thread=thread,
-            run_id=run_id,
-            finished=reducer.finished,
-            legacy=reducer.legacy,
-            recorder=reducer.recorder,
-            approval_timeout=policy.approval_timeout,
-        )
-        reminder = policy.approval_reminder
-        for row in rows:
-            row.approvers = list(policy.approvers)
-            row.form_intent, row.form_intent_at = self.firing.owner, time.time()  # posts them
-            if reminder and row.expires_at and row.expires_at - reminder > time.time():
-                row.remind_at = row.expires_at - reminder
-        if rows:
-            return RunResult(
-                "interrupt", {"interrupts": [r.interrupt_id for r in rows]}, None, rows
-            )
-        return RunResult("run_finished")
-
     async def _fail_crashed(self, thread: Thread) -> None:
         # The store may be what failed: the thread is told either way, and a thread left in
         # `streaming` is ended by the recovery at the next start.
-        with contextlib.suppress(Exception):
+        try:
             await self.firing.fire(
                 thread.id,
                 "stream_lost",
-                Context(actor="engine"),
+                Context(actor="engine", fenced=True),
                 detail={"reason": "internal error"},
                 fields={"error_kind": "internal", "error_text": "Something went wrong in the bot"},
                 expect_state="streaming",
             )
+        except LeaseLost:  # the run is another process's now: it says what happened
+            return
+        except Exception:
+            pass
         await self.notifier.say(
             thread.channel_id, thread.thread_ts, sentences.CRASHED, about=thread.id
         )

@@ -3,6 +3,7 @@ resume, and every failure the client must survive."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -37,8 +38,15 @@ class Pause:
     seconds: float
 
 
-# A script yields events, raw SSE text/bytes (for what no model may express) and pauses.
-Item = BaseEvent | str | bytes | Pause
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """The script goes on once `opened` is set (by a test, when it has seen what it waits for)."""
+
+    opened: asyncio.Event
+
+
+# A script yields events, raw SSE text/bytes (for what no model may express), pauses and gates.
+Item = BaseEvent | str | bytes | Pause | Gate
 Script = Iterator[Item]
 
 INTERRUPT_SCENARIOS: Final = frozenset(

@@ -8,7 +8,6 @@ or a verbatim replay of a recorded stream). Any other agent id answers 404.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import time
@@ -29,6 +28,7 @@ from orchestrator.sandbox.agent_requests import Run, auto_scenario, is_resume
 from orchestrator.sandbox.agent_scenarios import (
     APPROVAL_MESSAGE,
     INTERRUPT_SCENARIOS,
+    Gate,
     Item,
     Pause,
     ScenarioScripts,
@@ -230,6 +230,8 @@ class ScriptedAgent(ScenarioScripts):
             for item in script:
                 if isinstance(item, Pause):
                     await self._sleep(item.seconds)
+                elif isinstance(item, Gate):
+                    await self._sleep(None, item.opened)
                 elif isinstance(item, str | bytes):
                     if self.record_exchanges:
                         raw = item if isinstance(item, str) else item.decode(errors="replace")
@@ -246,11 +248,17 @@ class ScriptedAgent(ScenarioScripts):
             if not ended and not self._closing.is_set():
                 received.closed_early = True
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleeps, but wakes at once when the server stops (so stop() never waits on a script)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._closing.wait()
+    async def _sleep(self, seconds: float | None, opened: asyncio.Event | None = None) -> None:
+        """Sleeps `seconds` (or until `opened` is set), but wakes at once when the server stops
+        (so stop() never waits on a script)."""
+        waits = [asyncio.ensure_future(self._closing.wait())]
+        if opened is not None:
+            waits.append(asyncio.ensure_future(opened.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     def _replay(self, name: str, run: Run) -> Script | None:
         resume = name.endswith("-interrupt") and is_resume(run.body)
@@ -286,6 +294,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 __all__ = [
     "APPROVAL_MESSAGE",
     "AgentExchange",
+    "Gate",
     "Item",
     "ReceivedRequest",
     "ScriptedAgent",

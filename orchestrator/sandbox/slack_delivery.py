@@ -91,6 +91,26 @@ def interactivity_body(payload: dict[str, Any]) -> tuple[str, str]:
     return urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
 
 
-async def post(url: str, body: str, headers: dict[str, str]) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=DELIVERY_TIMEOUT) as client:
+async def post(
+    url: str, body: str, headers: dict[str, str], wait: float = DELIVERY_TIMEOUT
+) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=wait) as client:
         return await client.post(url, content=body.encode(), headers=headers)
+
+
+async def signed_post(
+    url: str,
+    secret: str,
+    body: str,
+    content_type: str,
+    timestamp: int | None = None,
+    signature: str | None = None,
+    retry_num: int | None = None,
+    wait: float = DELIVERY_TIMEOUT,
+) -> httpx.Response:
+    """`body` posted to `url` as Slack delivers it: signed with `secret` (or with the
+    `timestamp` and `signature` given, to deliver a stale or forged request)."""
+    headers = signed_headers(
+        secret, body, content_type, timestamp=timestamp, signature=signature, retry_num=retry_num
+    )
+    return await post(url, body, headers, wait)

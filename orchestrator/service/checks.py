@@ -34,6 +34,7 @@ from orchestrator.config.settings import Settings
 from orchestrator.config.unknown_variables import setting_names, unknown_variables
 from orchestrator.core.machine import MachineDefinitionError
 from orchestrator.service.check_results import Check
+from orchestrator.service.runtime import slack_session
 from orchestrator.service.slack_checks import auth_test_checks, socket_mode_check
 from persistence import schema_upgrade
 from persistence.database_url import check_database_url
@@ -116,13 +117,17 @@ async def run_checks(
     if settings.slack_bot_token is None:
         add(Check("skip", "slack auth.test", "SLACK_BOT_TOKEN is not set"))
     else:
-        client = AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
-        )
-        for check in await auth_test_checks(client):
-            add(check)
-        if settings.slack_app_token is not None:
-            add(await socket_mode_check(client, settings.slack_app_token.get_secret_value()))
+        async with slack_session() as session:
+            client = AsyncWebClient(
+                token=settings.slack_bot_token.get_secret_value(),
+                base_url=settings.slack_api_url,
+                session=session,
+            )
+            for check in await auth_test_checks(client):
+                add(check)
+            if settings.slack_app_token is not None:
+                app_token = settings.slack_app_token.get_secret_value()
+                add(await socket_mode_check(client, app_token))
     return results
 
 

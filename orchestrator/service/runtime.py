@@ -9,6 +9,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import certifi
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -30,6 +31,7 @@ from orchestrator import kill_points, metrics
 from orchestrator.agent.a2a import A2AClient
 from orchestrator.agent.agui.client import AgentClient
 from orchestrator.agent.contract import ProtocolClient
+from orchestrator.agent.pool import connection_limits
 from orchestrator.agent.targets import AgentResolver
 from orchestrator.config.channels import ChannelDirectory, load_config
 from orchestrator.config.machine_source import machine_definition
@@ -41,7 +43,7 @@ from orchestrator.service.scheduler import Scheduler
 from orchestrator.slack import request_guard
 from orchestrator.slack.app import build_app
 from orchestrator.slack.publisher import PublisherFactory
-from persistence.store import Store
+from persistence.store import PoolLimits, Store
 
 log = logging.getLogger("orchestrator.server")
 
@@ -60,12 +62,30 @@ async def _refusal(request: Request, secret: str | None) -> Response | None:
     return PlainTextResponse(refusal.reason, status_code=refusal.status)
 
 
-def slack_client(settings: Settings) -> AsyncWebClient:
-    """The Web API client, with slack_sdk's own retries for 429 (Retry-After), 5xx and resets."""
+SLACK_TIMEOUT = 30  # seconds for one Web API call (slack_sdk's default)
+
+
+def slack_session() -> aiohttp.ClientSession:
+    """The one HTTP session of every Web API call the process makes (the bolt app, the engine,
+    its publishers and notifier, Socket Mode's calls): its connections are kept and reused.
+
+    Without one, slack_sdk's async client opens a new session, so a new connection (against
+    Slack a TLS handshake), for every call: about twice the CPU per call on this side.
+    """
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT))
+
+
+def slack_client(
+    settings: Settings, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """The Web API client, with slack_sdk's own retries for 429 (Retry-After), 5xx and resets,
+    on `session` (see `slack_session`)."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
+        timeout=SLACK_TIMEOUT,
+        session=session,
         retry_handlers=[
             AsyncRateLimitErrorRetryHandler(max_retry_count=5),
             AsyncServerErrorRetryHandler(max_retry_count=2),
@@ -119,7 +139,9 @@ class Runtime:
         self.scheduler: Scheduler
         self.channels: ChannelDirectory
         self._http: httpx.AsyncClient | None = None
+        self._slack_http: aiohttp.ClientSession | None = None
         self._a2a: A2AClient | None = None
+        self.recovered = False  # what the previous process left is finished (or tried)
 
     async def start(
         self,
@@ -136,19 +158,29 @@ class Runtime:
         channels = channel_directory(settings)
         self.channels = channels
         self.store = await Store.open(
-            settings.database_url, busy_timeout=settings.database_busy_timeout, upgrade=upgrade
+            settings.database_url,
+            busy_timeout=settings.database_busy_timeout,
+            upgrade=upgrade,
+            pool=PoolLimits(
+                settings.database_pool_size,
+                settings.database_max_overflow,
+                settings.database_pool_timeout,
+            ),
         )
         self._http = httpx.AsyncClient(
             verify=tls_context(),
             timeout=httpx.Timeout(
                 settings.agent_first_event_timeout, connect=settings.agent_connect_timeout
             ),
+            limits=connection_limits(settings.max_concurrent_runs),
         )
-        client = slack_client(settings)
+        self._slack_http = slack_session()
+        client = slack_client(settings, self._slack_http)
         if slack_check is not None:
             try:
                 await slack_check(client)
             except BaseException:
+                await self._slack_http.close()
                 await self._http.aclose()
                 await self.store.close()
                 raise
@@ -156,6 +188,7 @@ class Runtime:
             first_event_timeout=settings.agent_first_event_timeout,
             idle_timeout=settings.agent_idle_timeout,
             connect_timeout=settings.agent_connect_timeout,
+            max_runs=settings.max_concurrent_runs,
         )
         self.engine = Engine(
             store=self.store,
@@ -175,17 +208,35 @@ class Runtime:
         )
         secret = settings.slack_signing_secret
         self.app = build_app(self.engine, client, secret.get_secret_value() if secret else None)
-        self.scheduler = Scheduler(self.engine, interval=settings.scheduler_interval)
+        # Each tick renews the leases of the runs here: at least three renewals per lease, so
+        # one slow tick does not let a healthy run's lease lapse.
+        interval = min(settings.scheduler_interval, settings.run_lease / 3)
+        self.scheduler = Scheduler(self.engine, interval=interval)
         if recover:
             await self.engine.recover()
+        self.recovered = recover  # else `recover()` is to run (serving: once the port is open)
         self.scheduler.start()
 
     async def recover(self) -> None:
-        """What the previous process left half done is finished (see `Recovery`)."""
+        """What the previous process left half done is finished (see `Recovery`); logs
+        `recovery finished` with its duration and the SQL statements the process ran meanwhile
+        (recovery's and whatever else ran at the same time)."""
+        began, statements = time.perf_counter(), self.store.statements
         try:
-            await self.engine.recover()
+            waiting = await self.engine.recover()
         except Exception:  # the scheduler's ticks take over what is left
             log.exception("recovery at start-up failed")
+            return
+        finally:
+            self.recovered = True
+        log.info(
+            "recovery finished",
+            extra={
+                "seconds": round(time.perf_counter() - began, 3),
+                "statements": self.store.statements - statements,
+                "waiting": waiting,
+            },
+        )
 
     async def stop(self) -> None:
         await self.engine.finish_runs(self.settings.shutdown_grace)  # leases still renewed
@@ -195,6 +246,8 @@ class Runtime:
             await self._http.aclose()
         if self._a2a is not None:
             await self._a2a.aclose()
+        if self._slack_http is not None:  # after the engine: its last Slack calls are made
+            await self._slack_http.close()
         await self.store.close()
 
     def asgi(self) -> Starlette:
@@ -224,17 +277,19 @@ class Runtime:
         )
 
     def admin_routes(self) -> list[Route]:
-        async def healthz(_request: Request) -> Response:
+        async def healthz(_request: Request) -> Response:  # the process serves: nothing more
             return PlainTextResponse("ok")
 
         async def readyz(_request: Request) -> Response:
+            # Ready as soon as the database answers: deliveries are safe to take while
+            # recovery goes on (the body says so), and a replica that is not ready gets none.
             try:
                 await asyncio.wait_for(self.store.ping(), timeout=2)
             except Exception as exc:  # any failure means not ready; say which
                 return PlainTextResponse(
                     f"database not ready: {type(exc).__name__}", status_code=503
                 )
-            return PlainTextResponse("ready")
+            return PlainTextResponse("ready" if self.recovered else "ready, recovering")
 
         async def metrics(_request: Request) -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from orchestrator.slack.socket_mode import GuardedSocketModeHandler
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+PORT_POLL = 0.01  # seconds between looks at whether uvicorn has opened the port
 
 
 class _Server(uvicorn.Server):
@@ -51,13 +52,15 @@ async def serve(
     does a database this release cannot use (unless `upgrade` may bring it up to date)."""
     runtime = Runtime(settings)
     # With a refused bot token, Bolt would answer every mention with "Please reinstall this
-    # app" while the service reports itself ready: refuse to start instead. Recovery runs
-    # while deliveries are already taken: a restart answers Slack at once (a delivery is
-    # acknowledged only once stored, whatever recovery is doing meanwhile).
+    # app" while the service reports itself ready: refuse to start instead. Recovery starts
+    # once the port is open, and runs while deliveries are already taken: a restart answers
+    # Slack at once, and `/readyz` says ready as soon as the database does (a delivery is
+    # acknowledged only once stored, and every answer is a compare-and-set, whatever recovery
+    # is doing meanwhile).
     await runtime.start(upgrade=upgrade, slack_check=require_bot_token, recover=False)
-    runtime.engine.tasks.spawn(runtime.recover())
     asgi = runtime.asgi() if http else runtime.admin_asgi()
     server = _Server(uvicorn.Config(asgi, host=host, port=port, log_level="warning"))
+    runtime.engine.tasks.spawn(_recover_once_open(server, runtime))
     _take_stop_signals(lambda: _stop_requested(server, runtime))
     socket_mode: GuardedSocketModeHandler | None = None
     started: float | None = None
@@ -73,6 +76,15 @@ async def serve(
             await socket_mode.close_async()
         await runtime.stop()
         log_stopped(version=version, since=started)
+
+
+async def _recover_once_open(server: uvicorn.Server, runtime: Runtime) -> None:
+    """Recovery, once the port is open (it would otherwise hold the event loop meanwhile)."""
+    while not server.started:
+        if server.should_exit or runtime.engine.tasks.closing:  # stopping (or never bound)
+            return
+        await asyncio.sleep(PORT_POLL)
+    await runtime.recover()
 
 
 async def _connect_socket_mode(runtime: Runtime, settings: Settings) -> GuardedSocketModeHandler:

@@ -22,6 +22,7 @@ from orchestrator.slack import inbound as parse
 from persistence.store import DatabaseFailure
 from renderers.common import ACTION_APPROVE, ACTION_THUMBS_UP, EDIT_ARGS_BLOCK_ID
 from renderers.edit_args import read_edited_args
+from renderers.feedback import REASONS_BLOCK_ID
 
 log = logging.getLogger("orchestrator.slack")
 
@@ -74,9 +75,6 @@ class Listeners:
         thread_ts = event.get("thread_ts") or ts
         policy = self.engine.policy(channel)
         rule = policy.listen_bots if is_bot else policy.listen_humans
-        if not await self._listening(rule, event, team_id, channel, thread_ts, mentioned):
-            metrics.INBOUND.labels("message", "ignored_bot" if is_bot else "not_listening").inc()
-            return
         inbound = Inbound(
             team_id=team_id,
             channel_id=channel,
@@ -88,7 +86,12 @@ class Listeners:
             display_name=event.get("username"),
             claim_keys=parse.claim_keys(body, event),
         )
-        try:
+        try:  # whatever the database fails with (a pool timeout too), the sender is told
+            if not await self._listening(rule, event, team_id, channel, thread_ts, mentioned):
+                metrics.INBOUND.labels(
+                    "message", "ignored_bot" if is_bot else "not_listening"
+                ).inc()
+                return
             taken = await self.engine.handle_message(inbound)
         except DatabaseFailure as exc:
             await self._not_taken(channel, thread_ts, ts, exc)
@@ -226,7 +229,10 @@ class Listeners:
             await ack(response_action="errors", errors={EDIT_ARGS_BLOCK_ID: error[:3000]})
             return
         await ack()
-        note = await self.engine.desk.send(key, user)
+        try:
+            note = await self.engine.desk.send(key, user)
+        except DatabaseFailure as exc:  # the form stays open: its Approve can be clicked again
+            note = self._click_not_taken(exc)
         if note:
             log.info("edited arguments not sent", extra={"interrupt": key, "note": note})
 
@@ -242,23 +248,29 @@ class Listeners:
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         await ack()
-        note = await self.engine.answers.rate(
-            run_id=action.get("value", ""),
-            user=body["user"]["id"],
-            rating="up" if action["action_id"] == ACTION_THUMBS_UP else "down",
-            channel=parse.channel_of(body),
-            trigger_id=body.get("trigger_id"),
-        )
+        try:
+            note = await self.engine.answers.rate(
+                run_id=action.get("value", ""),
+                user=body["user"]["id"],
+                rating="up" if action["action_id"] == ACTION_THUMBS_UP else "down",
+                channel=parse.channel_of(body),
+                trigger_id=body.get("trigger_id"),
+            )
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
         await _tell(respond, note)
 
     async def on_feedback_details(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any]
     ) -> None:
-        errors = await self.engine.answers.details(
-            run_id=view.get("private_metadata", ""),
-            user=body["user"]["id"],
-            state_values=parse.clean((view.get("state") or {}).get("values") or {}),
-        )
+        try:
+            errors = await self.engine.answers.details(
+                run_id=view.get("private_metadata", ""),
+                user=body["user"]["id"],
+                state_values=parse.clean((view.get("state") or {}).get("values") or {}),
+            )
+        except DatabaseFailure as exc:  # said on the modal, which stays open to submit again
+            errors = {REASONS_BLOCK_ID: self._click_not_taken(exc)}
         if errors:
             await ack(response_action="errors", errors=errors)
         else:
@@ -268,29 +280,42 @@ class Listeners:
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         await ack()
-        note = await self.engine.answers.regenerate(
-            run_id=action.get("value", ""), user=body["user"]["id"], channel=parse.channel_of(body)
-        )
+        try:
+            note = await self.engine.answers.regenerate(
+                run_id=action.get("value", ""),
+                user=body["user"]["id"],
+                channel=parse.channel_of(body),
+            )
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
         await _tell(respond, note)
 
     async def on_escalate(
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         await ack()
-        note = await self.engine.answers.escalate(
-            run_id=action.get("value", ""), user=body["user"]["id"], channel=parse.channel_of(body)
-        )
+        try:
+            note = await self.engine.answers.escalate(
+                run_id=action.get("value", ""),
+                user=body["user"]["id"],
+                channel=parse.channel_of(body),
+            )
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
         await _tell(respond, note)
 
     async def on_escalate_error(
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         await ack()
-        note = await self.engine.answers.escalate_failure(
-            thread_id=action.get("value", ""),
-            user=body["user"]["id"],
-            channel=parse.channel_of(body),
-        )
+        try:
+            note = await self.engine.answers.escalate_failure(
+                thread_id=action.get("value", ""),
+                user=body["user"]["id"],
+                channel=parse.channel_of(body),
+            )
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
         await _tell(respond, note)
 
 

@@ -4,9 +4,10 @@ A drop-in alternative to `Publisher` (same `open`, `changed`, `close`, `ts`, `ca
 the run's `ThreadView` itself:
 
 - `open` starts a stream (`chat.startStream`) under the user's message.
-- On every change, at most once per `interval`, the text Slack has not confirmed yet is sent with
-  `chat.appendStream` (only the new suffix), together with the tool calls as `task_update`
-  chunks and the running plan step as the `plan_update` title.
+- On every change, at most once per `interval` (the answer's first text at once), the text
+  Slack has not confirmed yet is sent with `chat.appendStream` (only the new suffix), together
+  with the tool calls as `task_update` chunks and the running plan step as the `plan_update`
+  title.
 - Before a message reaches `max_chars` characters or `max_age` seconds, its stream is stopped
   and the text goes on in a new streamed message.
 - When Slack says the stream is gone or too long (`message_not_in_streaming_state`,
@@ -42,7 +43,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.messages.chunk import Chunk, MarkdownTextChunk
 from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator.slack.publisher import Publisher, Render, stop_throttle
+from orchestrator.slack.publisher import Publisher, Render, Throttle, stop_throttle
 from orchestrator.slack.stream_content import (
     TaskState,
     cut_text,
@@ -107,7 +108,7 @@ class NativePublisher:
         self._extra = 0
         self._native_calls = 0
         self._dirty = False
-        self._next_at = 0.0
+        self._throttle = Throttle(interval)
         self._loop_task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Future[None] | None = None
 
@@ -153,13 +154,16 @@ class NativePublisher:
             self._fall_back(exc.error)
             await self._tail.open(messages)
 
-    def changed(self, render: Render | None = None) -> None:
-        """The view changed: send what is new within the interval (the view is read then)."""
+    def changed(self, render: Render | None = None, *, now: bool = False) -> None:
+        """The view changed: send what is new within the interval (the view is read then); with
+        `now` (the answer's first text), at once."""
         if self.stopped_by_user:
             return
         if not self.native:
-            self._tail.changed(self._render_rest)
+            self._tail.changed(self._render_rest, now=now)
             return
+        if now:
+            self._throttle.hurry()
         if self._dirty:
             return
         self._dirty = True
@@ -207,18 +211,15 @@ class NativePublisher:
     # -- streaming ----------------------------------------------------------------------------
 
     async def _flush_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._dirty:
-                delay = self._next_at - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                await self._throttle.due()
                 self._dirty = False
                 # Shielded: a call that reached Slack must be accounted for even if the run
                 # ends meanwhile, or `close` would send the same text twice.
                 self._inflight = asyncio.ensure_future(self._flush())
                 await asyncio.shield(self._inflight)
-                self._next_at = loop.time() + self.interval
+                self._throttle.wrote()
         finally:
             self._loop_task = None
 

@@ -131,13 +131,16 @@ class Notifier:
             limit=limit,
         )
 
-    async def clear_cursors(self, channel: str, thread_ts: str, owned: set[str]) -> None:
+    async def clear_cursors(
+        self, channel: str, thread_ts: str, owned: set[str], *, strict: bool = False
+    ) -> None:
         """Messages of a run that died keep their text but lose the writing cursor and the
         "Thinking…" line; a message that showed nothing else is deleted.
 
         `owned` are the run's stored message ts; continuations it posted after they were
         stored are the bot's own messages after them that are still drawn live. With no `owned`
-        (the run died before storing any), every live message of the bot in the thread.
+        (the run died before storing any), every live message of the bot in the thread. With
+        `strict`, the `owned` messages only (another run may be live in the thread).
         """
         first = min((float(ts) for ts in owned), default=0.0)
         try:
@@ -148,7 +151,7 @@ class Notifier:
             return
         for message in found:
             ts = message.get("ts") or "0"
-            ours = ts in owned or (me.wrote(message) and float(ts) > first)
+            ours = ts in owned or (not strict and me.wrote(message) and float(ts) > first)
             if not ours or not is_live(message.get("blocks") or []):
                 continue
             blocks = finished_blocks(message["blocks"])

@@ -1,7 +1,8 @@
 """Keeps a run's Slack messages in step with its view.
 
-The first message is posted at once; after that at most one `chat.update` per message per
-interval, the latest content winning; a final sync when the run ends. Renders happen here, on the
+The first message is posted at once, and so is the answer's first text (`changed(now=True)`);
+after that at most one `chat.update` per message per interval, the latest content winning; a
+final sync when the run ends. Renders happen here, on the
 throttle, never per AG-UI event. Slack 429s are retried by slack_sdk's retry handler on the client.
 Bot senders get `final_only`: nothing is posted until the run ends, then one complete answer.
 """
@@ -42,7 +43,7 @@ class LivePublisher(Protocol):
 
     async def open(self, messages: Sequence[SlackMessage]) -> None: ...
 
-    def changed(self, render: Render) -> None: ...
+    def changed(self, render: Render, *, now: bool = False) -> None: ...
 
     async def close(
         self,
@@ -92,7 +93,7 @@ class Publisher:
         self._sent: list[tuple[str, list[dict[str, Any]]]] = []
         self._render: Render | None = None
         self._dirty = False
-        self._next_at = 0.0
+        self._throttle = Throttle(interval)
         self._loop_task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Task[None] | None = None
         self.calls = 0
@@ -103,11 +104,16 @@ class Publisher:
         if self.final_only:
             return
         await self._sync(messages[:1])
-        self._next_at = asyncio.get_running_loop().time() + self.interval
+        self._throttle.wrote()
 
-    def changed(self, render: Render) -> None:
-        """The view changed: schedule a render within the interval (latest content wins)."""
-        if self._dirty or self.final_only:
+    def changed(self, render: Render, *, now: bool = False) -> None:
+        """The view changed: schedule a render within the interval (latest content wins); with
+        `now` (the answer's first text), at once: the interval counts from that write."""
+        if self.final_only:
+            return
+        if now:
+            self._throttle.hurry()
+        if self._dirty:
             return
         self._render = render
         self._dirty = True
@@ -148,12 +154,9 @@ class Publisher:
         await stop_throttle(self._loop_task, self._inflight)
 
     async def _flush_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._dirty:
-                delay = self._next_at - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                await self._throttle.due()
                 self._dirty = False
                 assert self._render is not None
                 messages = self._render()
@@ -164,7 +167,7 @@ class Publisher:
                     await asyncio.shield(self._inflight)
                 except PublishError:
                     log.warning("live update failed", extra={"channel": self.channel})
-                self._next_at = loop.time() + self.interval
+                self._throttle.wrote()
         finally:
             self._loop_task = None
 
@@ -217,6 +220,36 @@ class Publisher:
             raise PublishError(_error_of(exc)) from exc
         finally:
             self.calls += 1
+
+
+class Throttle:
+    """When a publisher's next write is due: one interval after its last write, or at once
+    when hurried (the answer's first text must not wait for the interval)."""
+
+    __slots__ = ("_hurried", "_next_at", "_woken", "interval")
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._next_at = 0.0
+        self._hurried = False  # holds across a write on its way: the next one goes at once
+        self._woken = asyncio.Event()
+
+    def hurry(self) -> None:
+        self._hurried = True
+        self._woken.set()
+
+    def wrote(self) -> None:
+        self._next_at = asyncio.get_running_loop().time() + self.interval
+
+    async def due(self) -> None:
+        """Wait until the next write is due (what is written then is rendered after this)."""
+        delay = self._next_at - asyncio.get_running_loop().time()
+        if delay > 0 and not self._hurried:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._woken.wait()
+        self._hurried = False
+        self._woken.clear()
 
 
 async def stop_throttle(

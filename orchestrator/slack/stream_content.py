@@ -121,7 +121,7 @@ def rest_messages(view: ThreadView, start: int, closing: Sequence[Block] | None)
         if rest.strip():
             groups.extend([block] for block in answer_blocks(rest, cursor=True))
         elif start == 0:
-            groups.append([thinking_context(view.queued)])
+            groups.append([thinking_context(view.queued, waiting=view.waiting)])
         return pack_messages(groups, THINKING) if groups else []
     groups = [[block] for block in answer_blocks(rest)] if rest.strip() else []
     if closing:

@@ -12,6 +12,7 @@ it must never break a run.
     status.tool("search")       # a tool call started
     status.step("Planning")     # a plan step started
     status.text_started()       # the first text delta arrived
+    status.show(event)          # any of the three above, as the event says
     await status.clear()        # the run ended
 """
 
@@ -21,13 +22,16 @@ import asyncio
 import contextlib
 import logging
 
+from ag_ui.core import BaseEvent, EventType
 from slack_sdk.web.async_client import AsyncWebClient
 
+from orchestrator.core.reducer import activity
 from renderers.limits import truncate
 
 log = logging.getLogger("orchestrator.typing_status")
 
 THINKING = "is thinking…"
+WAITING = "is waiting in line…"  # more runs than the process streams at once
 NAME_MAX = 80
 
 
@@ -59,6 +63,24 @@ class TypingStatus:
         """Show "is thinking…" now."""
         self._wanted = THINKING
         await self._send()
+
+    def waiting(self, now: bool) -> None:
+        """The run waits in line for a free slot (`now`), or has just taken one."""
+        self._want(WAITING if now else THINKING)
+
+    def show(self, event: BaseEvent) -> bool:
+        """Shows the tool or step an event starts; False once the answer's text started (the
+        status is then cleared and needs no more events)."""
+        shown = activity(event)
+        if shown is None:
+            if event.type == EventType.TEXT_MESSAGE_CONTENT:
+                self.text_started()
+                return False
+        elif shown[0] == "tool":
+            self.tool(shown[1])
+        else:
+            self.step(shown[1])
+        return True
 
     def tool(self, name: str) -> None:
         self._want(f"is running {truncate(name or 'a tool', NAME_MAX)}…")

@@ -49,6 +49,7 @@ from orchestrator.agent.errors import (
     StreamIncomplete,
     TaskGone,
 )
+from orchestrator.agent.pool import connection_limits
 from orchestrator.agent.targets import AgentTarget
 
 logger = logging.getLogger("orchestrator.agent")
@@ -68,12 +69,13 @@ class A2AClient:
         idle_timeout: float = 300.0,
         card_ttl: float = 300.0,
         connect_timeout: float = 10.0,
+        max_runs: int = 1000,
     ) -> None:
         self.first_event_timeout = first_event_timeout
         self.idle_timeout = idle_timeout
         self.card_ttl = card_ttl
         timeout = httpx.Timeout(connect=connect_timeout, read=None, write=30.0, pool=30.0)
-        self._http = httpx.AsyncClient(timeout=timeout)
+        self._http = httpx.AsyncClient(timeout=timeout, limits=connection_limits(max_runs))
         self._card_timeout = httpx.Timeout(first_event_timeout, connect=connect_timeout)
         self._factory = ClientFactory(ClientConfig(httpx_client=self._http, streaming=True))
         self._cards: dict[str, tuple[float, AgentCard]] = {}

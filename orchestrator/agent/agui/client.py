@@ -18,9 +18,15 @@ from typing import Any, Final
 
 import httpx
 from ag_ui.core import BaseEvent, RunAgentInput, RunErrorEvent, RunFinishedEvent
-from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
+from httpx_sse import EventSource, aconnect_sse
 
-from orchestrator.agent.agui.events import CHUNK_EVENTS, ChunkExpander, escape_text, parse_event
+from orchestrator.agent.agui.events import (
+    CHUNK_EVENTS,
+    ChunkExpander,
+    SSEReader,
+    escape_text,
+    parse_event,
+)
 from orchestrator.agent.agui.run_input import run_input_payload
 from orchestrator.agent.errors import (
     AgentAuthError,
@@ -135,24 +141,26 @@ class AgentClient:
             async with self._connect(url, body, dict(headers or {}), where) as source:
                 responded = True
                 expander = ChunkExpander()
-                messages = source.aiter_sse()
-                async for sse in messages:
-                    watchdog.events += 1
-                    event = parse_event(sse.data) if sse.data else None
-                    if event is None:
-                        continue
-                    kind = type(event)
-                    watchdog.held = True
-                    if expander.idle and kind not in CHUNK_EVENTS:  # most events: pass through
-                        yield event
-                    else:
-                        for out in expander.feed(event):
-                            yield out
-                    watchdog.held = False
-                    if kind in _TERMINAL:
-                        watchdog.cancel()
-                        await _let_response_end(messages)
-                        return
+                reader = SSEReader()  # the events of a whole read at once (see SSEReader)
+                texts = source.response.aiter_text()
+                async for text in texts:
+                    for data in reader.feed(text):
+                        watchdog.events += 1
+                        event = parse_event(data)
+                        if event is None:
+                            continue
+                        kind = type(event)
+                        watchdog.held = True
+                        if expander.idle and kind not in CHUNK_EVENTS:  # most: pass through
+                            yield event
+                        else:
+                            for out in expander.feed(event):
+                                yield out
+                        watchdog.held = False
+                        if kind in _TERMINAL:
+                            watchdog.cancel()
+                            await _let_response_end(texts)
+                            return
             raise StreamIncomplete(
                 f"The agent's stream ended after {watchdog.events} events without RUN_FINISHED "
                 "or RUN_ERROR."
@@ -223,19 +231,19 @@ def _logged(error: AgentError, where: str) -> AgentError:
     return error
 
 
-async def _let_response_end(messages: AsyncIterator[ServerSentEvent]) -> None:
+async def _let_response_end(texts: AsyncIterator[str]) -> None:
     """Gives a finished response a moment to end, so its connection can be reused.
 
     Whatever the server still sends is ignored; one that keeps the stream open is cut off.
     """
     with contextlib.suppress(TimeoutError, httpx.HTTPError):
         async with asyncio.timeout(_END_GRACE):
-            async for _ in messages:
+            async for _ in texts:
                 pass
 
 
 def _transport_error(exc: httpx.HTTPError, received: int | None) -> AgentError:
-    """`received` is the count of SSE messages read, or None if no response arrived."""
+    """`received` is the count of SSE events read, or None if no response arrived."""
     reason = escape_text(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, 200)
     if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
         return AgentTimeout(f"The connection to the agent timed out ({reason}).")

@@ -23,18 +23,14 @@ class Deliveries(Workspace):
         retry_num: int | None = None,
         timestamp: int | None = None,
         signature: str | None = None,
+        wait: float = slack_delivery.DELIVERY_TIMEOUT,
     ) -> httpx.Response:
-        envelope = self._envelope(event, event_id)
-        body, content_type = slack_delivery.json_body(envelope)
-        headers = slack_delivery.signed_headers(
-            signing_secret,
-            body,
-            content_type,
-            timestamp=timestamp,
-            signature=signature,
-            retry_num=retry_num,
+        """`wait`: how long to wait for the app's answer (a burst of deliveries at once on a
+        busy machine may need longer than one alone)."""
+        body, content_type = slack_delivery.json_body(self._envelope(event, event_id))
+        return await slack_delivery.signed_post(
+            app_url, signing_secret, body, content_type, timestamp, signature, retry_num, wait
         )
-        return await slack_delivery.post(app_url, body, headers)
 
     async def deliver_action(
         self,
@@ -47,15 +43,9 @@ class Deliveries(Workspace):
         signature: str | None = None,
     ) -> httpx.Response:
         body, content_type = slack_delivery.interactivity_body(payload)
-        headers = slack_delivery.signed_headers(
-            signing_secret,
-            body,
-            content_type,
-            timestamp=timestamp,
-            signature=signature,
-            retry_num=retry_num,
+        return await slack_delivery.signed_post(
+            app_url, signing_secret, body, content_type, timestamp, signature, retry_num
         )
-        return await slack_delivery.post(app_url, body, headers)
 
     async def push_event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry_attempt: int = 0

@@ -154,7 +154,8 @@ class SlackEmulator(
             await asyncio.sleep(delay)
         if token == self.token:  # Slack names the bot token's scopes in every answer
             headers = {**headers, "x-oauth-scopes": ",".join(self.scopes)}
-        return self._respond(method, params, status, body, headers)
+        peer = f"{request.client.host}:{request.client.port}" if request.client else None
+        return self._respond(method, params, status, body, headers, peer)
 
     def _dispatch(
         self,
@@ -211,8 +212,9 @@ class SlackEmulator(
         status: int,
         body: dict[str, Any],
         headers: dict[str, str] | None = None,
+        peer: str | None = None,
     ) -> JSONResponse:
-        call = RecordedCall(method, params, body, status, time.monotonic())
+        call = RecordedCall(method, params, body, status, time.monotonic(), peer)
         self.calls.append(call)
         for watcher in self.call_watchers:
             watcher(call)

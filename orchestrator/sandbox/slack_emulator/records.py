@@ -35,6 +35,7 @@ class RecordedCall:
     response: dict[str, Any]
     status: int
     at: float
+    peer: str | None = None  # the caller's "host:port": one per TCP connection it used
 
 
 class SlackApiFailure(Exception):

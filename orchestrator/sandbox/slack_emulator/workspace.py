@@ -102,6 +102,10 @@ class Workspace:
     def calls_to(self, method: str) -> list[RecordedCall]:
         return [call for call in self.calls if call.method == method]
 
+    def connections(self, calls: list[RecordedCall] | None = None) -> set[str]:
+        """The TCP connections (the callers' "host:port") that `calls` (all when None) came on."""
+        return {call.peer for call in (self.calls if calls is None else calls) if call.peer}
+
     def all_messages(self, channel: str) -> list[StoredMessage]:
         """Every message of the channel (threads included) in ts order."""
         found = [m for m in self._messages.values() if m.channel == channel]
