@@ -96,6 +96,12 @@ class BotProcess:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    async def idle(self) -> bool:
+        """Whether the process used (almost) no CPU over the next SETTLE_STEP."""
+        before = self.cpu_seconds()
+        await asyncio.sleep(SETTLE_STEP)
+        return self.cpu_seconds() - before < SETTLE_CPU
+
     async def settle(self) -> None:
         """Wait until the process is idle (what it does after the last Slack write counts)."""
         deadline = time.monotonic() + SETTLE_MAX

@@ -189,8 +189,8 @@ async def run_pass(
     deadline = started + seconds + wait
     while time.monotonic() < deadline and not all(m.complete_at for m in mentions):
         quiet = time.monotonic() - standins.last_activity
-        if time.monotonic() > started + seconds and quiet > QUIET:
-            break
+        if time.monotonic() > started + seconds and quiet > QUIET and await bot.idle():
+            break  # nothing reached Slack or the agent for a while, and the bot does nothing
         await asyncio.sleep(POLL)
     await bot.settle()
     elapsed = time.monotonic() - started
