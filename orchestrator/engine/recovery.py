@@ -36,6 +36,11 @@ from renderers.view import ErrorView, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
 
+# A thread that began waiting this long before a start had its session status set long since:
+# only those that began waiting lately get it set again, so a start with 10,000 waiting threads
+# does not spend Slack's rate limit on statuses that are already right.
+RESHOW_WINDOW = 3600.0  # seconds
+
 
 class Recovery:
     def __init__(
@@ -80,8 +85,9 @@ class Recovery:
         async with self._one_at_a_time:
             now = time.time()
             waiting = await self.store.threads_in("awaiting_approval")
-            for thread in waiting:
-                self.firing.show_session(thread)  # the dead process may not have said so
+            for thread in waiting:  # the dead process may not have said so, if it died then
+                if thread.updated_at >= now - RESHOW_WINDOW:
+                    self.firing.show_session(thread)
             await self.reconcile_runs(now)
             await self.finish_live(now)
             await self.post_lost_forms(None)
