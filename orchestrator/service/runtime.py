@@ -28,7 +28,6 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from orchestrator import kill_points, metrics
-from orchestrator.agent.a2a import A2AClient
 from orchestrator.agent.agui.client import AgentClient
 from orchestrator.agent.contract import ProtocolClient
 from orchestrator.agent.pool import connection_limits
@@ -140,7 +139,7 @@ class Runtime:
         self.channels: ChannelDirectory
         self._http: httpx.AsyncClient | None = None
         self._slack_http: aiohttp.ClientSession | None = None
-        self._a2a: A2AClient | None = None
+        self._a2a: ProtocolClient | None = None
         self.recovered = False  # what the previous process left is finished (or tried)
 
     async def start(
@@ -184,12 +183,17 @@ class Runtime:
                 await self._http.aclose()
                 await self.store.close()
                 raise
-        self._a2a = A2AClient(
-            first_event_timeout=settings.agent_first_event_timeout,
-            idle_timeout=settings.agent_idle_timeout,
-            connect_timeout=settings.agent_connect_timeout,
-            max_runs=settings.max_concurrent_runs,
-        )
+        if self._agents is not None or any(t.protocol == "a2a" for t in channels.targets()):
+            # Imported only when an A2A agent is configured: the A2A SDK is about a quarter of
+            # the service's imports, and imports are most of its start-up time.
+            from orchestrator.agent.a2a import A2AClient
+
+            self._a2a = A2AClient(
+                first_event_timeout=settings.agent_first_event_timeout,
+                idle_timeout=settings.agent_idle_timeout,
+                connect_timeout=settings.agent_connect_timeout,
+                max_runs=settings.max_concurrent_runs,
+            )
         self.engine = Engine(
             store=self.store,
             machine=machine,
@@ -204,7 +208,7 @@ class Runtime:
             settings=settings,
             policies=channels.policy,
             publishers=self._publishers,
-            protocols={"a2a": self._a2a, **(self._protocols or {})},
+            protocols={**({"a2a": self._a2a} if self._a2a else {}), **(self._protocols or {})},
         )
         secret = settings.slack_signing_secret
         self.app = build_app(self.engine, client, secret.get_secret_value() if secret else None)
