@@ -43,6 +43,7 @@ class LiveRun:
     held_until: float = 0.0
     lost: bool = False
     stored: bool = False  # its live messages are stored: after a loss, the new owner's to close
+    ending: bool = False  # its ending is being stored, which gives its lease up (fenced)
     shown: list[SlackMessage] = field(default_factory=list)  # what the live messages show
 
     def held(self, since: float, lease: float) -> None:

@@ -167,10 +167,10 @@ class Recovery:
         since, lease = time.monotonic(), self.settings.run_lease
         lost = set(await self.store.renew_leases(self.owner, list(self.live), now + lease))
         for thread_id, run in list(self.live.items()):
-            if thread_id in lost:
+            if thread_id in lost and not run.ending:  # an ending gives the lease up itself
                 log.warning("run lease lost", extra={"conversation": thread_id})
                 run.lose()
-            else:
+            elif thread_id not in lost:
                 run.held(since, lease)
 
     async def end_cut_runs(self, thread_ids: Sequence[str]) -> None:

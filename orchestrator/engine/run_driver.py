@@ -189,6 +189,7 @@ class RunDriver:
             await progress.writes.flush()  # stored before the ending, in the stream's order
             if progress.task_id is not None:  # the task is over, or waits for people
                 await self.store.set_open_task(thread.id, None)
+            live.ending = True  # its lease goes with its ending (or LeaseLost if not its own)
             await self.finisher.finish(
                 thread, target, view, publisher, reducer.recorder, result, resume
             )
