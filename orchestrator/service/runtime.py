@@ -168,8 +168,13 @@ class Runtime:
         )
         self._http = httpx.AsyncClient(
             verify=tls_context(),
+            # The client's own watchdog times the first event and the silences between events
+            # (ORCH_AGENT_FIRST_EVENT_TIMEOUT, ORCH_AGENT_IDLE_TIMEOUT); httpx's read timeout
+            # only backs it up, so it must not cut a silence the idle timeout allows.
             timeout=httpx.Timeout(
-                settings.agent_first_event_timeout, connect=settings.agent_connect_timeout
+                settings.agent_first_event_timeout,
+                connect=settings.agent_connect_timeout,
+                read=max(settings.agent_first_event_timeout, settings.agent_idle_timeout) + 5,
             ),
             limits=connection_limits(settings.max_concurrent_runs),
         )
