@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator.config.settings import StartError
 from orchestrator.service.check_results import Check
+from orchestrator.slack.api_errors import slack_error
 from orchestrator.slack.manifest import BOT_SCOPES, granted_scopes, missing_scopes
 
 log = logging.getLogger("orchestrator.service")
@@ -54,7 +55,7 @@ async def require_bot_token(client: AsyncWebClient) -> None:
 
 def _refused(exc: SlackApiError) -> str:
     return (
-        f"Slack refused the bot token ({exc.response.get('error')}): SLACK_BOT_TOKEN must be "
+        f"Slack refused the bot token ({slack_error(exc)}): SLACK_BOT_TOKEN must be "
         "the app's Bot User OAuth Token (xoxb-…) from OAuth & Permissions, of an app installed "
         "in the workspace"
     )
@@ -83,7 +84,7 @@ async def socket_mode_check(client: AsyncWebClient, app_token: str) -> Check:
     try:
         await client.apps_connections_open(app_token=app_token)
     except SlackApiError as exc:
-        error = exc.response.get("error")
+        error = slack_error(exc)
         return Check(
             "FAIL",
             what,

@@ -43,6 +43,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.messages.chunk import Chunk, MarkdownTextChunk
 from slack_sdk.web.async_client import AsyncWebClient
 
+from orchestrator.slack.api_errors import slack_error
 from orchestrator.slack.publisher import Publisher, Render, Throttle, stop_throttle
 from orchestrator.slack.stream_content import (
     TaskState,
@@ -57,7 +58,6 @@ from orchestrator.slack.stream_segments import (
     UNSUPPORTED,
     Segment,
     StreamRefused,
-    slack_error,
     stream_body,
 )
 from renderers.limits import FENCE, leaves_fence_open

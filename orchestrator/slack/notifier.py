@@ -14,6 +14,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from orchestrator.slack.api_errors import slack_error
 from orchestrator.slack.thread_context import (
     BotIdentity,
     bot_identity,
@@ -38,7 +39,7 @@ class Notifier:
         except SlackApiError as exc:
             log.warning(
                 "notice not delivered",
-                extra={"conversation": about, "channel": channel, "error": _error(exc)},
+                extra={"conversation": about, "channel": channel, "error": slack_error(exc)},
             )
             return False
         return True
@@ -54,7 +55,7 @@ class Notifier:
         except SlackApiError as exc:
             log.warning(
                 "ephemeral not delivered",
-                extra={"conversation": about, "channel": channel, "error": _error(exc)},
+                extra={"conversation": about, "channel": channel, "error": slack_error(exc)},
             )
             return False
         return True
@@ -70,7 +71,7 @@ class Notifier:
             )
         except SlackApiError as exc:
             log.warning(
-                "suggested prompts not set", extra={"channel": channel, "error": _error(exc)}
+                "suggested prompts not set", extra={"channel": channel, "error": slack_error(exc)}
             )
             return False
         return True
@@ -84,7 +85,9 @@ class Notifier:
                 channel=channel, ts=ts, text=message.text, blocks=message.blocks
             )
         except SlackApiError as exc:
-            log.warning(f"{what} not updated", extra={"conversation": about, "error": _error(exc)})
+            log.warning(
+                f"{what} not updated", extra={"conversation": about, "error": slack_error(exc)}
+            )
             return False
         return True
 
@@ -92,7 +95,7 @@ class Notifier:
         try:
             await self.client.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as exc:
-            log.warning("modal not opened", extra={"run": about, "error": _error(exc)})
+            log.warning("modal not opened", extra={"run": about, "error": slack_error(exc)})
             return False
         return True
 
@@ -109,7 +112,9 @@ class Notifier:
         try:
             response = await self.client.usergroups_users_list(usergroup=group)
         except SlackApiError as exc:
-            log.warning("user group not readable", extra={"group": group, "error": _error(exc)})
+            log.warning(
+                "user group not readable", extra={"group": group, "error": slack_error(exc)}
+            )
             return set()
         return set(response.get("users") or [])
 
@@ -147,7 +152,9 @@ class Notifier:
             found = await thread_messages(self.client, channel, thread_ts)
             me = await self.identity()
         except SlackApiError as exc:
-            log.warning("live messages not read", extra={"channel": channel, "error": _error(exc)})
+            log.warning(
+                "live messages not read", extra={"channel": channel, "error": slack_error(exc)}
+            )
             return
         for message in found:
             ts = message.get("ts") or "0"
@@ -166,7 +173,9 @@ class Notifier:
         try:
             await self.client.chat_delete(channel=channel, ts=ts)
         except SlackApiError as exc:
-            log.warning("message not deleted", extra={"channel": channel, "error": _error(exc)})
+            log.warning(
+                "message not deleted", extra={"channel": channel, "error": slack_error(exc)}
+            )
             return False
         return True
 
@@ -178,7 +187,9 @@ class Notifier:
         try:
             found = await thread_messages(self.client, channel, thread_ts, with_metadata=True)
         except SlackApiError as exc:
-            log.warning("forms not looked up", extra={"channel": channel, "error": _error(exc)})
+            log.warning(
+                "forms not looked up", extra={"channel": channel, "error": slack_error(exc)}
+            )
             return None
         forms: dict[str, str] = {}
         for message in found:
@@ -189,7 +200,3 @@ class Notifier:
                 if isinstance(key, str) and key not in forms:
                     forms[key] = message.get("ts") or ""
         return forms
-
-
-def _error(exc: SlackApiError) -> str:
-    return str(exc.response.get("error") or exc) if exc.response is not None else str(exc)

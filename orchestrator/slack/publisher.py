@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from orchestrator.slack.api_errors import slack_error
 from renderers.limits import truncate
 from renderers.view import SlackMessage
 
@@ -217,7 +218,7 @@ class Publisher:
         try:
             return await method(**params)
         except SlackApiError as exc:
-            raise PublishError(_error_of(exc)) from exc
+            raise PublishError(slack_error(exc)) from exc
         finally:
             self.calls += 1
 
@@ -263,11 +264,3 @@ async def stop_throttle(
     if inflight is not None:
         with contextlib.suppress(Exception):
             await inflight
-
-
-def _error_of(exc: SlackApiError) -> str:
-    response = exc.response
-    try:
-        return str(response.get("error") or response.status_code)
-    except AttributeError:
-        return str(exc)

@@ -34,7 +34,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator import metrics
-from orchestrator.slack.stream_segments import UNSUPPORTED, slack_error
+from orchestrator.slack.api_errors import slack_error
+from orchestrator.slack.stream_segments import UNSUPPORTED
 from renderers.limits import truncate
 
 log = logging.getLogger("orchestrator.sessions")

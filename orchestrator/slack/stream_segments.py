@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.models.messages.chunk import Chunk, MarkdownTextChunk
 
 from orchestrator.slack.stream_content import TaskState
@@ -50,11 +49,3 @@ class StreamRefused(Exception):
 
 def stream_body(piece: str, chunks: list[Chunk]) -> list[Chunk]:
     return [*chunks, MarkdownTextChunk(text=piece)] if piece else list(chunks)
-
-
-def slack_error(exc: SlackApiError) -> str:
-    response = exc.response
-    try:
-        return str(response.get("error") or response.status_code)
-    except AttributeError:
-        return str(exc)

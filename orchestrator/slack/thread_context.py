@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator.core.conversation import assistant_message, user_message
+from orchestrator.slack.api_errors import slack_error
 
 log = logging.getLogger("orchestrator.context")
 
@@ -62,7 +63,7 @@ async def earlier_messages(
     except SlackApiError as exc:
         log.warning(
             "thread context not read",
-            extra={"channel": channel, "error": exc.response.get("error")},
+            extra={"channel": channel, "error": slack_error(exc)},
         )
         return []
     earlier = [m for m in found if _ts(m) < float(before_ts) and _written(m)]

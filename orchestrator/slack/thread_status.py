@@ -19,13 +19,13 @@ it must never break a run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from ag_ui.core import BaseEvent, EventType
 from slack_sdk.web.async_client import AsyncWebClient
 
 from orchestrator.core.reducer import activity
+from orchestrator.slack.api_errors import slack_error
 from renderers.limits import truncate
 
 log = logging.getLogger("orchestrator.typing_status")
@@ -142,7 +142,7 @@ class TypingStatus:
             self._failed = True
             log.warning(
                 "thread status not set",
-                extra={"channel": self.channel, "error": _error_of(exc)},
+                extra={"channel": self.channel, "error": slack_error(exc)},
             )
 
     def _schedule_refresh(self, status: str) -> None:
@@ -158,10 +158,3 @@ class TypingStatus:
             self._refresh_task = None
             self._sent = ""  # sent again, as if it were new
             self._want(status)
-
-
-def _error_of(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    with contextlib.suppress(AttributeError, TypeError):
-        return str(response.get("error"))  # type: ignore[union-attr]
-    return type(exc).__name__
