@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 from orchestrator.core.ids import conversation_id
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator, render_text
+from persistence.models import AgentTask
 from persistence.store import Store
 from renderers.common import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
 from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action, until
@@ -268,7 +271,7 @@ async def test_a_task_streaming_during_a_restart_finishes_in_the_thread(
         thread_id = conversation_id(slack.team_id, CHANNEL, event["ts"])
         streaming = await wait_for(store, thread_id, ("streaming",))
         await until_true(lambda: "Counting the pods" in shown_in(slack, event["ts"]), 20)
-        kept = await store.agent_task(thread_id)
+        kept = await _task_stored(store, thread_id)  # stored behind the stream, in order
         assert kept is not None and kept.task_id
         service.kill()
 
@@ -284,6 +287,16 @@ async def test_a_task_streaming_during_a_restart_finishes_in_the_thread(
     assert "there are 42 pods." in shown
     assert "Interrupted by a restart" not in shown
     assert done.error_kind is None
+
+
+async def _task_stored(store: Store, thread_id: str, wait: float = 20) -> AgentTask | None:
+    """The thread's agent task once its id is stored (the run stores it behind its reading)."""
+    deadline = time.monotonic() + wait
+    kept = await store.agent_task(thread_id)
+    while (kept is None or not kept.task_id) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        kept = await store.agent_task(thread_id)
+    return kept
 
 
 def shown_in(slack: SlackEmulator, thread_ts: str) -> str:
