@@ -341,7 +341,7 @@ async def test_stop_cancels_the_a2a_task(harness: Harness, a2a_sdk_peer: Peer):
         await harness.start(**a2a(a2a_sdk_peer))
         thread_ts = await harness.mention("slow count")
         await until(lambda: "Counting the pods" in harness.thread_text(thread_ts), 20)
-        kept = await harness.rt.store.agent_task(harness.thread_id(thread_ts))
+        kept = await _task_stored(harness.rt.store, harness.thread_id(thread_ts))
         assert kept is not None and kept.task_id
         event = harness.slack.stop_session_by_user(CHANNEL, thread_ts, ALICE)
         await harness.slack.deliver_event(harness.events_url, SECRET, event)
