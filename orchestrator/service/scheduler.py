@@ -28,12 +28,16 @@ class Scheduler:
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
         self._pruned_at = 0.0
+        self._stopping = False
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
+        # The flag ends the loop even if the cancel is lost inside a tick (a `wait_for` racing
+        # its own timeout can swallow one on Python 3.11), so a stop never waits forever.
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -50,7 +54,7 @@ class Scheduler:
             log.debug("old delivery claims pruned", extra={"count": pruned})
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.tick()
             except Exception:
