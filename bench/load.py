@@ -31,32 +31,28 @@ import argparse
 import asyncio
 import contextlib
 import math
-import os
 import resource
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import aiohttp
-import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bot_process import BotProcess, free_port
 from bench.load_standins import BOT_USER_ID, TEAM_ID, Mention, StandIns, answer_text
+from bench.scratch_databases import scratch_database
 from orchestrator.sandbox import slack_delivery
 
 CHANNEL: Final = "C0LOAD"
 USER: Final = "U0LOAD"
 SECRET: Final = "load-signing-secret"
-PG_ADMIN: Final = os.environ.get(
-    "ORCH_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 QUIET: Final = 15.0  # seconds without any Slack call or agent stream ending: the pass is over
 POLL: Final = 0.2
 DELIVERY_TIMEOUT: Final = 30.0  # Slack gives up after 3 s and retries; this counts as refused
@@ -220,23 +216,6 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-@contextlib.asynccontextmanager
-async def database(kind: str, workdir: Path) -> AsyncIterator[str]:
-    """The service's database URL: a new SQLite file, or a new PostgreSQL database dropped after."""
-    if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{workdir / 'orchestrator.db'}"
-        return
-    name = f"orch_load_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        yield f"{base}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 def bot_process(
     name: str, standins: StandIns, database_url: str, args: argparse.Namespace, workdir: Path
 ) -> BotProcess:
@@ -283,7 +262,9 @@ async def main(argv: Sequence[str] | None = None) -> int:
                 for name in args.bots:
                     workdir = Path(tmp) / name
                     workdir.mkdir()
-                    url = await stack.enter_async_context(database(args.db, workdir))
+                    url = await stack.enter_async_context(
+                        scratch_database(args.db, workdir, "orch_load")
+                    )
                     bot = bot_process(name, standins, url, args, workdir)
                     await bot.start()
                     stack.push_async_callback(bot.stop)

@@ -27,9 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.scratch_databases import scratch_database
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator
 from persistence.models import (
@@ -46,7 +48,6 @@ from persistence.store import Store
 CHANNEL = "C0BENCH"
 USER = "U0BENCH"
 SECRET = "bench-signing-secret"
-PG_ADMIN = os.environ.get("ORCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHUNK = 5000  # rows per INSERT batch
 # The form's poster: a process that is gone (another boot of another host).
 GONE = "bench-host/boot-gone/pid:[0]/4242/0123456789abcdef"
@@ -214,21 +215,11 @@ async def fill(url: str, threads: int, forms: int, agent_url: str) -> float:
 
 @contextlib.asynccontextmanager
 async def database(kind: str, folder: Path) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{folder / 'orchestrator.db'}"
-        return
     if kind.startswith("sqlite:"):  # a kept file (--keep)
         yield f"sqlite+aiosqlite:///{kind.removeprefix('sqlite:')}"
         return
-    name = f"orch_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        yield f"{base}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(kind, folder, "orch_bench") as url:
+        yield url
 
 
 def free_port() -> int:
