@@ -12,6 +12,7 @@ may receive the same event.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from orchestrator import metrics
@@ -146,15 +147,14 @@ class Listeners:
     ) -> None:
         """The Stop button of a live answer (where Slack shows no Stop of its own)."""
         await ack()
-        try:
-            note = await self.engine.stops.click(
+        await self._answered(
+            respond,
+            self.engine.stops.click(
                 thread_id=action.get("value", ""),
                 user=body["user"]["id"],
                 channel=parse.channel_of(body),
-            )
-        except DatabaseFailure as exc:
-            note = self._click_not_taken(exc)
-        await _tell(respond, note)
+            ),
+        )
 
     async def on_home_opened(self, event: dict[str, Any]) -> None:
         """Someone opened the app's Messages tab (their DM with the bot): pin the suggested
@@ -205,17 +205,16 @@ class Listeners:
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         await ack()
-        try:
-            note = await self.engine.desk.open_edit(
+        await self._answered(
+            respond,
+            self.engine.desk.open_edit(
                 interrupt_key=action.get("value", ""),
                 user=body["user"]["id"],
                 channel=parse.channel_of(body),
                 message_ts=parse.message_ts(body),
                 trigger_id=body.get("trigger_id", ""),
-            )
-        except DatabaseFailure as exc:
-            note = self._click_not_taken(exc)
-        await _tell(respond, note)
+            ),
+        )
 
     async def on_edited_args(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         """The arguments modal was submitted: refused in the modal, or approved and sent."""
@@ -235,6 +234,15 @@ class Listeners:
             note = self._click_not_taken(exc)
         if note:
             log.info("edited arguments not sent", extra={"interrupt": key, "note": note})
+
+    async def _answered(self, respond: Any, click: Awaitable[str | None]) -> None:
+        """Tell the clicker what became of their click (nothing when it simply worked), or to
+        click again when the database could not take it."""
+        try:
+            note = await click
+        except DatabaseFailure as exc:
+            note = self._click_not_taken(exc)
+        await _tell(respond, note)
 
     def _click_not_taken(self, exc: Exception) -> str:
         metrics.INBOUND.labels("action", "store_failed").inc()
@@ -280,43 +288,40 @@ class Listeners:
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         await ack()
-        try:
-            note = await self.engine.answers.regenerate(
+        await self._answered(
+            respond,
+            self.engine.answers.regenerate(
                 run_id=action.get("value", ""),
                 user=body["user"]["id"],
                 channel=parse.channel_of(body),
-            )
-        except DatabaseFailure as exc:
-            note = self._click_not_taken(exc)
-        await _tell(respond, note)
+            ),
+        )
 
     async def on_escalate(
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         await ack()
-        try:
-            note = await self.engine.answers.escalate(
+        await self._answered(
+            respond,
+            self.engine.answers.escalate(
                 run_id=action.get("value", ""),
                 user=body["user"]["id"],
                 channel=parse.channel_of(body),
-            )
-        except DatabaseFailure as exc:
-            note = self._click_not_taken(exc)
-        await _tell(respond, note)
+            ),
+        )
 
     async def on_escalate_error(
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         await ack()
-        try:
-            note = await self.engine.answers.escalate_failure(
+        await self._answered(
+            respond,
+            self.engine.answers.escalate_failure(
                 thread_id=action.get("value", ""),
                 user=body["user"]["id"],
                 channel=parse.channel_of(body),
-            )
-        except DatabaseFailure as exc:
-            note = self._click_not_taken(exc)
-        await _tell(respond, note)
+            ),
+        )
 
 
 async def _tell(respond: Any, note: str | None) -> None:
