@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -10,9 +11,29 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from persistence.models import Base
+from persistence.write_turns import WriteTurns
 
 # Extra writes that must commit in the same transaction as a state change.
 Also = Callable[[AsyncSession], Awaitable[None]]
+
+
+class WriteSessions:
+    """`begin()`: a write transaction, in its turn where writes take turns (SQLite)."""
+
+    __slots__ = ("_maker", "turns")
+
+    def __init__(self, engine: AsyncEngine, turns: WriteTurns | None) -> None:
+        self._maker = async_sessionmaker(engine, expire_on_commit=False)
+        self.turns = turns
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:
+        if self.turns is None:
+            async with self._maker.begin() as s:
+                yield s
+            return
+        async with self.turns.turn(), self._maker.begin() as s:
+            yield s
 
 
 class StorePart:
@@ -21,15 +42,18 @@ class StorePart:
 
     On SQLite the write engine is one connection, so the process's writes take turns at the
     file's one write lock instead of contending for it in SQLite's busy handler (which blocks
-    the pool's threads and fails with `database is locked`): see persistence/schema.py. On
-    PostgreSQL both are the same engine.
+    the pool's threads and fails with `database is locked`): see persistence/schema.py; those
+    answering Slack first (persistence/write_turns.py). On PostgreSQL both are the same engine.
     """
 
     def __init__(self, engine: AsyncEngine, write_engine: AsyncEngine | None = None) -> None:
         self.engine = engine
         self.write_engine = write_engine or engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
-        self._writing = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        turns = None
+        if self.write_engine is not engine:
+            turns = WriteTurns(urgent_timeout=self.write_engine.pool.timeout())  # type: ignore[attr-defined]
+        self._writing = WriteSessions(self.write_engine, turns)
 
 
 def upsert(s: AsyncSession, model: type[Base], key: dict[str, Any], **values: Any) -> Any:

@@ -34,6 +34,7 @@ class ThreadsPart(StorePart):
             state=state,
             version=0,
             message_ts=[],
+            live_ts=[],
             created_at=now,
             updated_at=now,
         )

@@ -22,7 +22,6 @@ from typing import Any
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
 from orchestrator.core import outcomes, sentences
-from orchestrator.engine import leases
 from orchestrator.engine import recovery_plan as plan
 from orchestrator.engine.approvals_desk import ApprovalsDesk
 from orchestrator.engine.context import CUT_RUN_TIMEOUT, Context, Render
@@ -120,6 +119,7 @@ class Recovery:
             await self.redraw_answer(answer)
         owned = {*(thread.message_ts or []), *(thread.live_ts or [])}
         await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
+        self._clear_again(thread, owned, answer if thread.state == "done" else None)
         if thread.state == "errored":
             error = ErrorView(
                 kind=thread.error_kind or "stream_lost",
@@ -237,7 +237,7 @@ class Recovery:
                 return
         owned = {*(thread.message_ts or []), *(thread.live_ts or [])}
         await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
-        if taken is not None and taken[0] is not None and not leases.is_dead(taken[0]):
+        if taken is not None:
             self._clear_again(thread, owned)
         if known is not None:
             answers, task_id = known.answers, known.task_id
@@ -273,15 +273,21 @@ class Recovery:
         if fired is not None:
             await self._notice(thread, fired.dest, error)
 
-    def _clear_again(self, thread: Thread, owned: set[str]) -> None:
-        """The process that lost the run may be alive, and draw its live messages once more
-        after they were cleared (its clock is behind, or a write was on its way). It writes
-        nothing past its lease by its own clock, so they are cleared again once that is over."""
+    def _clear_again(self, thread: Thread, owned: set[str], answer: Answer | None = None) -> None:
+        """A live message may be drawn once more after it was cleared: by the process that lost
+        the run if it lives on (its clock is behind, or a write was on its way; it writes
+        nothing past its lease by its own clock), or by a write a dead process sent just before
+        it died, which Slack applies in its own time. So they are cleared again once that is
+        over, and a finished `answer` drawn again."""
 
         async def again() -> None:
             await asyncio.sleep(self.settings.run_lease + self.settings.scheduler_interval)
             fresh = await self.store.get_thread(thread.id)
             strict = fresh is None or fresh.state == "streaming"  # a new run is live there
+            if answer is not None and fresh is not None and fresh.run_id == answer.run_id:
+                drawn = await self.store.get_answer(answer.run_id)  # as it is now
+                if drawn is not None:
+                    await self.redraw_answer(drawn)
             await self.notifier.clear_cursors(
                 thread.channel_id, thread.thread_ts, owned, strict=strict
             )

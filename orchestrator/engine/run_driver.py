@@ -214,13 +214,17 @@ class RunDriver:
         live: LiveRun,
     ) -> None:
         """Store that the run may reach the agent from now on, with its live messages (for
-        recovery), while this process holds its lease; the answers it resumes are `sending`."""
+        recovery), while this process holds its lease; the answers it resumes are `sending`.
+        The run before may not have closed its own yet (a queued message starts as soon as
+        the ending is stored): they stay listed until this run's end, so a crash in between
+        leaves none of them live for ever."""
         if resume is not None:
             kill_points.reached("before_resume")
         since, lease = time.monotonic(), self.settings.run_lease
         fence = fence_op(thread.id, self.firing.owner, time.time() + lease)
+        earlier = [ts for ts in thread.live_ts or [] if ts not in live_ts]
         await self.store.update_thread(
-            thread.id, also=[fence], live_ts=list(live_ts), run_sent=run_id
+            thread.id, also=[fence], live_ts=[*earlier, *live_ts], run_sent=run_id
         )
         live.held(since, lease)
         live.stored = True

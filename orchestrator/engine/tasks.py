@@ -8,6 +8,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from persistence.write_turns import not_urgent
+
 log = logging.getLogger("orchestrator.engine")
 
 
@@ -19,14 +21,15 @@ class Tasks:
         self._housekeeping: set[asyncio.Task[None]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """A run or an action: the engine is busy until it ends."""
-        task = asyncio.create_task(coro)
+        """A run or an action: the engine is busy until it ends. Started by a request, its
+        writes do not go before other requests' (persistence/write_turns.py)."""
+        task = asyncio.create_task(coro, context=not_urgent())
         self._work.add(task)
         task.add_done_callback(self._work.discard)
 
     def background(self, coro: Coroutine[Any, Any, None]) -> None:
         """Housekeeping that must not hold a run up (nor count as the engine being busy)."""
-        task = asyncio.create_task(coro)
+        task = asyncio.create_task(coro, context=not_urgent())
         self._housekeeping.add(task)
         task.add_done_callback(self._housekeeping.discard)
 

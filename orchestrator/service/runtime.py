@@ -43,6 +43,7 @@ from orchestrator.slack import request_guard
 from orchestrator.slack.app import build_app
 from orchestrator.slack.publisher import PublisherFactory
 from persistence.store import PoolLimits, Store
+from persistence.write_turns import urgent
 
 log = logging.getLogger("orchestrator.server")
 
@@ -270,7 +271,8 @@ class Runtime:
             response = await _refusal(request, signing_secret)
             refused = response is not None
             if response is None:
-                response = await handler.handle(request)
+                with urgent():  # Slack waits for the answer: its writes go first
+                    response = await handler.handle(request)
                 if response.status_code == 200:
                     response.background = BackgroundTask(kill_points.reached, "after_ack")
             if refused or response.status_code in REFUSED:  # logged, rate-limited, no body

@@ -11,6 +11,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 
 from orchestrator import metrics
 from orchestrator.slack import request_guard
+from persistence.write_turns import urgent
 
 log = logging.getLogger("orchestrator.slack")
 
@@ -23,4 +24,5 @@ class GuardedSocketModeHandler(AsyncSocketModeHandler):
             metrics.INBOUND.labels("request", "refused").inc()
             log.info("envelope refused", extra={"type": req.type, "reason": problem})
             return
-        await super().handle(client, req)
+        with urgent():  # acknowledged once handled: its writes go first
+            await super().handle(client, req)

@@ -61,12 +61,48 @@ def _live_messages(slack: SlackEmulator) -> list[str]:
     return [text for text in shown if any(mark in text for mark in LIVE_MARKS)]
 
 
+async def _left_live(store: Store, slack: SlackEmulator, kills: list[float]) -> list[str]:
+    """Each live message left: its thread as stored and its transitions, its text's end, and
+    when the calls that wrote it landed against the kills (seconds since the first call)."""
+    start = slack.calls[0].at if slack.calls else 0.0
+    left = []
+    for message in slack.all_messages(CHANNEL):
+        text = render_text(message)
+        if not message.bot_id or not any(mark in text for mark in LIVE_MARKS):
+            continue
+        writes = [
+            f"{c.method.removeprefix('chat.')}@{c.at - start:.2f}"
+            for c in slack.calls
+            if c.params.get("ts") == message.ts or c.response.get("ts") == message.ts
+        ]
+        kills_at = ", ".join(f"{k - start:.2f}" for k in kills)
+        thread_ts = message.thread_ts or message.ts
+        row = await store.get_thread(conversation_id(slack.team_id, CHANNEL, thread_ts))
+        stored = "not stored"
+        if row is not None:
+            steps = [f"{t.trigger}:{t.actor}" for t in await store.history(row.id)]
+            stored = (
+                f"{row.state}, messages {row.message_ts}, live {row.live_ts}, "
+                f"sent {bool(row.run_sent)}, history {' '.join(steps)}"
+            )
+        left.append(
+            f"thread {thread_ts} message {message.ts}: {text[-60:]!r}; "
+            f"written {' '.join(writes[-6:])}; kills at {kills_at}; stored: {stored}"
+        )
+    return left
+
+
 def _plain(text: str) -> str:
     return re.sub(r"^\s*<@[^>]+>\s*", "", text)
 
 
 async def check(
-    store: Store, slack: SlackEmulator, agent: ScriptedAgent, seen: Observed, malformed: list[str]
+    store: Store,
+    slack: SlackEmulator,
+    agent: ScriptedAgent,
+    seen: Observed,
+    malformed: list[str],
+    kills: list[float],
 ) -> dict[str, list[str]]:
     violations: dict[str, list[str]] = {}
 
@@ -98,8 +134,8 @@ async def check(
     for thread in rows.values():
         for row in await store.interrupts_of(thread.id):
             _check_interrupt(row, forms, agent, seen, thread, slack, fail)
-    for text in _live_messages(slack):
-        fail("4 no live message left", text[-80:])
+    for what in await _left_live(store, slack, kills):
+        fail("4 no live message left", what)
     for thread in rows.values():
         if thread.state == "streaming":
             fail("5 no streaming without owner", thread.id)

@@ -90,6 +90,9 @@ class Replicas:
             for n in range(count)
         ]
         self.armed: dict[int, str] = {}
+        # When each replica died: the monkey's SIGKILLs, and armed ones once seen dead (monotonic,
+        # as the Slack emulator stamps its calls).
+        self.kill_times: list[float] = []
 
     def live(self) -> list[ServiceProcess]:
         return [s for s in self.services if s.proc is not None and s.proc.poll() is None]
@@ -116,6 +119,7 @@ class Replicas:
         service = self.services[index]
         if service.proc is not None and service.proc.poll() is None:
             service.kill()
+            self.kill_times.append(time.monotonic())
         service.proc = None
 
     def stop(self) -> None:
@@ -217,6 +221,7 @@ async def chaos_monkey(
         for index in replicas.dead():
             if replicas.armed.pop(index, None):
                 figures.kills_reached += 1  # it died at its named step
+                replicas.kill_times.append(time.monotonic())
             await replicas.start(index)
         if budget > 0 and time.monotonic() >= next_kill:
             index = random.randrange(len(replicas.services))
@@ -276,7 +281,9 @@ async def one_run(run: int, plan: Plan, folder: Path) -> Figures:
             try:
                 await seen.wait_quiet(store, slack, deadline=90)
                 figures.recovery_seconds = time.monotonic() - quiet_from
-                figures.violations = await check(store, slack, agent, seen, bad)
+                figures.violations = await check(
+                    store, slack, agent, seen, bad, replicas.kill_times
+                )
             finally:
                 await store.close()
             figures.acked_messages = sum(len(v) for v in seen.threads.values())
