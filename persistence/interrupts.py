@@ -6,10 +6,35 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.models import Interrupt
 from persistence.recovery_reads import OPEN_FORMS
-from persistence.sessions import StorePart
+from persistence.sessions import Also, StorePart
+
+# An answer put back: its form takes a new one.
+RELEASED: dict[str, Any] = {
+    "status": "pending",
+    "answered_by": None,
+    "answered_at": None,
+    "answer": None,
+    "decision": None,
+}
+
+
+def interrupts_op(keys: Sequence[str], held: Sequence[str], **fields: Any) -> Also:
+    """Set `fields` on the interrupts `keys` that are still in one of the `held` statuses, in
+    the transaction of a state change (so a crash never leaves one without the other)."""
+
+    async def write(s: AsyncSession) -> None:
+        if keys:
+            await s.execute(
+                update(Interrupt)
+                .where(Interrupt.id.in_(list(keys)), Interrupt.status.in_(list(held)))
+                .values(**fields)
+            )
+
+    return write
 
 
 class InterruptsPart(StorePart):

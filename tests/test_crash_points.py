@@ -211,6 +211,36 @@ async def test_an_agui_resume_that_may_have_arrived_is_sent_again_and_acted_on_o
     assert left_live(slack, thread_ts) == []
 
 
+async def test_a_resume_recovery_killed_before_it_sent_again_is_sent_by_the_next_start(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    """Killed after the agent got the resume, then again after recovery moved the thread back
+    to its form to send the answer again: the next start sends it (once acted on), and no
+    answer stays `sending` behind a thread that waits on its form."""
+    db = tmp_path / "orchestrator.db"
+    service = Killable(slack, agent, db, "interrupt-outcome", "after_resume", ORCH_RUN_LEASE="1")
+    try:
+        thread_ts, thread_id = await pending_form(service, slack, store)
+        await click_dying(service, slack, thread_ts, "8", "maybe sent")
+        await service.died()
+        service.env["ORCH_TEST_KILL_AT"] = "before_resend"
+        with contextlib.suppress(RuntimeError):  # its recovery may kill it before it is ready
+            await service.start()
+        if service.proc is not None:
+            await service.died()
+        (row,) = await store.interrupts_of(thread_id)
+        assert row.status == "claimed"  # stored with the thread's move back to its form
+        await service.restart()
+        await wait_closed(store, thread_id, ("done", "errored"))
+    finally:
+        service.stop()
+    assert agent.resumes == 1  # acted on once
+    (row,) = await store.interrupts_of(thread_id)
+    assert row.status == "approved"
+    assert f"Approved by <@{ALICE}>" in text_of(slack, CHANNEL, thread_ts)
+    assert left_live(slack, thread_ts) == []
+
+
 async def test_a_legacy_resume_that_may_have_arrived_is_not_resent_and_the_form_works_again(
     slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
 ) -> None:

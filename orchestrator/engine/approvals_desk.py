@@ -20,7 +20,7 @@ from orchestrator.engine.firing import Firing
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import Publisher, PublishError
 from persistence.models import Interrupt, Thread
-from persistence.store import Store
+from persistence.store import RELEASED, Store
 from renderers.edit_args import edit_args_modal
 from renderers.view import SlackMessage, ThreadView
 
@@ -250,15 +250,7 @@ class ApprovalsDesk:
         refused it, after it had taken it)."""
         held = ("claimed", "sending", "approved", "rejected") if refused else ("claimed", "sending")
         for key in keys:
-            await self.store.cas_interrupt(
-                key,
-                held,
-                status="pending",
-                answered_by=None,
-                answered_at=None,
-                answer=None,
-                decision=None,
-            )
+            await self.store.cas_interrupt(key, held, **RELEASED)
 
     async def settle(self, thread: Thread, keys: Sequence[str]) -> None:
         """The backend accepted the resume: claimed answers become final records."""

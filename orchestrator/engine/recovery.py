@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
+from orchestrator import kill_points
 from orchestrator.config.channels import ChannelPolicy
 from orchestrator.config.settings import Settings
 from orchestrator.core import outcomes, sentences
@@ -30,7 +31,7 @@ from orchestrator.engine.live_runs import LiveRun
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import Publisher, PublishError
 from persistence.models import Answer, Interrupt, Thread
-from persistence.store import LeaseLost, Store, StreamingRun
+from persistence.store import RELEASED, LeaseLost, Store, StreamingRun, interrupts_op
 from renderers.view import ErrorView, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
@@ -302,20 +303,24 @@ class Recovery:
         released, the forms work again and the person is told."""
         maybe_sent = [r for r in answers if r.status == "sending"]
         resend = not maybe_sent or self._refuses_duplicates(thread, maybe_sent)
-        if not resend:
-            await self.desk.release([r.id for r in answers])
+        keys, held = [r.id for r in answers], ("claimed", "sending")
+        # With the thread's move: answers to send again are `claimed` (a crash before they
+        # are sent leaves them to the next recovery's claims), the others released.
+        answers_op = interrupts_op(keys, held, **({"status": "claimed"} if resend else RELEASED))
         fired = await self.firing.fire(
             thread.id,
             "resume_failed",
             Context(actor="recovery", fenced=True),
             detail={"reason": "restart", "resent": resend},
             fields={"live_ts": []},
+            also=[answers_op],
             expect_state="streaming",
         )
         refreshed = await self.store.get_thread(thread.id)
         if fired is None or refreshed is None:
             return
         if resend:
+            kill_points.reached("before_resend")
             await self._send_claimed(refreshed, answers)
             return
         for row in answers:
