@@ -11,6 +11,8 @@ optionally with the hit that kills (`after_claim:3` kills on the third claim):
 - `mid_publish`: a form was posted to Slack, before its ts was stored
 - `before_close`: a run's end was stored, before its messages were closed
 - `before_next_queued`: a run ended, before the next queued message started
+- `after_settle`: the agent took an answer and it was stored as final, before its form was
+  drawn so
 - `before_resend`: recovery put answers that may have reached the agent back to be sent again,
   before it sent them
 """
@@ -30,6 +32,7 @@ POINTS = (
     "before_close",
     "before_next_queued",
     "before_resend",
+    "after_settle",
 )
 
 

@@ -241,6 +241,32 @@ async def test_a_resume_recovery_killed_before_it_sent_again_is_sent_by_the_next
     assert left_live(slack, thread_ts) == []
 
 
+async def test_a_form_whose_answer_the_agent_took_is_drawn_so_after_a_kill(
+    slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
+) -> None:
+    """Killed once the agent's acceptance of the answer was stored, before the form was drawn
+    again: after the restart the form says who approved it, not "resuming…"."""
+    db = tmp_path / "orchestrator.db"
+    service = Killable(slack, agent, db, "interrupt-outcome", "after_settle")
+    try:
+        thread_ts, thread_id = await pending_form(service, slack, store)
+        await click_dying(service, slack, thread_ts, "8", "settled")
+        await service.died()
+        (row,) = await store.interrupts_of(thread_id)
+        assert row.status == "approved"
+        assert "resuming" in text_of(slack, CHANNEL, thread_ts)
+        await service.restart()
+        await wait_closed(store, thread_id, ("done", "errored"))
+        deadline = time.monotonic() + 10
+        while left_live(slack, thread_ts) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        service.stop()
+    assert agent.resumes == 1
+    assert f"Approved by <@{ALICE}>" in text_of(slack, CHANNEL, thread_ts)
+    assert left_live(slack, thread_ts) == []
+
+
 async def test_a_legacy_resume_that_may_have_arrived_is_not_resent_and_the_form_works_again(
     slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
 ) -> None:

@@ -261,6 +261,7 @@ class ApprovalsDesk:
             final = "rejected" if row.decision in ("rejected", "cancelled") else "approved"
             if await self.store.cas_interrupt(key, ("claimed", "sending"), status=final):
                 row.status = final
+                kill_points.reached("after_settle")
                 await self.refresh(thread, row)
 
     async def refresh(self, thread: Thread, row: Interrupt, error: str | None = None) -> None:

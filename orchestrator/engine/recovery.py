@@ -32,6 +32,7 @@ from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import Publisher, PublishError
 from persistence.models import Answer, Interrupt, Thread
 from persistence.store import RELEASED, LeaseLost, Store, StreamingRun, interrupts_op
+from persistence.write_turns import urgent
 from renderers.view import ErrorView, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
@@ -166,7 +167,8 @@ class Recovery:
         if not self.live:
             return
         since, lease = time.monotonic(), self.settings.run_lease
-        lost = set(await self.store.renew_leases(self.owner, list(self.live), now + lease))
+        with urgent():  # late, it would end live runs: it goes before the runs' own writes
+            lost = set(await self.store.renew_leases(self.owner, list(self.live), now + lease))
         for thread_id, run in list(self.live.items()):
             if thread_id in lost and not run.ending:  # an ending gives the lease up itself
                 log.warning("run lease lost", extra={"conversation": thread_id})
@@ -240,6 +242,7 @@ class Recovery:
         await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
         if taken is not None:
             self._clear_again(thread, owned)
+        await self._draw_settled_forms(thread, owned)
         if known is not None:
             answers, task_id = known.answers, known.task_id
         else:
@@ -295,6 +298,13 @@ class Recovery:
 
         if self.later is not None:
             self.later(again())
+
+    async def _draw_settled_forms(self, thread: Thread, owned: set[str]) -> None:
+        """The run's forms whose answers the agent took, stored as final but never drawn so
+        (their process died in between): they still say "resuming…"."""
+        for row in await self.store.interrupts_of(thread.id):
+            if row.form_ts in owned and row.status in ("approved", "rejected"):
+                await self.desk.refresh(thread, row)
 
     async def _answers_left(self, thread: Thread, answers: Sequence[Interrupt]) -> None:
         """Answers claimed for a resume whose process died. Not yet sent: back to the forms, and
