@@ -147,6 +147,13 @@ class Finisher:
                 "error_kind": "slack_delivery",
                 "error_text": f"The answer could not be posted in Slack ({live.error})",
             }
+        # Live messages of the run before that it never closed (its process died first) are
+        # closed too; those it did close are no longer live and left alone.
+        earlier = {ts for ts in thread.live_ts or [] if ts not in publisher.ts}
+        if earlier:
+            await self.desk.notifier.clear_cursors(
+                thread.channel_id, thread.thread_ts, earlier, strict=True
+            )
         # The live messages are closed now (continuations, forms, a failure stored with it).
         await self.store.update_thread(
             thread.id, when_run=thread.run_id, message_ts=publisher.ts, live_ts=[], **undelivered

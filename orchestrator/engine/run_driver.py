@@ -226,6 +226,7 @@ class RunDriver:
         await self.store.update_thread(
             thread.id, also=[fence], live_ts=[*earlier, *live_ts], run_sent=run_id
         )
+        thread.live_ts = [*earlier, *live_ts]  # this run's end closes the earlier ones too
         live.held(since, lease)
         live.stored = True
         for key in resume.interrupt_keys if resume is not None else ():
