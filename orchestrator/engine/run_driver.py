@@ -215,18 +215,16 @@ class RunDriver:
     ) -> None:
         """Store that the run may reach the agent from now on, with its live messages (for
         recovery), while this process holds its lease; the answers it resumes are `sending`.
-        The run before may not have closed its own yet (a queued message starts as soon as
-        the ending is stored): they stay listed until this run's end, so a crash in between
-        leaves none of them live for ever."""
+        Those of the run before, if not closed yet, stay listed until this run's end closes
+        them (a crash in between leaves none live for ever)."""
         if resume is not None:
             kill_points.reached("before_resume")
         since, lease = time.monotonic(), self.settings.run_lease
         fence = fence_op(thread.id, self.firing.owner, time.time() + lease)
-        earlier = [ts for ts in thread.live_ts or [] if ts not in live_ts]
+        thread.live_ts = [*(t for t in thread.live_ts or [] if t not in live_ts), *live_ts]
         await self.store.update_thread(
-            thread.id, also=[fence], live_ts=[*earlier, *live_ts], run_sent=run_id
+            thread.id, also=[fence], live_ts=thread.live_ts, run_sent=run_id
         )
-        thread.live_ts = [*earlier, *live_ts]  # this run's end closes the earlier ones too
         live.held(since, lease)
         live.stored = True
         for key in resume.interrupt_keys if resume is not None else ():
