@@ -242,7 +242,7 @@ class Recovery:
         await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
         if taken is not None:
             self._clear_again(thread, owned)
-        await self._draw_settled_forms(thread, owned)
+        await self._draw_settled_forms(thread)
         if known is not None:
             answers, task_id = known.answers, known.task_id
         else:
@@ -299,11 +299,14 @@ class Recovery:
         if self.later is not None:
             self.later(again())
 
-    async def _draw_settled_forms(self, thread: Thread, owned: set[str]) -> None:
-        """The run's forms whose answers the agent took, stored as final but never drawn so
-        (their process died in between): they still say "resuming…"."""
-        for row in await self.store.interrupts_of(thread.id):
-            if row.form_ts in owned and row.status in ("approved", "rejected"):
+    async def _draw_settled_forms(self, thread: Thread) -> None:
+        """The forms the lost run answered (those of the thread's latest interrupted run) whose
+        answers the agent took, stored as final but never drawn so (their process died in
+        between): they still say "resuming…". Posted with the run's answer or on their own."""
+        rows = await self.store.interrupts_of(thread.id)
+        latest = rows[-1].run_id if rows else None
+        for row in rows:
+            if row.run_id == latest and row.status in ("approved", "rejected"):
                 await self.desk.refresh(thread, row)
 
     async def _answers_left(self, thread: Thread, answers: Sequence[Interrupt]) -> None:
