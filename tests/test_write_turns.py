@@ -4,6 +4,7 @@ without a deadline, and a turn given up (cancelled, timed out) passes on."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from pathlib import Path
 
 import pytest
@@ -12,78 +13,77 @@ from persistence.store import DatabaseFailure, PoolLimits, Store
 from persistence.write_turns import WriteTurns, not_urgent, urgent
 
 
-async def _hold(turns: WriteTurns, name: str, order: list[str], gate: asyncio.Event) -> None:
-    async with turns.turn():
-        order.append(name)
-        await gate.wait()
+class Writers:
+    """Writers on one `WriteTurns`: each takes its turn, notes its name in `order`, and keeps
+    the turn until `release`."""
+
+    def __init__(self, urgent_timeout: float = 5) -> None:
+        self.turns = WriteTurns(urgent_timeout=urgent_timeout)
+        self.order: list[str] = []
+        self.gate = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, name: str, context: contextvars.Context | None = None) -> None:
+        """A writer asks for its turn (in the current context unless `context` is given)."""
+        self.tasks.append(asyncio.create_task(self._hold(name), context=context))
+        await asyncio.sleep(0)
+
+    async def _hold(self, name: str) -> None:
+        async with self.turns.turn():
+            self.order.append(name)
+            await self.gate.wait()
+
+    async def release(self) -> None:
+        self.gate.set()
+        await asyncio.gather(*self.tasks)
 
 
 async def test_urgent_writes_go_before_the_writes_waiting_in_order() -> None:
-    turns = WriteTurns(urgent_timeout=5)
-    order: list[str] = []
-    gate = asyncio.Event()
-    first = asyncio.create_task(_hold(turns, "holder", order, gate))
-    await asyncio.sleep(0)
-    waiting = [asyncio.create_task(_hold(turns, f"run{n}", order, gate)) for n in range(3)]
-    await asyncio.sleep(0)
+    writers = Writers()
+    for name in ("holder", "run0", "run1", "run2"):
+        await writers.start(name)
     with urgent():
-        ack = asyncio.create_task(_hold(turns, "ack", order, gate))
-    await asyncio.sleep(0)
-    assert turns.waiting == 4
-    gate.set()
-    await asyncio.gather(first, *waiting, ack)
-    assert order == ["holder", "ack", "run0", "run1", "run2"]
-    assert turns.waiting == 0
+        await writers.start("ack")
+    assert writers.turns.waiting == 4
+    await writers.release()
+    assert writers.order == ["holder", "ack", "run0", "run1", "run2"]
+    assert writers.turns.waiting == 0
 
 
 async def test_an_urgent_write_that_gets_no_turn_in_time_is_a_database_failure() -> None:
-    turns = WriteTurns(urgent_timeout=0.05)
-    gate = asyncio.Event()
-    holder = asyncio.create_task(_hold(turns, "holder", [], gate))
-    await asyncio.sleep(0)
+    writers = Writers(urgent_timeout=0.05)
+    await writers.start("holder")
     with urgent(), pytest.raises(DatabaseFailure, match="ORCH_DATABASE_POOL_TIMEOUT"):
-        async with turns.turn():
+        async with writers.turns.turn():
             pass
-    later = asyncio.create_task(_hold(turns, "later", [], gate))  # in order: no deadline
+    await writers.start("later")  # in order: no deadline
     await asyncio.sleep(0.1)
-    assert not later.done()
-    gate.set()
-    await asyncio.gather(holder, later)
-    assert turns.waiting == 0
+    assert not writers.tasks[-1].done()
+    await writers.release()
+    assert writers.turns.waiting == 0
 
 
 async def test_a_cancelled_waiter_passes_its_turn_on() -> None:
-    turns = WriteTurns(urgent_timeout=5)
-    order: list[str] = []
-    gate = asyncio.Event()
-    holder = asyncio.create_task(_hold(turns, "holder", order, gate))
-    await asyncio.sleep(0)
-    gone = asyncio.create_task(_hold(turns, "gone", order, gate))
-    after = asyncio.create_task(_hold(turns, "after", order, gate))
-    await asyncio.sleep(0)
+    writers = Writers()
+    for name in ("holder", "gone", "after"):
+        await writers.start(name)
+    gone = writers.tasks.pop(1)
     gone.cancel()
-    gate.set()
-    await asyncio.gather(holder, after)
-    assert order == ["holder", "after"]
-    async with turns.turn():  # free again
-        order.append("free")
-    assert order[-1] == "free"
+    await writers.release()
+    assert writers.order == ["holder", "after"]
+    async with writers.turns.turn():  # free again
+        writers.order.append("free")
+    assert writers.order[-1] == "free"
 
 
 async def test_work_a_request_starts_in_the_background_is_not_urgent() -> None:
-    turns = WriteTurns(urgent_timeout=5)
-    order: list[str] = []
-    gate = asyncio.Event()
-    holder = asyncio.create_task(_hold(turns, "holder", order, gate))
-    await asyncio.sleep(0)
-    queued = asyncio.create_task(_hold(turns, "queued", order, gate))
-    await asyncio.sleep(0)
+    writers = Writers()
+    await writers.start("holder")
+    await writers.start("queued")
     with urgent():
-        run = asyncio.create_task(_hold(turns, "run", order, gate), context=not_urgent())
-    await asyncio.sleep(0)
-    gate.set()
-    await asyncio.gather(holder, queued, run)
-    assert order == ["holder", "queued", "run"]
+        await writers.start("run", context=not_urgent())
+    await writers.release()
+    assert writers.order == ["holder", "queued", "run"]
 
 
 async def test_a_burst_of_run_writes_does_not_hold_up_the_write_an_ack_waits_for(
