@@ -8,12 +8,14 @@ the fenced writes of the store on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from orchestrator.engine.live_runs import LiveRun
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator, render_text
 from persistence.store import LeaseLost, Store, fence_op, lease_op
@@ -141,3 +143,28 @@ async def test_a_replica_that_finds_its_lease_gone_at_renewal_stops_its_run_at_o
     assert shown.count("The bot restarted while this answer was being written") == 1
     assert "▌" not in shown and "Thinking" not in shown
     assert len(agent.requests) == 1
+
+
+async def test_a_renewal_that_saw_a_run_end_leaves_the_threads_next_run_alone(
+    harness: Harness,
+) -> None:
+    """A renewal sent while a thread's run gave its lease up with its ending finds no lease for
+    that thread; the run that took its place meanwhile (the next queued message) goes on."""
+    await harness.start("answer")
+    thread_ts = await harness.mention("hello")
+    row = await harness.settle(thread_ts, ("done",))
+    runs, recovery = harness.rt.engine.runs, harness.rt.engine.recovery
+    ended = runs.live[row.id] = LiveRun(row.version, ending=True)  # its lease is gone
+    lock = sqlite3.connect(harness.db_path, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")  # the renewal waits for the database
+        renewal = asyncio.create_task(recovery.renew(time.time()))
+        await asyncio.sleep(0.3)
+        following = runs.live[row.id] = LiveRun(row.version + 1)
+        lock.execute("COMMIT")
+        await renewal
+    finally:
+        lock.close()
+        runs.live.pop(row.id, None)
+    assert not ended.lost
+    assert not following.lost and not following.stop.is_set()

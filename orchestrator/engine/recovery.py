@@ -167,9 +167,12 @@ class Recovery:
         if not self.live:
             return
         since, lease = time.monotonic(), self.settings.run_lease
+        # The runs as they are now: by the time the store answers, a thread's next run may
+        # have taken its place here, with a lease the renewal did not see.
+        runs = dict(self.live)
         with urgent():  # late, it would end live runs: it goes before the runs' own writes
-            lost = set(await self.store.renew_leases(self.owner, list(self.live), now + lease))
-        for thread_id, run in list(self.live.items()):
+            lost = set(await self.store.renew_leases(self.owner, list(runs), now + lease))
+        for thread_id, run in runs.items():
             if thread_id in lost and not run.ending:  # an ending gives the lease up itself
                 log.warning("run lease lost", extra={"conversation": thread_id})
                 run.lose()
