@@ -509,6 +509,6 @@ async def test_two_replicas_regenerating_at_once_run_it_once(harness: Harness) -
         await harness.settle(thread_ts, ("done",), min_version=first.version + 3)
     finally:
         await other.stop()
-    assert notes.count(None) == 1
-    assert sum(n is not None and "already regenerated" in n for n in notes) == 1
+    assert notes.count(None) == 1, notes
+    assert sum(n is not None and "already regenerated" in n for n in notes) == 1, notes
     assert len(harness.agent.requests) == 2

@@ -163,6 +163,11 @@ class AnswerActions:
             return found
         answer, thread = found
         refusal = _not_regenerable(answer, thread)
+        if refusal and answer.status != "regenerated":
+            # The thread was read after the answer: a regeneration stored in between (the
+            # thread busy with it) shows in the answer read again, and is said as such.
+            answer = await self.store.get_answer(run_id) or answer
+            refusal = _not_regenerable(answer, thread)
         if refusal:
             return refusal
         try:
