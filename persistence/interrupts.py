@@ -37,6 +37,13 @@ def interrupts_op(keys: Sequence[str], held: Sequence[str], **fields: Any) -> Al
     return write
 
 
+def release_op(keys: Sequence[str], *, refused: bool = False) -> Also:
+    """Put claimed answers back to pending (their resume was not delivered; or the server
+    refused it after it had taken it, `refused`), in the transaction of a state change."""
+    held = ("claimed", "sending", "approved", "rejected") if refused else ("claimed", "sending")
+    return interrupts_op(keys, held, **RELEASED)
+
+
 class InterruptsPart(StorePart):
     async def get_interrupt(self, interrupt_key: str) -> Interrupt | None:
         async with self._session() as s:
@@ -54,11 +61,18 @@ class InterruptsPart(StorePart):
             await s.execute(update(Interrupt).where(Interrupt.id == interrupt_key).values(**fields))
 
     async def cas_interrupt(
-        self, interrupt_key: str, expected: str | Sequence[str], **fields: Any
+        self,
+        interrupt_key: str,
+        expected: str | Sequence[str],
+        also: Sequence[Also] = (),
+        **fields: Any,
     ) -> bool:
-        """Compare-and-set on the interrupt's status: True only for the one caller that wins."""
+        """Compare-and-set on the interrupt's status: True only for the one caller that wins.
+        `also`: writes of the same transaction (a lease fence)."""
         expected = (expected,) if isinstance(expected, str) else tuple(expected)
         async with self._writing.begin() as s:
+            for write in also:
+                await write(s)
             result = await s.execute(
                 update(Interrupt)
                 .where(Interrupt.id == interrupt_key, Interrupt.status.in_(expected))

@@ -44,18 +44,22 @@ class LeftClaim:
 
 
 class RecoveryReadsPart(StorePart):
-    async def streaming_runs(self) -> list[StreamingRun]:
-        """Every thread in `streaming` with its lease, its task and its answers in flight."""
+    async def streaming_runs(self, thread_id: str | None = None) -> list[StreamingRun]:
+        """Every thread in `streaming` (or only `thread_id`, if it is) with its lease, its task
+        and its answers in flight."""
+        streaming = [Thread.state == "streaming"]
+        if thread_id is not None:
+            streaming.append(Thread.id == thread_id)
         runs = (
             select(Thread, RunLease, AgentTask.task_id)
             .outerjoin(RunLease, RunLease.thread_id == Thread.id)
             .outerjoin(AgentTask, AgentTask.thread_id == Thread.id)
-            .where(Thread.state == "streaming")
+            .where(*streaming)
         )
         answers = (
             select(Interrupt)
             .join(Thread, Thread.id == Interrupt.thread_id)
-            .where(Thread.state == "streaming", Interrupt.status.in_(IN_FLIGHT))
+            .where(*streaming, Interrupt.status.in_(IN_FLIGHT))
             .order_by(Interrupt.created_at)
         )
         async with self._session() as s:

@@ -23,7 +23,7 @@ from persistence.errors import (
 from persistence.escalations import EscalationsPart
 from persistence.feedback import FeedbackPart
 from persistence.inbound import InboundPart, claim_op
-from persistence.interrupts import RELEASED, InterruptsPart, interrupts_op
+from persistence.interrupts import RELEASED, InterruptsPart, interrupts_op, release_op
 from persistence.leases import LeasesPart, fence_op, lease_op
 from persistence.messages import MessagesPart, append_op, replace_op
 from persistence.queue import QueuePart, dequeue_op, enqueue_op, queue_head_op
@@ -55,6 +55,7 @@ __all__ = [
     "lease_op",
     "queue_head_op",
     "regenerate_op",
+    "release_op",
     "replace_op",
 ]
 

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 
 from orchestrator.engine.live_runs import LiveRun
+from orchestrator.sandbox.agent_requests import is_resume
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import SlackEmulator, render_text
 from persistence.store import LeaseLost, Store, fence_op, lease_op
 from tests.databases import fresh_database, fresh_postgres
-from tests.harness import Harness, until
+from tests.harness import ALICE, Harness, until
+from tests.test_e2e_approvals import approve
 from tests.test_replicas_postgres import both_running, streaming
 
 CHANNEL = "C0GENERAL"
@@ -168,3 +170,38 @@ async def test_a_renewal_that_saw_a_run_end_leaves_the_threads_next_run_alone(
         runs.live.pop(row.id, None)
     assert not ended.lost
     assert not following.lost and not following.stop.is_set()
+
+
+async def test_a_resumed_run_taken_over_sends_its_answers_again_never_the_question(
+    slack: SlackEmulator, agent: ScriptedAgent, tmp_path: Path, pg_url: str
+) -> None:
+    """The agent took the approval (its first event is slow to come) when the second replica
+    finds the first one's lease lapsed: the second sends the same answers again, which the
+    agent refuses as already resolved; the first replica, its lease gone, stores nothing when
+    the agent's events come. The person's question is never sent as a new run."""
+    agent.resume_delay = 3
+    async with both_running(slack, agent, tmp_path, pg_url, "interrupt-outcome") as (
+        first,
+        second,
+    ):
+        thread_ts = await first.mention("please scale web")
+        await first.settle(thread_ts, ("awaiting_approval",))
+        assert (await approve(first, thread_ts)).status_code == 200
+        await until(lambda: len(agent.requests) == 2)  # the resume reached the agent
+        for _ in range(100):  # until its takeover is not beaten by one of the first's renewals
+            await second.rt.engine.reconcile_runs(time.time() + 60)
+            if "resume_failed" in [h.trigger for h in await second.history(thread_ts)]:
+                break
+        await until(lambda: len(agent.requests) == 3, wait=15)
+        await until(lambda: not first.rt.engine.runs.live, wait=15)
+        row = await second.settle(thread_ts, ("done", "errored"), wait=15)
+        rows = await second.rt.store.interrupts_of(row.id)
+        history = [h.trigger for h in await second.history(thread_ts)]
+    assert [is_resume(r.body) for r in agent.requests] == [False, True, True]
+    assert agent.duplicate_resumes == 1
+    assert history[-3:] == ["resume_failed", "approval_submitted", "stream_lost"]
+    assert row.state == "errored" and [r.status for r in rows] == ["approved"]
+    shown = _shown(slack, thread_ts)
+    assert f"Approved by <@{ALICE}>" in shown and "resuming" not in shown
+    assert "the agent has the answer, but its reply was lost" in shown and "[Retry]" in shown
+    assert "already resolved" not in shown

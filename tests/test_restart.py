@@ -352,7 +352,8 @@ async def test_kill_right_after_an_agui_resume_resends_it_and_the_agent_acts_onc
     slack: SlackEmulator, agent: ScriptedAgent, store: Store, tmp_path: Path
 ) -> None:
     """An AG-UI 1.0 resume may have reached the agent: it is sent again, and the agent, which
-    refuses a second resume of an interrupt id, acts on it once."""
+    refuses a second resume of an interrupt id, acts on it once. Its reply went with the killed
+    process: the thread says so, with Retry."""
     service = ServiceProcess(slack, agent, tmp_path / "orchestrator.db", "interrupt-outcome")
     try:
         thread_id, thread_ts = await start_with_pending_form(service, slack, store)
@@ -373,10 +374,10 @@ async def test_kill_right_after_an_agui_resume_resends_it_and_the_agent_acts_onc
         "approved",
         {"replicas": 8, "comment": "sent, then killed"},
     )
-    assert errored.error_kind == "run_error"
+    assert errored.error_kind == "restart"
     messages = [m for m in slack.thread(CHANNEL, thread_ts) if m.bot_id]
     assert not any(ACTION_APPROVE in actions_of(m) for m in messages)  # no form to click again
-    assert "already resolved" in render_text(messages[-1])
+    assert "the agent has the answer, but its reply was lost" in render_text(messages[-1])
     assert ACTION_RETRY in actions_of(messages[-1])
 
 

@@ -148,6 +148,7 @@ class Resume:
     command: Any = None  # forwardedProps.command.resume
     tool_messages: list[dict[str, Any]] = field(default_factory=list)  # appended to history
     interrupt_keys: list[str] = field(default_factory=list)
+    resent: bool = False  # sent again by the recovery: the agent may have taken it before
 
     def apply(self, payload: dict[str, Any]) -> None:
         if self.entries:

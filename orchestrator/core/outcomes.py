@@ -147,6 +147,19 @@ def resume_refused(event: RunErrorEvent) -> RunResult:
     return RunResult("resume_failed", detail, error, form_error=sentences.refused(event.message))
 
 
+def reply_lost(event: RunErrorEvent) -> RunResult:
+    """Answers sent again after a restart, refused as already resolved: the agent took them
+    the first time, and its reply went with the process that sent them. The answers stand;
+    the person is told the reply was lost to a restart, and may retry."""
+    error = restart_error(can_escalate=False)
+    error.detail = (
+        "The bot restarted while the agent was answering: the agent has the answer, but its "
+        "reply was lost. You can retry it."
+    )
+    detail = {"reason": "restart", "code": event.code, "message": event.message}
+    return RunResult("stream_lost", detail, error)
+
+
 def restart_error(can_escalate: bool) -> ErrorView:
     return ErrorView(
         kind="restart",

@@ -20,7 +20,7 @@ from orchestrator.engine.firing import Firing
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import Publisher, PublishError
 from persistence.models import Interrupt, Thread
-from persistence.store import RELEASED, Store
+from persistence.store import RELEASED, Store, fence_op
 from renderers.edit_args import edit_args_modal
 from renderers.view import SlackMessage, ThreadView
 
@@ -188,8 +188,8 @@ class ApprovalsDesk:
             detail={"interrupt": row.interrupt_id, "decision": decision, "values": row.answer},
             expect_state="awaiting_approval",
         )
-        if fired is None:
-            await self.release([key])
+        if fired is None:  # the thread moved on: the answer goes back, unless a run took it
+            await self.store.cas_interrupt(key, "claimed", **RELEASED)
             return sentences.MOVED_ON
         return None
 
@@ -245,21 +245,17 @@ class ApprovalsDesk:
                 allowed.add(who)
         return allowed
 
-    async def release(self, keys: Sequence[str], *, refused: bool = False) -> None:
-        """Put claimed answers back to pending: the resume was not delivered (or the server
-        refused it, after it had taken it)."""
-        held = ("claimed", "sending", "approved", "rejected") if refused else ("claimed", "sending")
-        for key in keys:
-            await self.store.cas_interrupt(key, held, **RELEASED)
-
     async def settle(self, thread: Thread, keys: Sequence[str]) -> None:
-        """The backend accepted the resume: claimed answers become final records."""
+        """The backend accepted the resume: claimed answers become final records. Only while
+        this process holds the run's lease (`LeaseLost` otherwise): a process that took the
+        run over decides about the answers from what it finds once it holds the lease."""
+        fence = fence_op(thread.id, self.firing.owner)
         for key in keys:
             row = await self.store.get_interrupt(key)
             if row is None:
                 continue
             final = "rejected" if row.decision in ("rejected", "cancelled") else "approved"
-            if await self.store.cas_interrupt(key, ("claimed", "sending"), status=final):
+            if await self.store.cas_interrupt(key, ("claimed", "sending"), [fence], status=final):
                 row.status = final
                 kill_points.reached("after_settle")
                 await self.refresh(thread, row)

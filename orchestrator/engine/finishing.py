@@ -29,7 +29,7 @@ from orchestrator.engine.firing import Firing
 from orchestrator.logs import escape
 from orchestrator.slack.publisher import LivePublisher, PublishError
 from persistence.models import Interrupt, Thread
-from persistence.store import Also, LeaseLost, Store, append_op, replace_op
+from persistence.store import Also, LeaseLost, Store, append_op, release_op, replace_op
 from renderers.view import ThreadView
 
 log = logging.getLogger("orchestrator.engine")
@@ -78,7 +78,7 @@ class Finisher:
             also.append(self.answers.record(thread, view, publisher.ts))
         refused = result.form_error is not None
         if outcome.releases_answers and resume is not None:
-            await self.desk.release(resume.interrupt_keys, refused=refused)
+            also.append(release_op(resume.interrupt_keys, refused=refused))
         if outcome.stores_interrupts and result.interrupts:
             also.append(_insert(result.interrupts))
         fields: dict[str, Any] = {"run_id": thread.run_id, "message_ts": list(publisher.ts)}

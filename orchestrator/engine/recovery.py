@@ -201,16 +201,23 @@ class Recovery:
             except Exception:  # the next start (or another replica) ends it instead
                 log.exception("cut run not ended", extra={"conversation": thread_id})
 
-    async def _send_claimed(self, thread: Thread, rows: Sequence[Interrupt]) -> None:
-        """Answers that were claimed but never sent (their process died): send them now."""
+    async def _send_claimed(
+        self, thread: Thread, rows: Sequence[Interrupt], *, resent: bool = False
+    ) -> None:
+        """Answers that were claimed but never sent (their process died): send them now.
+        `resent`: they may have reached the agent before (which then refuses them)."""
         last = rows[-1]
         rejected = last.decision in ("rejected", "cancelled")
         trigger = "approval_rejected" if rejected else "approval_submitted"
+        resume = await self.desk.resume_of(thread, last.run_id)
+        if not resume.interrupt_keys:  # taken or put back meanwhile: nothing is left to send
+            return
+        resume.resent = resent
         log.warning("sending an answer its process left behind", extra={"conversation": thread.id})
         await self.firing.fire(
             thread.id,
             trigger,
-            Context(actor="recovery", resume=await self.desk.resume_of(thread, last.run_id)),
+            Context(actor="recovery", resume=resume),
             detail={"interrupt": last.interrupt_id, "decision": last.decision, "by": "recovery"},
             expect_state="awaiting_approval",
         )
@@ -241,6 +248,14 @@ class Recovery:
                 thread.id, lease_owner, self.owner, expires_at, seen_expires=seen
             ):
                 return
+            # Read again now that the lease is this process's: until it took it, the run's
+            # owner could still store that it reached the agent or that the agent took the
+            # answers (its writes are fenced by the lease), after `known` was read.
+            found = await self.store.streaming_runs(thread.id)
+            if not found:
+                return
+            known = found[0]
+            thread = known.thread
         owned = {*(thread.message_ts or []), *(thread.live_ts or [])}
         await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
         if taken is not None:
@@ -337,7 +352,7 @@ class Recovery:
             return
         if resend:
             kill_points.reached("before_resend")
-            await self._send_claimed(refreshed, answers)
+            await self._send_claimed(refreshed, answers, resent=bool(maybe_sent))
             return
         for row in answers:
             fresh = await self.store.get_interrupt(row.id)

@@ -269,8 +269,7 @@ class RunDriver:
             if following is None:
                 raise
             log.warning("task gone after a restart", extra={"conversation": thread.id})
-            can_escalate = bool(self.policy(thread.channel_id).escalate_to)
-            error = outcomes.restart_error(can_escalate)
+            error = outcomes.restart_error(bool(self.policy(thread.channel_id).escalate_to))
             return RunResult("stream_lost", {"reason": "restart", "error": exc.kind}, error)
         except AgentError as exc:
             if isinstance(exc, AgentAuthError):
@@ -350,8 +349,9 @@ class RunDriver:
                 error, refused = reducer.error, resume is not None and not reducer.answered
                 if error is not None and refused and not outcomes.already_answered(error):
                     return outcomes.resume_refused(error)  # (a server that had it: it stands)
-                if reducer.error is not None:
-                    return outcomes.run_error(reducer.error)
+                if error is not None:  # sent again after a restart: it had them before
+                    resent = refused and resume is not None and resume.resent
+                    return outcomes.reply_lost(error) if resent else outcomes.run_error(error)
                 return finished_result(
                     thread, run_id, reducer, self.policy(thread.channel_id), self.firing.owner
                 )
