@@ -5,9 +5,25 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.models import AgentTask
-from persistence.sessions import StorePart, upsert
+from persistence.sessions import Also, StorePart, upsert
+
+
+def keep_agent_op(thread_id: str, agent: str) -> Also:
+    """Remember the agent that answered the thread, unless one already did, in the transaction
+    of a state change (the run's `run_started`)."""
+
+    async def write(s: AsyncSession) -> None:
+        row = await s.get(AgentTask, thread_id)
+        if row is None:
+            s.add(AgentTask(thread_id=thread_id, agent=agent, updated_at=time.time()))
+        elif row.agent is None:
+            row.agent = agent
+            row.updated_at = time.time()
+
+    return write
 
 
 class AgentTasksPart(StorePart):
@@ -18,12 +34,7 @@ class AgentTasksPart(StorePart):
     async def keep_agent(self, thread_id: str, agent: str) -> None:
         """Remembers the agent that answered the thread, unless one already did."""
         async with self._writing.begin() as s:
-            row = await s.get(AgentTask, thread_id)
-            if row is None:
-                s.add(AgentTask(thread_id=thread_id, agent=agent, updated_at=time.time()))
-            elif row.agent is None:
-                row.agent = agent
-                row.updated_at = time.time()
+            await keep_agent_op(thread_id, agent)(s)
 
     async def set_open_task(self, thread_id: str, task_id: str | None) -> None:
         """The task the thread's streaming run follows (None once the run is over)."""

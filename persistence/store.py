@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import event, select
 
-from persistence.agent_tasks import AgentTasksPart
+from persistence.agent_tasks import AgentTasksPart, keep_agent_op
 from persistence.answers import AnswersPart, answer_op, regenerate_op
 from persistence.errors import (
     AlreadyClaimed,
@@ -52,6 +52,7 @@ __all__ = [
     "enqueue_op",
     "fence_op",
     "interrupts_op",
+    "keep_agent_op",
     "lease_op",
     "queue_head_op",
     "regenerate_op",

@@ -123,6 +123,36 @@ channels:
     assert sorted(r.scenario for r in harness.agent.requests) == ["answer", "echo"]
 
 
+async def test_keyword_routes_pick_the_agent_and_a_thread_keeps_it(
+    harness: Harness, ops_agent: ScriptedAgent, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path,
+        f"""
+agents:
+  general: {{url: "{harness.agent.url("echo")}"}}
+  dev: {{url: "{ops_agent.url("echo")}"}}
+defaults:
+  agent: general
+  routes:
+    - {{match: "\\\\bdev\\\\b", agent: dev}}
+""",
+    )
+    await harness.start("echo", ORCH_CONFIG=config)
+    dev = await harness.mention("check dev pods")
+    first = await harness.settle(dev, ("done",))
+    await harness.say("and now prod", dev)  # the thread stays with the agent that answered it
+    await harness.settle(dev, ("done",), min_version=first.version + 1)
+    prod = await harness.mention("check prod")
+    await harness.settle(prod, ("done",))
+
+    assert [r.body["messages"][-1]["content"] for r in ops_agent.requests] == [
+        "check dev pods",
+        "and now prod",
+    ]
+    assert [r.body["messages"][-1]["content"] for r in harness.agent.requests] == ["check prod"]
+
+
 async def test_default_agent_from_the_configuration(
     harness: Harness, ops_agent: ScriptedAgent, tmp_path: Path
 ) -> None:

@@ -2,13 +2,11 @@
 events into the view with the pure reducer, and hand the result to finishing.
 
 The agent side is one interface (`orchestrator.agent.contract`): a run input in, an async stream
-of `ag_ui.core` events out. Nothing here names a wire protocol. A thread's runs go to the agent
-that answered it first (else the channel's routes pick one by the message's text), and a run
-that follows an agent-side task keeps the task's id, so after a restart `follow_task` picks the
-task up again where it is. A run someone stops (`stop`) has its stream closed and the agent told
-to cancel (`orchestrator.engine.live_runs`). A run whose lease another process took (`LeaseLost`
-from a fenced write, or the renewal) stops quietly: no more writes, no cancel, no Slack call.
-"""
+of `ag_ui.core` events out; nothing here names a wire protocol. A thread's runs go to the agent
+that answered it first (else the channel's routes pick one), and a run that follows an
+agent-side task keeps its id, so after a restart `follow_task` picks the task up again. A run
+someone stops (`stop`) has its stream closed and the agent told to cancel. A run whose lease
+another process took (`LeaseLost`) stops quietly: no more writes, no cancel, no Slack call."""
 
 from __future__ import annotations
 
@@ -51,7 +49,7 @@ from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import LivePublisher, PublisherFactory, PublishError
 from orchestrator.slack.sessions import AgentSessions
 from persistence.models import Thread
-from persistence.store import LeaseLost, Store, fence_op, lease_op
+from persistence.store import LeaseLost, Store, fence_op, keep_agent_op, lease_op
 from renderers.view import SlackMessage, ThreadView
 
 log = logging.getLogger("orchestrator.engine")
@@ -318,7 +316,8 @@ class RunDriver:
             writes.check()
             if not progress.delivered:
                 progress.delivered = True
-                writes.add(functools.partial(self.store.keep_agent, thread.id, target.name))
+                if event.type != EventType.RUN_STARTED:  # else stored with `run_started`
+                    writes.add(functools.partial(self.store.keep_agent, thread.id, target.name))
                 if resume is not None:  # the backend took the answers: they become final
                     kill_points.reached("after_resume")
                     keys = resume.interrupt_keys
@@ -342,6 +341,7 @@ class RunDriver:
                     Context(fenced=True),
                     detail={"run_id": run_id},
                     fields={"run_id": run_id, "message_ts": list(publisher.ts)},
+                    also=[keep_agent_op(thread.id, target.name)],
                     known=thread,
                 )
                 writes.add(started)
