@@ -5,12 +5,14 @@ one at a time; a database this release cannot handle is refused with a clear mes
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -164,3 +166,46 @@ async def test_an_uncreatable_database_directory_is_named(tmp_path: Path) -> Non
     blocker.write_text("not a directory")
     with pytest.raises(schema_upgrade.SchemaError, match=f"cannot create the directory {blocker}"):
         await schema_upgrade.upgrade(f"sqlite+aiosqlite:///{blocker}/sub/orchestrator.db")
+
+
+def test_the_revisions_named_in_the_code_are_the_shipped_migrations_in_order() -> None:
+    """`schema_upgrade.REVISIONS` lets a start read where a database stands without Alembic;
+    a new migration must be named there too."""
+    scripts = ScriptDirectory.from_config(schema_upgrade.alembic_config())
+    walked = [script.revision for script in scripts.walk_revisions()]  # newest first
+    assert tuple(reversed(walked)) == schema_upgrade.REVISIONS
+    assert scripts.get_current_head() == schema_upgrade.head_revision()
+
+
+async def test_a_database_recording_two_revisions_is_refused(url: str) -> None:
+    await schema_upgrade.upgrade(url)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO alembic_version VALUES ('0002')"))
+    finally:
+        await engine.dispose()
+    with pytest.raises(schema_upgrade.SchemaError, match="several schema revisions"):
+        await schema_upgrade.current(url)
+
+
+async def test_a_start_on_an_up_to_date_database_does_not_import_alembic(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'orchestrator.db'}"
+    await schema_upgrade.upgrade(url)
+    script = (
+        "import asyncio, sys\n"
+        "from persistence.store import Store\n"
+        "async def start():\n"
+        f"    store = await Store.open({url!r})\n"
+        "    await store.close()\n"
+        "asyncio.run(start())\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(child.communicate(), 60)
+    assert child.returncode == 0
+    assert out.decode().strip() == "[]"
