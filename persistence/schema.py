@@ -45,6 +45,7 @@ class Engines:
 
     read: AsyncEngine
     write: AsyncEngine
+    write_slots: int = 1  # write transactions at once (persistence/write_turns.py)
 
     async def dispose(self) -> None:
         await self.read.dispose()
@@ -95,16 +96,17 @@ def _create_engines(url: str, busy_timeout: float, pool: PoolLimits) -> Engines:
     polling, and fails with `database is locked` once `busy_timeout` has passed; meanwhile the
     pool's connections are taken, so reads wait too (and past the pool timeout, fail). So the
     process has one writer: write transactions check out the write engine's single connection
-    in turn, waiting on the event loop in the queue of its pool (SQLAlchemy's asyncio queue,
-    so no lock of our own; at most the pool timeout), while reads stay concurrent on the read
-    engine (WAL: readers never wait for the writer).
+    in turn (persistence/write_turns.py), while reads stay concurrent on the read engine (WAL:
+    readers never wait for the writer).
     `busy_timeout` is then only how long a write waits for another process. PostgreSQL locks
-    rows, not the database: one engine, its pool shared by reads and writes."""
+    rows, not the database: one engine, its pool shared by reads and writes, two thirds of it
+    at most for write transactions, so that reads always find a connection soon."""
     limits = {"pool_size": pool.size, "max_overflow": pool.overflow, "pool_timeout": pool.timeout}
     if make_url(url).get_backend_name() != "sqlite":
         engine = create_async_engine(url, pool_pre_ping=True, **limits)
         event.listen(engine.sync_engine, "do_connect", _connect_failure_as_driver_error)
-        return Engines(read=engine, write=engine)
+        write_slots = max(1, (pool.size + pool.overflow) * 2 // 3)
+        return Engines(read=engine, write=engine, write_slots=write_slots)
     connect_args = {"timeout": busy_timeout}
     read = create_async_engine(url, connect_args=connect_args, **limits)
     write = create_async_engine(

@@ -18,20 +18,16 @@ Also = Callable[[AsyncSession], Awaitable[None]]
 
 
 class WriteSessions:
-    """`begin()`: a write transaction, in its turn where writes take turns (SQLite)."""
+    """`begin()`: a write transaction, in its turn (persistence/write_turns.py)."""
 
     __slots__ = ("_maker", "turns")
 
-    def __init__(self, engine: AsyncEngine, turns: WriteTurns | None) -> None:
+    def __init__(self, engine: AsyncEngine, turns: WriteTurns) -> None:
         self._maker = async_sessionmaker(engine, expire_on_commit=False)
         self.turns = turns
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncSession]:
-        if self.turns is None:
-            async with self._maker.begin() as s:
-                yield s
-            return
         async with self.turns.turn(), self._maker.begin() as s:
             yield s
 
@@ -40,19 +36,21 @@ class StorePart:
     """The engines and session factories each table family's methods run on: reads on
     `_session()`, every write transaction on `_writing.begin()`.
 
-    On SQLite the write engine is one connection, so the process's writes take turns at the
-    file's one write lock instead of contending for it in SQLite's busy handler (which blocks
-    the pool's threads and fails with `database is locked`): see persistence/schema.py; those
-    answering Slack first (persistence/write_turns.py). On PostgreSQL both are the same engine.
+    Writes take turns, those answering Slack first (persistence/write_turns.py), `write_slots`
+    at once. On SQLite the write engine is one connection, so the process's writes take turns
+    at the file's one write lock instead of contending for it in SQLite's busy handler (which
+    blocks the pool's threads and fails with `database is locked`): see persistence/schema.py.
+    On PostgreSQL both are the same engine, and the turns leave part of its pool to the reads.
     """
 
-    def __init__(self, engine: AsyncEngine, write_engine: AsyncEngine | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, write_engine: AsyncEngine | None = None, write_slots: int = 1
+    ) -> None:
         self.engine = engine
         self.write_engine = write_engine or engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
-        turns = None
-        if self.write_engine is not engine:
-            turns = WriteTurns(urgent_timeout=self.write_engine.pool.timeout())  # type: ignore[attr-defined]
+        timeout = self.write_engine.pool.timeout()  # type: ignore[attr-defined]
+        turns = WriteTurns(urgent_timeout=timeout, slots=write_slots)
         self._writing = WriteSessions(self.write_engine, turns)
 
 

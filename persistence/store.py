@@ -103,7 +103,7 @@ class Store(
             upgrade=upgrade,
             pool=pool,
         )
-        store = cls(engines.read, engines.write)
+        store = cls(engines.read, engines.write, engines.write_slots)
         # Statements run, for the `recovery finished` line and the benchmarks: one listener,
         # SQLAlchemy's own hook, costs an increment per statement.
         for engine in {engines.read, engines.write}:

@@ -1,10 +1,12 @@
-"""Whose write goes next on SQLite: the writes that answer Slack first, then the others in order.
+"""Whose write goes next: the writes that answer Slack first, then the others in order.
 
 A SQLite file has one writer, so the process's write transactions take turns on one connection
-(persistence/schema.py). Turns given in arrival order let a burst of streaming runs' writes
-(each run stores its start, its progress and its ending) hold up the write a Slack delivery is
-waiting on, and past Slack's 3 s the delivery is retried; past the pool timeout the message is
-refused. So turns have two lines:
+(persistence/schema.py); on PostgreSQL they share the connection pool with the reads, at most
+two thirds of it at once. Turns given in arrival order (as the pool's own queue does) let a
+burst of streaming runs' writes (each run stores its start, its progress and its ending) hold
+up the write a Slack delivery is waiting on, and past Slack's 3 s the delivery is retried; past
+the pool timeout the message is refused, and a run's write fails, losing the answer. So turns
+have two lines:
 
 - **urgent**: writes made while a Slack request waits for its answer (`urgent()` marks them:
   the inbound HTTP request or Socket Mode envelope, until it is acknowledged). They go before
@@ -15,8 +17,8 @@ refused. So turns have two lines:
   and lose the answer. Each turn is bounded anyway: a transaction waits at most `busy_timeout`
   for another process's lock.
 
-asyncio has no lock with priorities (nor does SQLAlchemy's pool), hence this small one: a turn
-is handed from the writer that ends to the first urgent waiter, else the first in order.
+asyncio has no semaphore with priorities (nor does SQLAlchemy's pool), hence this small one: a
+turn is handed from the writer that ends to the first urgent waiter, else the first in order.
 """
 
 from __future__ import annotations
@@ -51,11 +53,14 @@ def not_urgent() -> contextvars.Context:
 
 
 class WriteTurns:
-    __slots__ = ("_holder", "_in_order", "_timeout", "_urgent")
+    """`slots` writers at once (one on SQLite)."""
 
-    def __init__(self, urgent_timeout: float) -> None:
+    __slots__ = ("_holders", "_in_order", "_slots", "_timeout", "_urgent")
+
+    def __init__(self, urgent_timeout: float, slots: int = 1) -> None:
         self._timeout = urgent_timeout
-        self._holder = False  # a writer has the turn
+        self._slots = slots
+        self._holders = 0  # writers that have a turn
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._in_order: deque[asyncio.Future[None]] = deque()
 
@@ -72,8 +77,8 @@ class WriteTurns:
             self._release()
 
     async def _acquire(self, first: bool) -> None:
-        if not self._holder and not self.waiting:
-            self._holder = True
+        if self._holders < self._slots and not self.waiting:
+            self._holders += 1
             return
         line = self._urgent if first else self._in_order
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -102,6 +107,6 @@ class WriteTurns:
             while line:
                 waiter = line.popleft()
                 if not waiter.done():
-                    waiter.set_result(None)  # the turn passes on: `_holder` stays True
+                    waiter.set_result(None)  # the turn passes on: `_holders` stays
                     return
-        self._holder = False
+        self._holders -= 1

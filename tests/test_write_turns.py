@@ -17,8 +17,8 @@ class Writers:
     """Writers on one `WriteTurns`: each takes its turn, notes its name in `order`, and keeps
     the turn until `release`."""
 
-    def __init__(self, urgent_timeout: float = 5) -> None:
-        self.turns = WriteTurns(urgent_timeout=urgent_timeout)
+    def __init__(self, urgent_timeout: float = 5, slots: int = 1) -> None:
+        self.turns = WriteTurns(urgent_timeout=urgent_timeout, slots=slots)
         self.order: list[str] = []
         self.gate = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
@@ -48,6 +48,20 @@ async def test_urgent_writes_go_before_the_writes_waiting_in_order() -> None:
     await writers.release()
     assert writers.order == ["holder", "ack", "run0", "run1", "run2"]
     assert writers.turns.waiting == 0
+
+
+async def test_with_several_slots_that_many_write_at_once_and_urgent_ones_go_next() -> None:
+    writers = Writers(slots=3)
+    for name in ("a", "b", "c", "run0", "run1"):
+        await writers.start(name)
+    with urgent():
+        await writers.start("ack")
+    assert writers.order == ["a", "b", "c"] and writers.turns.waiting == 3
+    await writers.release()
+    assert writers.order == ["a", "b", "c", "ack", "run0", "run1"]
+    assert writers.turns.waiting == 0
+    async with writers.turns.turn(), writers.turns.turn(), writers.turns.turn():
+        pass  # all three slots free again
 
 
 async def test_an_urgent_write_that_gets_no_turn_in_time_is_a_database_failure() -> None:
