@@ -37,6 +37,15 @@ async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[s
         yield database
 
 
+async def execute(url: str, sql: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
 async def scalar(url: str, sql: str) -> object:
     engine = create_async_engine(url)
     try:
@@ -125,12 +134,7 @@ async def test_replicas_upgrading_together_take_turns(url: str, slack: SlackEmul
 
 async def test_a_database_upgraded_by_a_newer_release_is_refused(url: str) -> None:
     await schema_upgrade.upgrade(url)
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    finally:
-        await engine.dispose()
+    await execute(url, "UPDATE alembic_version SET version_num = '9999'")
     state = await schema_upgrade.current(url)
     assert not state.known and not state.behind
     assert "a newer release upgraded it" in state.describe()
@@ -140,12 +144,7 @@ async def test_a_database_upgraded_by_a_newer_release_is_refused(url: str) -> No
 
 async def test_tables_without_a_schema_version_are_refused(url: str) -> None:
     await create_schema(url)
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("DELETE FROM orchestrator_meta"))
-    finally:
-        await engine.dispose()
+    await execute(url, "DELETE FROM orchestrator_meta")
     with pytest.raises(schema_upgrade.SchemaError, match="older than release 0.1.0"):
         await schema_upgrade.current(url)
     with pytest.raises(schema_upgrade.SchemaError, match="older than release 0.1.0"):
@@ -179,12 +178,7 @@ def test_the_revisions_named_in_the_code_are_the_shipped_migrations_in_order() -
 
 async def test_a_database_recording_two_revisions_is_refused(url: str) -> None:
     await schema_upgrade.upgrade(url)
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO alembic_version VALUES ('0002')"))
-    finally:
-        await engine.dispose()
+    await execute(url, "INSERT INTO alembic_version VALUES ('0002')")
     with pytest.raises(schema_upgrade.SchemaError, match="several schema revisions"):
         await schema_upgrade.current(url)
 
