@@ -401,6 +401,8 @@ async def test_queued_message_survives_a_kill_and_runs_after_restart(
         while not await store.queued(thread_id) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         assert await store.queued(thread_id)
+        while not agent.requests and time.monotonic() < deadline:  # killed mid-stream
+            await asyncio.sleep(0.05)
         service.kill()
         agent.token_delay = 0
         await service.start()
