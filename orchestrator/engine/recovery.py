@@ -31,7 +31,7 @@ from orchestrator.engine.live_runs import LiveRun
 from orchestrator.slack.notifier import Notifier
 from orchestrator.slack.publisher import Publisher, PublishError
 from persistence.models import Answer, Interrupt, Thread
-from persistence.store import RELEASED, LeaseLost, Store, StreamingRun, interrupts_op
+from persistence.store import RELEASED, LeaseLost, Store, interrupts_op
 from persistence.write_turns import urgent
 from renderers.view import ErrorView, ThreadView
 
@@ -151,7 +151,7 @@ class Recovery:
                 extra={"conversation": run.thread.id, "owner": owner or "none"},
             )
             try:
-                await self.end_stream(run.thread, taken=(owner, expires_at), known=run)
+                await self.end_stream(run.thread, taken=(owner, expires_at))
             except LeaseLost:  # yet another process took it from this one meanwhile
                 log.warning(
                     "lost run taken by another process", extra={"conversation": run.thread.id}
@@ -227,19 +227,14 @@ class Recovery:
         return kept.task_id if kept is not None else None
 
     async def end_stream(
-        self,
-        thread: Thread,
-        *,
-        taken: tuple[str | None, float] | None = None,
-        known: StreamingRun | None = None,
+        self, thread: Thread, *, taken: tuple[str | None, float] | None = None
     ) -> None:
         """A run that streamed in a process that is gone. `taken`: the lease found lost (its
         owner, None for none, and expiry); this process takes it over first, compare-and-set,
         and leaves the run alone if its owner renewed it meanwhile or another process took it.
         Without it, the run is this process's own (cut by its stop). Every write below is
         fenced by the lease. A run that never reached the agent is started again here; a
-        stopping process restarts nothing. `known`: its answers in flight and task, read
-        already (recovery reads them for every run in one statement)."""
+        stopping process restarts nothing."""
         if taken is not None:
             lease_owner, lease_expires = taken
             expires_at = time.time() + self.settings.run_lease
@@ -248,28 +243,19 @@ class Recovery:
                 thread.id, lease_owner, self.owner, expires_at, seen_expires=seen
             ):
                 return
-            # Read again now that the lease is this process's: until it took it, the run's
-            # owner could still store that it reached the agent or that the agent took the
-            # answers (its writes are fenced by the lease), after `known` was read.
-            found = await self.store.streaming_runs(thread.id)
-            if not found:
-                return
-            known = found[0]
-            thread = known.thread
+        # Read once the lease is this process's: until it took it, the run's owner could still
+        # store that it reached the agent or that the agent took the answers (its writes are
+        # fenced by the lease).
+        found = await self.store.streaming_runs(thread.id)
+        if not found:
+            return
+        run = found[0]
+        thread, answers, task_id = run.thread, run.answers, run.task_id
         owned = {*(thread.message_ts or []), *(thread.live_ts or [])}
         await self.notifier.clear_cursors(thread.channel_id, thread.thread_ts, owned)
         if taken is not None:
             self._clear_again(thread, owned)
         await self._draw_settled_forms(thread)
-        if known is not None:
-            answers, task_id = known.answers, known.task_id
-        else:
-            answers = [
-                r
-                for r in await self.store.interrupts_of(thread.id)
-                if r.status in ("claimed", "sending")
-            ]
-            task_id = await self._open_task(thread)
         sending = [r.id for r in answers if r.status == "sending"]
         if sending and task_id is not None:  # the agent's task has them: follow it below
             await self.desk.settle(thread, sending)
