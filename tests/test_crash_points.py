@@ -62,12 +62,16 @@ async def mention(service: Killable, slack: SlackEmulator, text: str) -> tuple[s
     return event["ts"], conversation_id(slack.team_id, CHANNEL, event["ts"])
 
 
-async def click_dying(
-    service: Killable, slack: SlackEmulator, thread_ts: str, replicas: str, comment: str
-) -> None:
-    """Approve; the service may die at its step before it answers the click."""
+async def killed_at_click(
+    service: Killable, slack: SlackEmulator, store: Store, comment: str
+) -> tuple[str, str]:
+    """A form is posted and approved; the service dies at its step (maybe before it answers
+    the click). The thread's ts and id."""
+    thread_ts, thread_id = await pending_form(service, slack, store)
     with contextlib.suppress(httpx.TransportError):
-        await approve_on(service, slack, thread_ts, replicas, comment)
+        await approve_on(service, slack, thread_ts, "8", comment)
+    await service.died()
+    return thread_ts, thread_id
 
 
 async def test_a_message_acknowledged_just_before_a_kill_is_answered(
@@ -157,9 +161,7 @@ async def test_a_click_claimed_just_before_a_kill_reaches_the_agent_once(
     db = tmp_path / "orchestrator.db"
     service = Killable(slack, agent, db, "interrupt-outcome", "after_claim", ORCH_RUN_LEASE="1")
     try:
-        thread_ts, thread_id = await pending_form(service, slack, store)
-        await click_dying(service, slack, thread_ts, "8", "claimed")
-        await service.died()
+        thread_ts, thread_id = await killed_at_click(service, slack, store, "claimed")
         await service.restart()
         await wait_closed(store, thread_id, ("done",))
     finally:
@@ -177,9 +179,7 @@ async def test_a_resume_killed_before_it_left_is_sent_once(
     db = tmp_path / "orchestrator.db"
     service = Killable(slack, agent, db, "interrupt-outcome", "before_resume")
     try:
-        thread_ts, thread_id = await pending_form(service, slack, store)
-        await click_dying(service, slack, thread_ts, "8", "before")
-        await service.died()
+        thread_ts, thread_id = await killed_at_click(service, slack, store, "before")
         await service.restart()
         await wait_closed(store, thread_id, ("done",))
     finally:
@@ -196,9 +196,7 @@ async def test_an_agui_resume_that_may_have_arrived_is_sent_again_and_acted_on_o
     db = tmp_path / "orchestrator.db"
     service = Killable(slack, agent, db, "interrupt-outcome", "after_resume")
     try:
-        thread_ts, thread_id = await pending_form(service, slack, store)
-        await click_dying(service, slack, thread_ts, "8", "maybe sent")
-        await service.died()
+        thread_ts, thread_id = await killed_at_click(service, slack, store, "maybe sent")
         await service.restart()
         await wait_closed(store, thread_id, ("done", "errored"))
     finally:
@@ -220,9 +218,7 @@ async def test_a_resume_recovery_killed_before_it_sent_again_is_sent_by_the_next
     db = tmp_path / "orchestrator.db"
     service = Killable(slack, agent, db, "interrupt-outcome", "after_resume", ORCH_RUN_LEASE="1")
     try:
-        thread_ts, thread_id = await pending_form(service, slack, store)
-        await click_dying(service, slack, thread_ts, "8", "maybe sent")
-        await service.died()
+        thread_ts, thread_id = await killed_at_click(service, slack, store, "maybe sent")
         service.env["ORCH_TEST_KILL_AT"] = "before_resend"
         with contextlib.suppress(RuntimeError):  # its recovery may kill it before it is ready
             await service.start()
@@ -249,9 +245,7 @@ async def test_a_form_whose_answer_the_agent_took_is_drawn_so_after_a_kill(
     db = tmp_path / "orchestrator.db"
     service = Killable(slack, agent, db, "interrupt-outcome", "after_settle")
     try:
-        thread_ts, thread_id = await pending_form(service, slack, store)
-        await click_dying(service, slack, thread_ts, "8", "settled")
-        await service.died()
+        thread_ts, thread_id = await killed_at_click(service, slack, store, "settled")
         (row,) = await store.interrupts_of(thread_id)
         assert row.status == "approved"
         assert "resuming" in text_of(slack, CHANNEL, thread_ts)
