@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from orchestrator.logs import TextFormatter
+from orchestrator.sandbox.agent_requests import last_user_text
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from orchestrator.sandbox.slack_emulator import StoredMessage, render_text
 from renderers.common import ACTION_RETRY
@@ -146,11 +147,11 @@ defaults:
     prod = await harness.mention("check prod")
     await harness.settle(prod, ("done",))
 
-    assert [r.body["messages"][-1]["content"] for r in ops_agent.requests] == [
+    assert [last_user_text(r.body) for r in ops_agent.requests] == [
         "check dev pods",
         "and now prod",
     ]
-    assert [r.body["messages"][-1]["content"] for r in harness.agent.requests] == ["check prod"]
+    assert [last_user_text(r.body) for r in harness.agent.requests] == ["check prod"]
 
 
 async def test_default_agent_from_the_configuration(
