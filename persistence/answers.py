@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.errors import AnswerTaken
 from persistence.models import Answer, ConversationMessage, Thread
-from persistence.sessions import Also, StorePart
+from persistence.sessions import Also, StorePart, column_values
+
+_INSERT_ANSWER = insert(Answer.__table__)  # built once (see persistence/threads.py)
 
 
 class AnswersPart(StorePart):
@@ -27,7 +29,7 @@ def answer_op(row: Answer) -> Also:
     """Record a finished answer (with the state change that finishes its run)."""
 
     async def write(s: AsyncSession) -> None:
-        s.add(row)
+        await s.execute(_INSERT_ANSWER, column_values(row))
 
     return write
 

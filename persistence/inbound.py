@@ -13,6 +13,8 @@ from persistence.errors import AlreadyClaimed
 from persistence.models import InboundEvent
 from persistence.sessions import Also, StorePart
 
+_CLAIM = insert(InboundEvent.__table__)  # built once (see persistence/threads.py)
+
 
 class InboundPart(StorePart):
     async def prune_inbound(self, older_than: float) -> int:
@@ -31,7 +33,7 @@ def claim_op(keys: Iterable[str]) -> Also:
         if not rows:
             return
         try:
-            await s.execute(insert(InboundEvent), rows)
+            await s.execute(_CLAIM, rows)
         except IntegrityError:
             raise AlreadyClaimed(rows[0]["key"]) from None
 

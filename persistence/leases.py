@@ -11,13 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.errors import LeaseLost
 from persistence.models import RunLease, Thread
 from persistence.sessions import Also, StorePart, upsert
+
+# The fence of every write of a run, built once (see persistence/threads.py).
+_LEASES = RunLease.__table__
+_MINE = (
+    _LEASES.c.thread_id == bindparam("lease_thread"),
+    _LEASES.c.owner == bindparam("lease_owner"),
+)
+_DROP_MINE = delete(_LEASES).where(*_MINE)
+_EXTEND_MINE = update(_LEASES).where(*_MINE).values(expires_at=bindparam("until"))
+_CHECK_MINE = update(_LEASES).where(*_MINE).values(expires_at=_LEASES.c.expires_at)
 
 
 class LeasesPart(StorePart):
@@ -102,15 +112,13 @@ def fence_op(
     extend it to `expires_at`, or drop it with `release`); `LeaseLost` otherwise."""
 
     async def write(s: AsyncSession) -> None:
-        mine = (RunLease.thread_id == thread_id, RunLease.owner == owner)
+        mine = {"lease_thread": thread_id, "lease_owner": owner}
         if release:
-            result = await s.execute(delete(RunLease).where(*mine))
+            result = await s.execute(_DROP_MINE, mine)
         elif expires_at is not None:
-            result = await s.execute(update(RunLease).where(*mine).values(expires_at=expires_at))
+            result = await s.execute(_EXTEND_MINE, {**mine, "until": expires_at})
         else:  # checked only: the row is locked until the transaction ends
-            result = await s.execute(
-                update(RunLease).where(*mine).values(expires_at=RunLease.expires_at)
-            )
+            result = await s.execute(_CHECK_MINE, mine)
         if result.rowcount != 1:
             raise LeaseLost(thread_id)
 

@@ -26,6 +26,7 @@ from persistence import schema_upgrade
 from persistence.database_url import check_database_url
 from persistence.errors import StoreError
 from persistence.schema_upgrade import UPGRADE_COMMAND, SchemaError, SchemaState, safe_url
+from persistence.sqlite_connection import connector
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +108,10 @@ def _create_engines(url: str, busy_timeout: float, pool: PoolLimits) -> Engines:
         event.listen(engine.sync_engine, "do_connect", _connect_failure_as_driver_error)
         write_slots = max(1, (pool.size + pool.overflow) * 2 // 3)
         return Engines(read=engine, write=engine, write_slots=write_slots)
-    connect_args = {"timeout": busy_timeout}
-    read = create_async_engine(url, connect_args=connect_args, **limits)
+    connect = connector(url, timeout=busy_timeout)  # one thread trip a statement
+    read = create_async_engine(url, async_creator=connect, **limits)
     write = create_async_engine(
-        url, connect_args=connect_args, pool_size=1, max_overflow=0, pool_timeout=pool.timeout
+        url, async_creator=connect, pool_size=1, max_overflow=0, pool_timeout=pool.timeout
     )
     for engine in (read, write):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout))

@@ -6,9 +6,11 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import event, inspect
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from persistence.models import Base
 from persistence.write_turns import WriteTurns
@@ -17,13 +19,30 @@ from persistence.write_turns import WriteTurns
 Also = Callable[[AsyncSession], Awaitable[None]]
 
 
+class StoreSession(Session):
+    """The store's sessions: short transactions that never read back, through an object they
+    loaded, what one of their UPDATE or DELETE statements changed. So those statements skip
+    the ORM's search of the session for the objects they change (`synchronize_session`), a
+    tenth of the CPU a run spends in the store."""
+
+
+@event.listens_for(StoreSession, "do_orm_execute")
+def _unsynchronized(state: ORMExecuteState) -> None:
+    if state.is_update or state.is_delete:
+        state.update_execution_options(synchronize_session=False)
+
+
+def session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=StoreSession)
+
+
 class WriteSessions:
     """`begin()`: a write transaction, in its turn (persistence/write_turns.py)."""
 
     __slots__ = ("_maker", "turns")
 
     def __init__(self, engine: AsyncEngine, turns: WriteTurns) -> None:
-        self._maker = async_sessionmaker(engine, expire_on_commit=False)
+        self._maker = session_maker(engine)
         self.turns = turns
 
     @contextlib.asynccontextmanager
@@ -48,10 +67,16 @@ class StorePart:
     ) -> None:
         self.engine = engine
         self.write_engine = write_engine or engine
-        self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._session = session_maker(engine)
         timeout = self.write_engine.pool.timeout()  # type: ignore[attr-defined]
         turns = WriteTurns(urgent_timeout=timeout, slots=write_slots)
         self._writing = WriteSessions(self.write_engine, turns)
+
+
+def column_values(row: Base) -> dict[str, Any]:
+    """The column values set on `row` (the columns left unset get their defaults)."""
+    keys = {c.key for c in inspect(type(row)).column_attrs}
+    return {key: value for key, value in inspect(row).dict.items() if key in keys}
 
 
 def upsert(s: AsyncSession, model: type[Base], key: dict[str, Any], **values: Any) -> Any:

@@ -6,14 +6,26 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, cast, insert, inspect, select, update
+from sqlalchemy import String, bindparam, cast, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
 from persistence.errors import StaleThread
-from persistence.models import Base, Thread, Transition
-from persistence.sessions import Also, StorePart
+from persistence.models import Thread, Transition
+from persistence.sessions import Also, StorePart, column_values
+
+# The statements of every run, built once: a Core statement given its values at execution
+# skips the ORM's handling of DML and the building and cache keying of a statement each time.
+THREADS = Thread.__table__
+_INSERT_THREAD = insert(THREADS)
+_LOG = insert(Transition.__table__)
+# SET from the execution's parameters (the columns they name)
+_UPDATE_SEEN = update(THREADS).where(
+    THREADS.c.id == bindparam("seen_id"), THREADS.c.version == bindparam("seen_version")
+)
+_UPDATE = update(THREADS).where(THREADS.c.id == bindparam("seen_id"))
+_UPDATE_WHEN_RUN = _UPDATE.where(THREADS.c.run_sent == bindparam("seen_run"))
 
 
 class ThreadsPart(StorePart):
@@ -65,15 +77,16 @@ class ThreadsPart(StorePart):
             else:
                 await _update_thread(s, thread, values)
             await s.execute(
-                insert(Transition).values(
-                    thread_id=thread.id,
-                    from_state=from_state,
-                    to_state=to_state,
-                    trigger=trigger,
-                    actor=actor,
-                    detail=detail or {},
-                    at=now,
-                )
+                _LOG,
+                {
+                    "thread_id": thread.id,
+                    "from_state": from_state,
+                    "to_state": to_state,
+                    "trigger": trigger,
+                    "actor": actor,
+                    "detail": detail or {},
+                    "at": now,
+                },
             )
             for write in also:
                 await write(s)
@@ -94,13 +107,13 @@ class ThreadsPart(StorePart):
         """Write fields that are not the machine's state (message ts, run id); with `when_run`,
         only while that run is still the thread's latest sent to the agent. `also` are writes
         (a lease fence) that must land with them or not at all."""
-        query = update(Thread).where(Thread.id == thread_id)
+        query, seen = _UPDATE, {"seen_id": thread_id}
         if when_run is not None:
-            query = query.where(Thread.run_sent == when_run)
+            query, seen = _UPDATE_WHEN_RUN, {**seen, "seen_run": when_run}
         async with self._writing.begin() as s:
             for write in also:
                 await write(s)
-            await s.execute(query.values(**fields, updated_at=time.time()))
+            await s.execute(query, {**seen, **fields, "updated_at": time.time()})
 
     async def record(
         self, thread: Thread, trigger: str, actor: str | None, detail: dict[str, Any] | None = None
@@ -179,22 +192,13 @@ class ThreadsPart(StorePart):
 
 async def _insert_thread(s: AsyncSession, thread: Thread, values: dict[str, Any]) -> None:
     try:
-        await s.execute(insert(Thread).values(**{**_columns(thread), **values}))
+        await s.execute(_INSERT_THREAD, {**column_values(thread), **values})
     except IntegrityError:  # created at the same moment by another task or replica
         raise StaleThread(thread.id) from None
 
 
 async def _update_thread(s: AsyncSession, thread: Thread, values: dict[str, Any]) -> None:
-    result = await s.execute(
-        update(Thread)
-        .where(Thread.id == thread.id, Thread.version == thread.version)
-        .values(**values)
-    )
+    seen = {"seen_id": thread.id, "seen_version": thread.version}
+    result = await s.execute(_UPDATE_SEEN, {**seen, **values})
     if result.rowcount != 1:
         raise StaleThread(thread.id)
-
-
-def _columns(row: Base) -> dict[str, Any]:
-    """The column values set on `row` (the columns left unset get their defaults)."""
-    keys = {c.key for c in inspect(type(row)).column_attrs}
-    return {key: value for key, value in inspect(row).dict.items() if key in keys}

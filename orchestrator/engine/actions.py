@@ -77,7 +77,9 @@ class Actions:
         """
         if self.tasks.closing:  # a closing process leaves it queued for the next one
             return
-        queue_head = context.queue_head or await self.firing.store.queue_head(thread.id)
+        queue_head = context.queue_head
+        if queue_head is None:  # not read with a transition (recovery)
+            queue_head = await self.firing.store.queue_head(thread.id)
         if not queue_head:
             return
         kill_points.reached("before_next_queued")

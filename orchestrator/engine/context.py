@@ -58,7 +58,8 @@ class Context:
     resume: Resume | None = None
     notice: str | None = None
     seed: list[dict[str, Any]] = field(default_factory=list)  # earlier thread messages
-    queue_head: list[QueuedMessage] = field(default_factory=list)  # read by run_next_queued
+    # The queue's head as read in the transition that ran `run_next_queued` (None: not read).
+    queue_head: list[QueuedMessage] | None = None
     live: LiveAnswer | None = None  # the run that is finishing, for post_forms
     # A write of the run streaming in this process: stored only while this process holds the
     # run's lease (`LeaseLost` otherwise, and nothing is written).

@@ -209,6 +209,7 @@ class Firing:
         if context.dequeue_id is not None:
             writes.append(dequeue_op(context.dequeue_id))
         if "run_next_queued" in fired.effects:
+            context.queue_head = []
             writes.append(queue_head_op(thread.id, context.queue_head))
         leaving = fired.source == "streaming" and fired.dest != "streaming"
         expires_at = time.time() + self.settings.run_lease

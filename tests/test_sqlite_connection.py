@@ -1,0 +1,171 @@
+"""The SQLite connections of the service's engines (persistence/sqlite_connection.py): what
+SQLAlchemy reads back from them is what sqlite3 gives, each statement is one trip to the
+connection's thread, and the event loop never waits on the file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from persistence.models import Base, Thread, Transition
+from persistence.sessions import session_maker
+from persistence.sqlite_connection import OneTripConnection, connector
+
+
+def engine_on(path: Path, **connect_args: object) -> tuple[AsyncEngine, list[OneTripConnection]]:
+    url = f"sqlite+aiosqlite:///{path}"
+    opened: list[OneTripConnection] = []
+    connect = connector(url, **connect_args)
+
+    async def counted() -> OneTripConnection:
+        opened.append(await connect())
+        return opened[-1]
+
+    return create_async_engine(url, async_creator=counted, pool_size=1, max_overflow=0), opened
+
+
+def a_thread(thread_id: str) -> dict[str, object]:
+    return dict(
+        id=thread_id,
+        team_id="T",
+        channel_id="C",
+        thread_ts="1.0",
+        state="idle",
+        version=0,
+        message_ts=[],
+        live_ts=[],
+        created_at=0.0,
+        updated_at=0.0,
+    )
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> tuple[AsyncEngine, list[OneTripConnection]]:
+    made = engine_on(tmp_path / "one.db")
+    async with made[0].begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    yield made
+    await made[0].dispose()
+
+
+async def test_rows_counts_and_ids_are_what_sqlite_gives(
+    engine: tuple[AsyncEngine, list[OneTripConnection]],
+) -> None:
+    maker = session_maker(engine[0])
+    async with maker.begin() as s:
+        await s.execute(insert(Thread).values(**a_thread("a")))
+        s.add(Transition(thread_id="a", from_state="idle", to_state="x", trigger="t", at=1.0))
+        s.add(Transition(thread_id="a", from_state="x", to_state="y", trigger="t", at=2.0))
+    async with maker.begin() as s:
+        changed = await s.execute(update(Thread).where(Thread.id == "a").values(state="done"))
+        missed = await s.execute(update(Thread).where(Thread.id == "b").values(state="done"))
+    assert (changed.rowcount, missed.rowcount) == (1, 0)
+    async with maker() as s:
+        ids = (await s.scalars(select(Transition.id).order_by(Transition.id))).all()
+        thread = await s.get(Thread, "a")
+        mapped = (await s.execute(text("SELECT id AS name, state FROM threads"))).mappings().all()
+    assert ids == [1, 2]  # each flushed insert's lastrowid
+    assert thread is not None and (thread.state, thread.message_ts) == ("done", [])
+    assert [dict(m) for m in mapped] == [{"name": "a", "state": "done"}]
+
+
+async def test_a_failed_transaction_leaves_nothing_and_the_connection_works_on(
+    engine: tuple[AsyncEngine, list[OneTripConnection]],
+) -> None:
+    maker = session_maker(engine[0])
+    async with maker.begin() as s:
+        await s.execute(insert(Thread).values(**a_thread("a")))
+    with pytest.raises(IntegrityError):
+        async with maker.begin() as s:
+            await s.execute(insert(Thread).values(**a_thread("b")))
+            await s.execute(insert(Thread).values(**a_thread("a")))  # taken: the whole fails
+    async with maker() as s:
+        assert (await s.scalars(select(Thread.id))).all() == ["a"]
+    assert len(engine[1]) == 1  # the same connection, still usable
+
+
+async def test_a_statement_is_one_trip_and_a_read_closes_without_one(
+    engine: tuple[AsyncEngine, list[OneTripConnection]],
+) -> None:
+    maker = session_maker(engine[0])
+    async with maker.begin() as s:
+        await s.execute(insert(Thread).values(**a_thread("a")))
+    (connection,) = engine[1]
+    before = connection.trips
+    async with maker() as s:  # a read: its statement, no commit, no rollback to reset it
+        await s.get(Thread, "a")
+    assert connection.trips - before == 1
+    before = connection.trips
+    async with maker.begin() as s:  # a write: each statement and the commit
+        await s.execute(update(Thread).where(Thread.id == "a").values(state="x"))
+        await s.execute(update(Thread).where(Thread.id == "a").values(version=1))
+    assert connection.trips - before == 3
+
+
+async def test_a_locked_file_fails_the_write_while_the_event_loop_runs_on(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    engine, _ = engine_on(path, timeout=0.5)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process's write lock
+        ran_meanwhile = asyncio.Event()
+        write_failed_at: list[bool] = []
+
+        async def elsewhere() -> None:
+            await asyncio.sleep(0.05)
+            ran_meanwhile.set()
+
+        async def write() -> None:
+            try:
+                async with session_maker(engine).begin() as s:
+                    await s.execute(insert(Thread).values(**a_thread("a")))
+            except OperationalError as exc:
+                write_failed_at.append(ran_meanwhile.is_set())
+                assert "database is locked" in str(exc)
+
+        await asyncio.gather(write(), elsewhere())
+        assert write_failed_at == [True]  # the loop ran other work while the write waited
+        other.execute("ROLLBACK")
+        other.close()
+        async with session_maker(engine).begin() as s:  # the lock is gone: it writes
+            await s.execute(insert(Thread).values(**a_thread("a")))
+    finally:
+        await engine.dispose()
+
+
+async def test_disposing_the_engine_ends_its_connection_threads(tmp_path: Path) -> None:
+    def sqlite_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("sqlite")}
+
+    before = sqlite_threads()
+    engine, opened = engine_on(tmp_path / "threads.db")
+    pragmas: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: object, _record: object) -> None:
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute("PRAGMA journal_mode=WAL")
+        pragmas.append(cursor.fetchone()[0])
+        cursor.close()
+
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+    started = sqlite_threads() - before
+    assert pragmas == ["wal"] and len(started) == 1
+    await engine.dispose()
+    for _ in range(200):
+        if not any(t.is_alive() for t in started):
+            break
+        await asyncio.sleep(0.01)
+    assert not any(t.is_alive() for t in started)
+    with pytest.raises(ValueError, match="no active connection"):
+        await opened[0].execute("SELECT 1")
