@@ -108,13 +108,18 @@ def _create_engines(url: str, busy_timeout: float, pool: PoolLimits) -> Engines:
         event.listen(engine.sync_engine, "do_connect", _connect_failure_as_driver_error)
         write_slots = max(1, (pool.size + pool.overflow) * 2 // 3)
         return Engines(read=engine, write=engine, write_slots=write_slots)
-    connect = connector(url, timeout=busy_timeout)  # one thread trip a statement
-    read = create_async_engine(url, async_creator=connect, **limits)
+    read = create_async_engine(url, async_creator=connector(url, timeout=busy_timeout), **limits)
+    # the one writer: its statements in the event loop, a wait for another process's lock in
+    # its thread (persistence/sqlite_connection.py); its own busy timeout is 0
     write = create_async_engine(
-        url, async_creator=connect, pool_size=1, max_overflow=0, pool_timeout=pool.timeout
+        url,
+        async_creator=connector(url, wait_when_busy=busy_timeout),
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=pool.timeout,
     )
-    for engine in (read, write):
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout))
+    event.listen(read.sync_engine, "connect", _sqlite_pragmas(busy_timeout))
+    event.listen(write.sync_engine, "connect", _sqlite_pragmas(0.0))
     return Engines(read=read, write=write)
 
 

@@ -1,20 +1,27 @@
-"""The SQLite connections of the service's engines: one trip to the connection's thread per
-statement.
+"""The SQLite connections of the service's engines: a statement costs one trip to the
+connection's thread, or none.
 
 SQLAlchemy's `sqlite+aiosqlite` dialect drives aiosqlite, which runs every DBAPI call in the
 connection's own thread: making a cursor, executing, fetching the rows and closing the cursor
 are four trips through the event loop per statement, and the commit and the pool's
 reset-on-return two more per transaction. Each trip costs about 0.1 ms of CPU (a queue, a
-thread switch, a wake-up of the event loop), where the statement itself, on a WAL file, costs
-a few microseconds: a run's 22 statements paid ~10 ms in trips alone.
+thread switch, the GIL handed over and back, a wake-up of the event loop), where the statement
+itself, on a WAL file, costs a few microseconds: a run's 22 statements paid ~10 ms in trips.
 
 `connector(url)` gives the dialect (through `async_creator`, SQLAlchemy's hook for a
-driver-level connection) a connection of the same shape as aiosqlite's whose cursor executes a
+driver-level connection) a connection of the same shape as aiosqlite's, whose cursor executes a
 statement, fetches its rows and closes itself in one trip, and whose commit and rollback make
 no trip when no transaction is open (a read, the reset of a connection that committed). The
-dialect, its types, its SQL and its errors (sqlite3's own, raised in the thread) are unchanged;
-the thread is still the only one that touches the file, so the event loop never waits on a
-lock, a checkpoint or a slow read.
+dialect, its types, its SQL and its errors (sqlite3's own) are unchanged.
+
+With `wait_when_busy` (the process's one writer, persistence/schema.py), statements run in the
+event loop's own thread and make no trip at all: a point read or write on a WAL file takes
+microseconds, never waits on a reader, and the process has no other writer. Only what can
+wait is left to the thread: a statement that finds the file's write lock taken by another
+process (it fails at once, SQLITE_BUSY, having done nothing) runs again there, waiting up to
+`wait_when_busy` seconds; and the commit, which may checkpoint the WAL into the file (writes
+and an fsync). Reads, which can be long (listings, recovery), stay on the read engine, in
+threads.
 """
 
 from __future__ import annotations
@@ -33,12 +40,18 @@ Rows = list[Any]
 Outcome = tuple[Rows, Any, int, int | None]  # rows, description, rowcount, lastrowid
 
 
-def connector(url: str, **connect_args: Any) -> Callable[[], Awaitable[OneTripConnection]]:
+def connector(
+    url: str, *, wait_when_busy: float | None = None, **connect_args: Any
+) -> Callable[[], Awaitable[OneTripConnection]]:
     """An `async_creator` for `url` (a `sqlite+aiosqlite://` URL): the arguments its dialect
-    would give `sqlite3.connect` (file name, `uri`), with `connect_args` over them."""
+    would give `sqlite3.connect` (file name, `uri`), with `connect_args` over them. With
+    `wait_when_busy`, statements run in the event loop's thread (the module's docstring); the
+    connection's own busy timeout is then 0, whatever `connect_args` say."""
     parsed = make_url(url)
     args, kwargs = parsed.get_dialect()().create_connect_args(parsed)
     kwargs = {**kwargs, **connect_args, "check_same_thread": False}
+    if wait_when_busy is not None:
+        kwargs["timeout"] = 0.0
 
     async def connect() -> OneTripConnection:
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
@@ -50,7 +63,7 @@ def connector(url: str, **connect_args: Any) -> Callable[[], Awaitable[OneTripCo
         except BaseException:
             worker.shutdown(wait=False)
             raise
-        return OneTripConnection(conn, worker)
+        return OneTripConnection(conn, worker, wait_when_busy=wait_when_busy)
 
     return connect
 
@@ -58,9 +71,16 @@ def connector(url: str, **connect_args: Any) -> Callable[[], Awaitable[OneTripCo
 class OneTripConnection:
     """What SQLAlchemy's aiosqlite adapter calls on an aiosqlite connection."""
 
-    def __init__(self, conn: sqlite3.Connection, worker: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        worker: ThreadPoolExecutor,
+        *,
+        wait_when_busy: float | None = None,
+    ) -> None:
         self._connection: sqlite3.Connection | None = conn  # the adapter's test of "open"
         self._worker = worker
+        self._wait_ms = None if wait_when_busy is None else int(wait_when_busy * 1000)
         self.trips = 0  # calls run in the thread so far
 
     @property
@@ -73,6 +93,18 @@ class OneTripConnection:
         """`fn(*args)` in the connection's thread."""
         self.trips += 1
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+    async def statement(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)`: in the thread; or, with `wait_when_busy`, here unless the file's write
+        lock is taken (then in the thread, waiting for it)."""
+        if self._wait_ms is None:
+            return await self.run(fn, *args)
+        try:
+            return fn(*args)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+        return await self.run(_waiting, self.conn, self._wait_ms, fn, *args)
 
     def cursor(self) -> OneTripCursor:
         return OneTripCursor(self)
@@ -136,12 +168,12 @@ class OneTripCursor:
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> OneTripCursor:
         conn = self._connection.conn
-        self._take(await self._connection.run(_execute, conn, sql, parameters))
+        self._take(await self._connection.statement(_execute, conn, sql, parameters))
         return self
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> OneTripCursor:
         conn = self._connection.conn
-        self._take(await self._connection.run(_executemany, conn, sql, list(rows)))
+        self._take(await self._connection.statement(_executemany, conn, sql, list(rows)))
         return self
 
     def _take(self, outcome: Outcome) -> None:
@@ -161,6 +193,15 @@ class OneTripCursor:
 
     async def close(self) -> None:
         self._rows = []
+
+
+def _waiting(conn: sqlite3.Connection, wait_ms: int, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` waiting up to `wait_ms` for the file's lock (SQLite's busy handler)."""
+    conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+    try:
+        return fn(*args)
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")
 
 
 def _execute(conn: sqlite3.Connection, sql: str, parameters: Sequence[Any] | None) -> Outcome:

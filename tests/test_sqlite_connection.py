@@ -1,13 +1,16 @@
 """The SQLite connections of the service's engines (persistence/sqlite_connection.py): what
-SQLAlchemy reads back from them is what sqlite3 gives, each statement is one trip to the
-connection's thread, and the event loop never waits on the file."""
+SQLAlchemy reads back from them is what sqlite3 gives, a statement is one trip to the
+connection's thread (none for the writer's), and the event loop never waits for a lock."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event, insert, select, text, update
@@ -19,7 +22,7 @@ from persistence.sessions import session_maker
 from persistence.sqlite_connection import OneTripConnection, connector
 
 
-def engine_on(path: Path, **connect_args: object) -> tuple[AsyncEngine, list[OneTripConnection]]:
+def engine_on(path: Path, **connect_args: Any) -> tuple[AsyncEngine, list[OneTripConnection]]:
     url = f"sqlite+aiosqlite:///{path}"
     opened: list[OneTripConnection] = []
     connect = connector(url, **connect_args)
@@ -46,9 +49,12 @@ def a_thread(thread_id: str) -> dict[str, object]:
     )
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> tuple[AsyncEngine, list[OneTripConnection]]:
-    made = engine_on(tmp_path / "one.db")
+@pytest.fixture(params=["in its thread", "the writer, in the event loop"])
+async def engine(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[AsyncEngine, list[OneTripConnection]]]:
+    inline = request.param != "in its thread"
+    made = engine_on(tmp_path / "one.db", **({"wait_when_busy": 1.0} if inline else {}))
     async with made[0].begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     yield made
@@ -91,27 +97,38 @@ async def test_a_failed_transaction_leaves_nothing_and_the_connection_works_on(
     assert len(engine[1]) == 1  # the same connection, still usable
 
 
-async def test_a_statement_is_one_trip_and_a_read_closes_without_one(
-    engine: tuple[AsyncEngine, list[OneTripConnection]],
+async def test_a_statement_is_one_trip_and_a_read_closes_without_one(tmp_path: Path) -> None:
+    async def trips_of(engine: AsyncEngine, opened: list[OneTripConnection]) -> list[int]:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        maker = session_maker(engine)
+        async with maker.begin() as s:
+            await s.execute(insert(Thread).values(**a_thread("a")))
+        (connection,) = opened
+        trips = [connection.trips]
+        async with maker() as s:  # a read: its statement, no commit, no rollback to reset it
+            await s.get(Thread, "a")
+        trips.append(connection.trips)
+        async with maker.begin() as s:  # a write: two statements and the commit
+            await s.execute(update(Thread).where(Thread.id == "a").values(state="x"))
+            await s.execute(update(Thread).where(Thread.id == "a").values(version=1))
+        trips.append(connection.trips)
+        await engine.dispose()
+        return [after - before for before, after in itertools.pairwise(trips)]
+
+    assert await trips_of(*engine_on(tmp_path / "reads.db")) == [1, 3]
+    # the writer: only the commit (which may checkpoint the file) goes to the thread
+    assert await trips_of(*engine_on(tmp_path / "writes.db", wait_when_busy=1.0)) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "waits", [{"timeout": 0.5}, {"wait_when_busy": 0.5}], ids=["read", "write"]
+)
+async def test_a_locked_file_fails_the_write_while_the_event_loop_runs_on(
+    tmp_path: Path, waits: dict[str, float]
 ) -> None:
-    maker = session_maker(engine[0])
-    async with maker.begin() as s:
-        await s.execute(insert(Thread).values(**a_thread("a")))
-    (connection,) = engine[1]
-    before = connection.trips
-    async with maker() as s:  # a read: its statement, no commit, no rollback to reset it
-        await s.get(Thread, "a")
-    assert connection.trips - before == 1
-    before = connection.trips
-    async with maker.begin() as s:  # a write: each statement and the commit
-        await s.execute(update(Thread).where(Thread.id == "a").values(state="x"))
-        await s.execute(update(Thread).where(Thread.id == "a").values(version=1))
-    assert connection.trips - before == 3
-
-
-async def test_a_locked_file_fails_the_write_while_the_event_loop_runs_on(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
-    engine, _ = engine_on(path, timeout=0.5)
+    engine, _ = engine_on(path, **waits)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
@@ -169,3 +186,25 @@ async def test_disposing_the_engine_ends_its_connection_threads(tmp_path: Path) 
     assert not any(t.is_alive() for t in started)
     with pytest.raises(ValueError, match="no active connection"):
         await opened[0].execute("SELECT 1")
+
+
+async def test_the_writer_waits_out_a_short_lock_in_its_thread(tmp_path: Path) -> None:
+    path = tmp_path / "short.db"
+    engine, opened = engine_on(path, wait_when_busy=5.0)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        released = asyncio.get_running_loop().call_later(0.3, other.execute, "ROLLBACK")
+        before = opened[0].trips
+        async with session_maker(engine).begin() as s:
+            await s.execute(insert(Thread).values(**a_thread("a")))  # waits in the thread
+            await s.execute(update(Thread).values(state="x"))  # the lock held now: here
+        released.cancel()
+        assert opened[0].trips - before == 2  # the insert that waited, and the commit
+        other.close()
+        async with session_maker(engine)() as s:
+            assert (await s.get(Thread, "a")).state == "x"  # type: ignore[union-attr]
+    finally:
+        await engine.dispose()
