@@ -16,12 +16,8 @@ def keep_agent_op(thread_id: str, agent: str) -> Also:
     of a state change (the run's `run_started`)."""
 
     async def write(s: AsyncSession) -> None:
-        row = await s.get(AgentTask, thread_id)
-        if row is None:
-            s.add(AgentTask(thread_id=thread_id, agent=agent, updated_at=time.time()))
-        elif row.agent is None:
-            row.agent = agent
-            row.updated_at = time.time()
+        key, unset = {"thread_id": thread_id}, AgentTask.__table__.c.agent.is_(None)
+        await s.execute(upsert(s, AgentTask, key, unset, agent=agent, updated_at=time.time()))
 
     return write
 

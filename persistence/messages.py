@@ -42,10 +42,11 @@ class MessagesPart(StorePart):
 
 # One statement per appended message: its `seq` follows the thread's last one. A constant
 # statement, so it is compiled once.
-_APPEND = insert(ConversationMessage).values(
+_MESSAGES = ConversationMessage.__table__
+_APPEND = insert(_MESSAGES).values(  # a Core statement, built once (see persistence/threads.py)
     thread_id=bindparam("thread"),
-    seq=select(func.coalesce(func.max(ConversationMessage.seq), 0))
-    .where(ConversationMessage.thread_id == bindparam("thread"))
+    seq=select(func.coalesce(func.max(_MESSAGES.c.seq), 0))
+    .where(_MESSAGES.c.thread_id == bindparam("thread"))
     .scalar_subquery()
     + bindparam("offset"),
     message=bindparam("message"),

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import ColumnElement, event, inspect
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -79,9 +79,16 @@ def column_values(row: Base) -> dict[str, Any]:
     return {key: value for key, value in inspect(row).dict.items() if key in keys}
 
 
-def upsert(s: AsyncSession, model: type[Base], key: dict[str, Any], **values: Any) -> Any:
-    """INSERT … ON CONFLICT (key) DO UPDATE, in the dialect of the session's database."""
+def upsert(
+    s: AsyncSession,
+    model: type[Base],
+    key: dict[str, Any],
+    where: ColumnElement[bool] | None = None,
+    **values: Any,
+) -> Any:
+    """INSERT … ON CONFLICT (key) DO UPDATE (of the row found, only `where` it matches), in the
+    dialect of the session's database; a Core statement (the ORM's handling of DML skipped)."""
     dialect = s.get_bind().dialect.name
     insert_of = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert_of(model).values(**key, **values)
-    return statement.on_conflict_do_update(index_elements=list(key), set_=values)
+    statement = insert_of(model.__table__).values(**key, **values)
+    return statement.on_conflict_do_update(index_elements=list(key), set_=values, where=where)

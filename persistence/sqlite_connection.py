@@ -16,12 +16,14 @@ dialect, its types, its SQL and its errors (sqlite3's own) are unchanged.
 
 With `wait_when_busy` (the process's one writer, persistence/schema.py), statements run in the
 event loop's own thread and make no trip at all: a point read or write on a WAL file takes
-microseconds, never waits on a reader, and the process has no other writer. Only what can
-wait is left to the thread: a statement that finds the file's write lock taken by another
-process (it fails at once, SQLITE_BUSY, having done nothing) runs again there, waiting up to
-`wait_when_busy` seconds; and the commit, which may checkpoint the WAL into the file (writes
-and an fsync). Reads, which can be long (listings, recovery), stay on the read engine, in
-threads.
+microseconds, never waits on a reader, and the process has no other writer; so does a commit
+(in WAL mode with `synchronous=NORMAL`, an append to the WAL and no fsync). Only what can wait
+is left to the thread: a statement that finds the file's write lock taken by another process
+(it fails at once, SQLITE_BUSY, having done nothing) runs again there, waiting up to
+`wait_when_busy` seconds; and copying the WAL into the file (a checkpoint: writes and an
+fsync), which SQLite would otherwise do inside a commit once the WAL holds 1,000 pages: this
+connection's automatic checkpoints are off, and every `CHECKPOINT_EVERY` commits it runs one in
+its thread. Reads, which can be long (listings, recovery), stay on the read engine, in threads.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ import functools
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from sqlalchemy.engine import make_url
 
 T = TypeVar("T")
+CHECKPOINT_EVERY: Final = 100  # commits of a few pages each: about SQLite's 1,000-page default
 Rows = list[Any]
 Outcome = tuple[Rows, Any, int, int | None]  # rows, description, rowcount, lastrowid
 
@@ -58,7 +61,7 @@ def connector(
         loop = asyncio.get_running_loop()
         try:
             conn = await loop.run_in_executor(
-                worker, functools.partial(sqlite3.connect, *args, **kwargs)
+                worker, functools.partial(_connect, args, kwargs, inline=wait_when_busy is not None)
             )
         except BaseException:
             worker.shutdown(wait=False)
@@ -82,6 +85,7 @@ class OneTripConnection:
         self._worker = worker
         self._wait_ms = None if wait_when_busy is None else int(wait_when_busy * 1000)
         self.trips = 0  # calls run in the thread so far
+        self.commits = 0
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -115,8 +119,12 @@ class OneTripConnection:
         return cursor
 
     async def commit(self) -> None:
-        if self.conn.in_transaction:
-            await self.run(self.conn.commit)
+        if not self.conn.in_transaction:
+            return
+        await self.statement(self.conn.commit)
+        self.commits += 1
+        if self._wait_ms is not None and self.commits % CHECKPOINT_EVERY == 0:
+            await self.run(_checkpoint, self.conn)
 
     async def rollback(self) -> None:
         if self.conn.in_transaction:
@@ -193,6 +201,18 @@ class OneTripCursor:
 
     async def close(self) -> None:
         self._rows = []
+
+
+def _connect(args: Sequence[Any], kwargs: dict[str, Any], *, inline: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(*args, **kwargs)
+    if inline:  # checkpoints in the thread, not inside a commit in the event loop
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+    return conn
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy what it can of the WAL into the file, waiting for no one (PASSIVE)."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _waiting(conn: sqlite3.Connection, wait_ms: int, fn: Callable[..., T], *args: Any) -> T:
