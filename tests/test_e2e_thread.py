@@ -6,13 +6,17 @@ import asyncio
 import logging
 import socket
 import time
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select
 
 from orchestrator.agent.targets import AgentTarget
+from persistence.inbound import PRUNE_BATCH
 from persistence.models import InboundEvent
+from persistence.store import Store
 from renderers.common import ACTION_RETRY
+from tests.databases import fresh_database
 from tests.harness import ALICE, CHANNEL, SECRET, Harness, actions_of, find_with_action, until
 
 
@@ -353,3 +357,31 @@ async def test_delivery_claims_are_kept_a_day_then_pruned(harness: Harness) -> N
     await harness.rt.scheduler.tick(now=time.time() + 2 * 24 * 3600)
     async with store.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(InboundEvent)) == 0
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_pruning_a_busy_day_of_claims_takes_batches(tmp_path: Path, kind: str) -> None:
+    async with fresh_database(kind, tmp_path) as url:
+        await prune_in_batches(await Store.open(url))
+
+
+async def prune_in_batches(store: Store) -> None:
+    try:
+        old = [{"key": f"old-{n}", "at": 1000.0 + n} for n in range(2 * PRUNE_BATCH + 500)]
+        new = [{"key": f"new-{n}", "at": 9000.0} for n in range(10)]
+        async with store.write_engine.begin() as conn:
+            await conn.execute(insert(InboundEvent), [*old, *new])
+        statements: list[str] = []
+
+        def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            statements.append(statement)
+
+        event.listen(store.write_engine.sync_engine, "before_cursor_execute", seen)
+        assert await store.prune_inbound(older_than=5000.0) == len(old)
+        event.remove(store.write_engine.sync_engine, "before_cursor_execute", seen)
+        assert sum(s.startswith("DELETE") for s in statements) == 3  # a batch per transaction
+        async with store.engine.connect() as conn:
+            left = (await conn.execute(select(InboundEvent.key))).scalars().all()
+        assert sorted(left) == sorted(row["key"] for row in new)
+    finally:
+        await store.close()
