@@ -1,7 +1,8 @@
 """The store API: every read and write the orchestrator makes, behind one small class.
 
-SQLite (aiosqlite, WAL) by default; PostgreSQL (asyncpg) by URL for several replicas. State
-changes are compare-and-set on `threads.version`, interrupt answers on `interrupts.status`.
+SQLite (WAL, its connections in persistence/sqlite_connection.py) by default; PostgreSQL
+(asyncpg) by URL for several replicas. State changes are compare-and-set on
+`threads.version`, interrupt answers on `interrupts.status`.
 Each table family keeps its methods and its in-transaction writes (`*_op`) in its own module;
 `Store` puts them together.
 """
