@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
 from sqlalchemy.engine import make_url
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHECKPOINT_EVERY: Final = 100  # commits of a few pages each: about SQLite's 1,000-page default
 Rows = list[Any]
@@ -84,6 +86,7 @@ class OneTripConnection:
         self._connection: sqlite3.Connection | None = conn  # the adapter's test of "open"
         self._worker = worker
         self._wait_ms = None if wait_when_busy is None else int(wait_when_busy * 1000)
+        self._last_trip: Future[Any] | None = None
         self.trips = 0  # calls run in the thread so far
         self.commits = 0
 
@@ -94,15 +97,19 @@ class OneTripConnection:
         return self._connection
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` in the connection's thread."""
+        """`fn(*args)` in the connection's thread (after what it runs already)."""
         self.trips += 1
-        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+        self._last_trip = self._worker.submit(fn, *args)
+        return await asyncio.wrap_future(self._last_trip)
 
     async def statement(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)`: in the thread; or, with `wait_when_busy`, here unless the file's write
         lock is taken (then in the thread, waiting for it)."""
         if self._wait_ms is None:
             return await self.run(fn, *args)
+        if self._last_trip is not None and not self._last_trip.done():
+            # a wait whose caller was cancelled still runs there: go after it, never beside it
+            return await self.run(_waiting, self.conn, self._wait_ms, fn, *args)
         try:
             return fn(*args)
         except sqlite3.OperationalError as exc:
@@ -124,7 +131,10 @@ class OneTripConnection:
         await self.statement(self.conn.commit)
         self.commits += 1
         if self._wait_ms is not None and self.commits % CHECKPOINT_EVERY == 0:
-            await self.run(_checkpoint, self.conn)
+            try:  # the commit is done: a checkpoint that fails must not look like its failure
+                await self.run(_checkpoint, self.conn)
+            except sqlite3.Error as exc:
+                log.warning("SQLite checkpoint failed, the next one retries: %s", exc)
 
     async def rollback(self) -> None:
         if self.conn.in_transaction:

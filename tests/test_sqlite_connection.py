@@ -244,3 +244,45 @@ async def test_the_writer_checkpoints_the_wal_in_its_thread(tmp_path: Path) -> N
         assert wal_pages < 2 * CHECKPOINT_EVERY * 4
     finally:
         await engine.dispose()
+
+
+async def test_a_write_cancelled_while_it_waits_for_the_lock_is_undone_and_the_next_goes_after(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cancelled.db"
+    engine, _ = engine_on(path, wait_when_busy=5.0)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+
+        async def write(thread_id: str) -> None:
+            async with session_maker(engine).begin() as s:
+                await s.execute(insert(Thread).values(**a_thread(thread_id)))
+
+        first = asyncio.create_task(write("cancelled"))
+        await asyncio.sleep(0.2)  # waiting for the lock in the writer's thread
+        first.cancel()  # its wait goes on there: the rollback, and the next write, queue after
+        ticks = 0
+
+        async def ticking() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(ticking())
+        second = asyncio.create_task(write("next"))
+        await asyncio.sleep(0.3)
+        other.execute("ROLLBACK")
+        await second
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        ticker.cancel()
+        assert ticks >= 10  # the event loop ran on while both waited
+        other.close()
+        async with session_maker(engine)() as s:
+            assert (await s.scalars(select(Thread.id))).all() == ["next"]
+    finally:
+        await engine.dispose()
