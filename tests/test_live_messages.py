@@ -8,7 +8,7 @@ import time
 
 from orchestrator.sandbox.agent_server import ScriptedAgent
 from persistence.models import Thread
-from renderers.common import CURSOR
+from renderers.common import ACTION_REGENERATE, CURSOR
 from tests.harness import CHANNEL, Harness
 from tests.test_crash_points import left_live
 from tests.test_e2e_approvals import answers, approve, pause_for_approval
@@ -32,6 +32,9 @@ async def test_a_queued_run_keeps_the_run_before_listed_until_that_one_is_closed
     run's, which a crash in between would otherwise leave live for ever."""
     agent.token_delay = 0.05
     await harness.start("echo")
+    # the first run's final answer (its feedback buttons) is answered late by Slack: the queued
+    # run starts while it is still drawn, whatever else the machine is doing
+    harness.slack.slow("chat.update", 1.0, containing=ACTION_REGENERATE)
     thread_ts = await harness.mention("first question")
     await harness.say("second question", thread_ts)  # queued behind the first run
     first = await _until(
