@@ -107,14 +107,13 @@ class OneTripConnection:
         lock is taken (then in the thread, waiting for it)."""
         if self._wait_ms is None:
             return await self.run(fn, *args)
-        if self._last_trip is not None and not self._last_trip.done():
-            # a wait whose caller was cancelled still runs there: go after it, never beside it
-            return await self.run(_waiting, self.conn, self._wait_ms, fn, *args)
-        try:
-            return fn(*args)
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
-                raise
+        # a wait whose caller was cancelled may still run in the thread: go after it, not beside
+        if self._last_trip is None or self._last_trip.done():
+            try:
+                return fn(*args)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
         return await self.run(_waiting, self.conn, self._wait_ms, fn, *args)
 
     def cursor(self) -> OneTripCursor:

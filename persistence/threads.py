@@ -17,15 +17,15 @@ from persistence.sessions import Also, StorePart, column_values
 
 # The statements of every run, built once: a Core statement given its values at execution
 # skips the ORM's handling of DML and the building and cache keying of a statement each time.
-THREADS = Thread.__table__
-_INSERT_THREAD = insert(THREADS)
+_THREADS = Thread.__table__
+_INSERT_THREAD = insert(_THREADS)
 _LOG = insert(Transition.__table__)
 # SET from the execution's parameters (the columns they name)
-_UPDATE_SEEN = update(THREADS).where(
-    THREADS.c.id == bindparam("seen_id"), THREADS.c.version == bindparam("seen_version")
+_UPDATE_SEEN = update(_THREADS).where(
+    _THREADS.c.id == bindparam("seen_id"), _THREADS.c.version == bindparam("seen_version")
 )
-_UPDATE = update(THREADS).where(THREADS.c.id == bindparam("seen_id"))
-_UPDATE_WHEN_RUN = _UPDATE.where(THREADS.c.run_sent == bindparam("seen_run"))
+_UPDATE = update(_THREADS).where(_THREADS.c.id == bindparam("seen_id"))
+_UPDATE_WHEN_RUN = _UPDATE.where(_THREADS.c.run_sent == bindparam("seen_run"))
 
 
 class ThreadsPart(StorePart):

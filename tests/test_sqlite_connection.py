@@ -34,6 +34,18 @@ def engine_on(path: Path, **connect_args: Any) -> tuple[AsyncEngine, list[OneTri
     return create_async_engine(url, async_creator=counted, pool_size=1, max_overflow=0), opened
 
 
+async def make_schema(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+
+
+def locked_by_another_process(path: Path) -> sqlite3.Connection:
+    """A connection of its own holding the file's write lock until it rolls back."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
 def a_thread(thread_id: str) -> dict[str, object]:
     return dict(
         id=thread_id,
@@ -55,8 +67,7 @@ async def engine(
 ) -> AsyncIterator[tuple[AsyncEngine, list[OneTripConnection]]]:
     inline = request.param != "in its thread"
     made = engine_on(tmp_path / "one.db", **({"wait_when_busy": 1.0} if inline else {}))
-    async with made[0].begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+    await make_schema(made[0])
     yield made
     await made[0].dispose()
 
@@ -99,8 +110,7 @@ async def test_a_failed_transaction_leaves_nothing_and_the_connection_works_on(
 
 async def test_a_statement_is_one_trip_and_a_read_closes_without_one(tmp_path: Path) -> None:
     async def trips_of(engine: AsyncEngine, opened: list[OneTripConnection]) -> list[int]:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+        await make_schema(engine)
         maker = session_maker(engine)
         async with maker.begin() as s:
             await s.execute(insert(Thread).values(**a_thread("a")))
@@ -130,10 +140,8 @@ async def test_a_locked_file_fails_the_write_while_the_event_loop_runs_on(
     path = tmp_path / "locked.db"
     engine, _ = engine_on(path, **waits)
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        other = sqlite3.connect(path, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")  # another process's write lock
+        await make_schema(engine)
+        other = locked_by_another_process(path)
         ran_meanwhile = asyncio.Event()
         write_failed_at: list[bool] = []
 
@@ -192,10 +200,8 @@ async def test_the_writer_waits_out_a_short_lock_in_its_thread(tmp_path: Path) -
     path = tmp_path / "short.db"
     engine, opened = engine_on(path, wait_when_busy=5.0)
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")
+        await make_schema(engine)
+        other = locked_by_another_process(path)
         released = asyncio.get_running_loop().call_later(0.3, other.execute, "ROLLBACK")
         before = opened[0].trips
         async with session_maker(engine).begin() as s:
@@ -221,8 +227,7 @@ async def test_the_writer_checkpoints_the_wal_in_its_thread(tmp_path: Path) -> N
         cursor.close()
 
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+        await make_schema(engine)
         (connection,) = opened
         before, commits = connection.trips, connection.commits
         rounds = 4 * CHECKPOINT_EVERY - commits % CHECKPOINT_EVERY
@@ -252,10 +257,8 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_is_undone_and_the_n
     path = tmp_path / "cancelled.db"
     engine, _ = engine_on(path, wait_when_busy=5.0)
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")
+        await make_schema(engine)
+        other = locked_by_another_process(path)
 
         async def write(thread_id: str) -> None:
             async with session_maker(engine).begin() as s:
