@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.models import AgentTask
-from persistence.sessions import Also, StorePart, upsert
+from persistence.sessions import Also, StorePart, row_by_key, upsert
 
 
 def keep_agent_op(thread_id: str, agent: str) -> Also:
@@ -25,7 +25,7 @@ def keep_agent_op(thread_id: str, agent: str) -> Also:
 class AgentTasksPart(StorePart):
     async def agent_task(self, thread_id: str) -> AgentTask | None:
         async with self._session() as s:
-            return await s.get(AgentTask, thread_id)
+            return await row_by_key(s, AgentTask, thread_id)
 
     async def keep_agent(self, thread_id: str, agent: str) -> None:
         """Remembers the agent that answered the thread, unless one already did."""

@@ -13,7 +13,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from persistence.errors import StaleThread
 from persistence.models import Thread, Transition
-from persistence.sessions import Also, StorePart, column_values
+from persistence.sessions import Also, StorePart, column_values, row_by_key
 
 # The statements of every run, built once: a Core statement given its values at execution
 # skips the ORM's handling of DML and the building and cache keying of a statement each time.
@@ -31,7 +31,7 @@ _UPDATE_WHEN_RUN = _UPDATE.where(_THREADS.c.run_sent == bindparam("seen_run"))
 class ThreadsPart(StorePart):
     async def get_thread(self, thread_id: str) -> Thread | None:
         async with self._session() as s:
-            return await s.get(Thread, thread_id)
+            return await row_by_key(s, Thread, thread_id)
 
     def new_thread(
         self, thread_id: str, *, team_id: str, channel_id: str, thread_ts: str, state: str

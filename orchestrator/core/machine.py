@@ -1,9 +1,8 @@
 """Declarative thread machines: load and validate `machines/*.yaml`, fire triggers over rows.
 
 The YAML is the single source of truth for states, triggers and transitions; code offers named
-actions and conditions. `transitions` is used as a rule engine over persisted rows: per lifecycle
-event a throwaway model is attached with `initial=row.state`, triggered and detached again, so no
-live objects accumulate and `add_model` stays O(1) in the number of threads.
+actions and conditions. `transitions` is used as a rule engine over persisted rows: its one
+model is set to a row's state and facts, triggered, and read back; no thread is held between.
 """
 
 from __future__ import annotations
@@ -325,13 +324,13 @@ def _line_of(node: yaml.Node | None, path: tuple[str | int, ...]) -> int | None:
 # --- running -------------------------------------------------------------------------------
 
 
+@dataclass(eq=False)  # compared by identity, as transitions keeps its models
 class _Row:
-    """The throwaway model a trigger runs on: the row's state plus the facts conditions read."""
+    """The model a trigger runs on: the row's state plus the facts conditions read."""
 
-    def __init__(self, facts: Mapping[str, Any]) -> None:
-        self.facts = facts
-        self.effects: list[str] = []
-        self.state: str = ""
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    effects: list[str] = field(default_factory=list)
+    state: str = ""
 
 
 class ThreadMachine:
@@ -347,6 +346,9 @@ class ThreadMachine:
             auto_transitions=False,
             send_event=True,
         )
+        # `fire` is synchronous: one model serves every trigger (`add_model` is dear per fire).
+        self._row = _Row()
+        self._machine.add_model(self._row, initial=definition.initial)
 
     @staticmethod
     def _compile(t: TransitionDef) -> dict[str, Any]:
@@ -360,14 +362,13 @@ class ThreadMachine:
 
     def fire(self, state: str, trigger: str, facts: Mapping[str, Any] | None = None) -> Fired:
         """Run `trigger` from `state`; raises InvalidTrigger where the machine does not allow it."""
-        model = _Row(facts or {})
-        self._machine.add_model(model, initial=state)
+        model = self._row
+        model.facts, model.effects = facts or {}, []
+        self._machine.set_state(state, model=model)  # ValueError: a state the machine lacks
         try:
             model.trigger(trigger)  # type: ignore[attr-defined]
         except (_FsmError, AttributeError) as exc:
             raise InvalidTrigger(state, trigger) from exc
-        finally:
-            self._machine.remove_model(model)
         return Fired(trigger=trigger, source=state, dest=model.state, effects=model.effects)
 
     def allows(self, state: str, trigger: str) -> bool:
