@@ -9,10 +9,47 @@ from pathlib import Path
 
 import pytest
 
+from persistence.errors import StaleThread
 from persistence.store import Store
+from tests.databases import fresh_database
 from tests.harness import CHANNEL, SECRET, Harness
 
 NOT_TAKEN = "I could not take this message"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_a_row_read_by_key_is_the_stored_one_and_a_stale_copy_changes_nothing(
+    kind: str, tmp_path: Path
+) -> None:
+    async with fresh_database(kind, tmp_path) as url:
+        store = await Store.open(url)
+        try:
+            assert await store.get_thread("T:C:none") is None
+            assert await store.agent_task("T:C:none") is None
+            new = store.new_thread(
+                "T:C:1", team_id="T", channel_id="C", thread_ts="1", state="idle"
+            )
+            stored = await store.transition(
+                new, to_state="streaming", trigger="user_message", live_ts=["1.5"], run_id="r1"
+            )
+            await store.keep_agent("T:C:1", "research")
+            read = await store.get_thread("T:C:1")
+            assert read is not None
+            (loaded,) = await store.list_threads()  # the ORM's own loading of the row
+            columns = [c.key for c in read.__table__.columns]
+            assert [getattr(read, c) for c in columns] == [getattr(loaded, c) for c in columns]
+            assert (read.live_ts, read.message_ts, read.last_input) == (["1.5"], [], None)
+            task = await store.agent_task("T:C:1")
+            assert task is not None and (task.agent, task.task_id) == ("research", None)
+            # the row read changes the thread; a copy read before that change is refused
+            done = await store.transition(read, to_state="done", trigger="run_finished")
+            assert done.version == 2
+            with pytest.raises(StaleThread):
+                await store.transition(stored, to_state="errored", trigger="run_error")
+            after = await store.get_thread("T:C:1")
+            assert after is not None and (after.state, after.version) == ("done", 2)
+        finally:
+            await store.close()
 
 
 async def test_concurrent_writes_take_turns_instead_of_failing(tmp_path: Path) -> None:

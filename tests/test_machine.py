@@ -163,6 +163,27 @@ def test_firing_follows_the_yaml() -> None:
         machine.fire("idle", "run_finished")
 
 
+def test_each_firing_starts_from_its_own_row_whatever_came_before() -> None:
+    """One model serves every trigger: a firing keeps nothing of the one before it (state,
+    facts, effects), refused or not, and the results it gave stay as they were."""
+    machine = ThreadMachine(load_machine(DEFAULT_MACHINE))
+    resumed = machine.fire("awaiting_approval", "approval_submitted", {"pending_interrupts": 0})
+    with pytest.raises(InvalidTrigger):
+        machine.fire("streaming", "regenerate")
+    waiting = machine.fire("awaiting_approval", "approval_submitted", {"pending_interrupts": 2})
+    assert (waiting.dest, waiting.effects) == ("awaiting_approval", [])
+    answered = machine.fire("awaiting_approval", "approval_rejected")  # no facts: none pending
+    assert (answered.dest, answered.effects) == ("streaming", ["resume_run"])
+    assert (resumed.source, resumed.dest, resumed.effects) == (
+        "awaiting_approval",
+        "streaming",
+        ["resume_run"],
+    )
+    with pytest.raises(ValueError, match="gone"):
+        machine.fire("gone", "user_message")  # a state the machine does not have
+    assert machine.fire("idle", "user_message").effects == ["start_run"]
+
+
 def test_mermaid_lists_every_transition() -> None:
     text = mermaid(load_machine(DEFAULT_MACHINE))
     assert text.startswith("stateDiagram-v2\n    [*] --> idle")
