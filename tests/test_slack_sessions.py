@@ -57,6 +57,21 @@ async def test_the_latest_status_wins_and_the_title_goes_with_the_first_call(
     assert first.params["title"] == "Why is the build red?" and "title" not in second.params
 
 
+async def test_a_status_held_by_the_throttle_goes_out_when_the_process_stops(
+    slack: SlackEmulator,
+) -> None:
+    # the interval is the update interval, which may be long: the last status of a thread must
+    # not wait for it (nor be dropped at the end of the close's few seconds)
+    sessions = AgentSessions(client(slack), "auto", interval=30.0)
+    sessions.follow(CHANNEL, THREAD, "processing", title="Deploy?", initiator="U1")
+    await sessions.close()  # the first call goes out at once
+    sessions.follow(CHANNEL, THREAD, "active")  # within the interval: held back
+    await sessions.close()
+
+    session = slack.session(CHANNEL, THREAD)
+    assert session is not None and session.statuses == ["processing", "active"]
+
+
 async def test_auto_stops_asking_when_the_workspace_has_no_sessions(
     slack: SlackEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -25,6 +25,7 @@ creates the session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Literal
@@ -72,6 +73,7 @@ class AgentSessions:
         self._threads: dict[tuple[str, str], _Pending] = {}
         self._warned: set[str] = set()
         self._slots = asyncio.Semaphore(CONCURRENT_CALLS)
+        self._closing = asyncio.Event()  # set: what the throttle holds back goes out at once
 
     @property
     def available(self) -> bool:
@@ -106,21 +108,27 @@ class AgentSessions:
             pending.task = asyncio.create_task(self._send(key, pending))
 
     async def close(self) -> None:
-        """Let the calls still pending go out (a few seconds at most), then stop."""
+        """Send the calls still pending at once, not after their interval (a few seconds at
+        most), then stop."""
         tasks = [p.task for p in self._threads.values() if p.task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._closing.set()
+        try:
+            if tasks:
+                await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            self._closing.clear()
 
     async def _send(self, key: tuple[str, str], pending: _Pending) -> None:
         loop = asyncio.get_running_loop()
         try:
             while pending.status is not None and self.available:
                 delay = pending.next_at - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                if delay > 0 and not self._closing.is_set():
+                    with contextlib.suppress(TimeoutError):  # the interval, or the close
+                        await asyncio.wait_for(self._closing.wait(), delay)
                 async with self._slots:
                     status, title, initiator = pending.status, pending.title, pending.initiator
                     if status is None or not self.available:
