@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -74,7 +75,12 @@ class StorePart:
 
 
 M = TypeVar("M", bound=Base)
-_BY_KEY: dict[type[Base], Select[Any]] = {}
+
+
+@functools.cache
+def _by_key(model: type[Base]) -> Select[Any]:
+    (column,) = model.__table__.primary_key.columns
+    return select(model.__table__).where(column == bindparam("key"))
 
 
 async def row_by_key(s: AsyncSession, model: type[M], key: str) -> M | None:
@@ -84,12 +90,7 @@ async def row_by_key(s: AsyncSession, model: type[M], key: str) -> M | None:
     SQLAlchemy's public view of it by column): the ORM's loading (identity map, loader states,
     result processing) was about a third of the CPU of each such read a run makes.
     """
-    query = _BY_KEY.get(model)
-    if query is None:
-        table = model.__table__
-        (column,) = table.primary_key.columns
-        query = _BY_KEY[model] = select(table).where(column == bindparam("key"))
-    found = (await s.execute(query, {"key": key})).first()
+    found = (await s.execute(_by_key(model), {"key": key})).first()
     if found is None:
         return None
     row = model(**found._mapping)

@@ -126,7 +126,7 @@ class AgentSessions:
         try:
             while pending.status is not None and self.available:
                 delay = pending.next_at - loop.time()
-                if delay > 0 and not self._closing.is_set():
+                if delay > 0:
                     with contextlib.suppress(TimeoutError):  # the interval, or the close
                         await asyncio.wait_for(self._closing.wait(), delay)
                 async with self._slots:
