@@ -260,6 +260,10 @@ async def test_no_free_connection_is_answered_and_the_redelivery_is_taken(
         ORCH_DATABASE_MAX_OVERFLOW=0,
         ORCH_DATABASE_POOL_TIMEOUT=0.2,
     )
+    # The scheduler's housekeeping stopped: a tick taking the write turn while the connection is
+    # held would make the delivery wait for the turn rather than for the pool (the same refusal,
+    # said differently), and this test is about the pool.
+    await rt.scheduler.stop()
     taken = rt.store.engine if busy == "reads" else rt.store.write_engine
     event_ = harness.slack.post_user_message(CHANNEL, ALICE, "take this", mention=True)
     with caplog.at_level(logging.ERROR, logger="orchestrator.slack"):
