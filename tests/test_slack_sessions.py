@@ -3,6 +3,7 @@ emulator's sessions, Stop and suggested prompts as Slack documents them."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -10,6 +11,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from orchestrator.answering import answering
 from orchestrator.sandbox.slack_emulator import SlackEmulator
 from orchestrator.slack.sessions import AgentSessions
 
@@ -70,6 +72,25 @@ async def test_a_status_held_by_the_throttle_goes_out_when_the_process_stops(
 
     session = slack.session(CHANNEL, THREAD)
     assert session is not None and session.statuses == ["processing", "active"]
+
+
+async def test_a_status_goes_out_once_the_slack_requests_waiting_are_answered(
+    slack: SlackEmulator,
+) -> None:
+    sessions = AgentSessions(client(slack), "auto", interval=0.05)
+    with answering():  # a burst of deliveries is being acknowledged
+        sessions.follow(CHANNEL, THREAD, "processing", title="Deploy?", initiator="U1")
+        await asyncio.sleep(0.2)
+        assert slack.calls_to("agents.sessions.setStatus") == []
+    await asyncio.wait_for(_statuses(slack, 1), 2.0)
+    await sessions.close()
+    session = slack.session(CHANNEL, THREAD)
+    assert session is not None and session.statuses == ["processing"]
+
+
+async def _statuses(slack: SlackEmulator, count: int) -> None:
+    while len(slack.calls_to("agents.sessions.setStatus")) < count:
+        await asyncio.sleep(0.01)
 
 
 async def test_auto_stops_asking_when_the_workspace_has_no_sessions(

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from orchestrator import answering
 from persistence.write_turns import not_urgent
 
 log = logging.getLogger("orchestrator.engine")
@@ -21,9 +22,10 @@ class Tasks:
         self._housekeeping: set[asyncio.Task[None]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """A run or an action: the engine is busy until it ends. Started by a request, its
-        writes do not go before other requests' (persistence/write_turns.py)."""
-        task = asyncio.create_task(coro, context=not_urgent())
+        """A run or an action: the engine is busy until it ends. Started by a request, it begins
+        once no Slack request waits for its answer (orchestrator/answering.py), and its writes
+        do not go before other requests' (persistence/write_turns.py)."""
+        task = asyncio.create_task(_after_answers(coro), context=not_urgent())
         self._work.add(task)
         task.add_done_callback(self._work.discard)
 
@@ -75,3 +77,12 @@ class Tasks:
             task.cancel()
         await self.drain()
         await asyncio.gather(*self._housekeeping, return_exceptions=True)
+
+
+async def _after_answers(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        await answering.settled()
+    except BaseException:
+        coro.close()  # cancelled before it began
+        raise
+    await coro

@@ -32,6 +32,7 @@ from orchestrator.agent.agui.client import AgentClient
 from orchestrator.agent.contract import ProtocolClient
 from orchestrator.agent.pool import connection_limits
 from orchestrator.agent.targets import AgentResolver
+from orchestrator.answering import answering
 from orchestrator.config.channels import ChannelDirectory, load_config
 from orchestrator.config.machine_source import machine_definition
 from orchestrator.config.settings import Settings
@@ -271,7 +272,9 @@ class Runtime:
             response = await _refusal(request, signing_secret)
             refused = response is not None
             if response is None:
-                with urgent():  # Slack waits for the answer: its writes go first
+                # Slack waits for the answer: its writes go first, and the runs that deliveries
+                # start wait until the deliveries are answered (orchestrator/answering.py).
+                with urgent(), answering():
                     response = await handler.handle(request)
                 if response.status_code == 200:
                     response.background = BackgroundTask(kill_points.reached, "after_ack")

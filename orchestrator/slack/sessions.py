@@ -34,7 +34,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator import metrics
+from orchestrator import answering, metrics
 from orchestrator.slack.api_errors import slack_error
 from orchestrator.slack.stream_segments import UNSUPPORTED
 from renderers.limits import truncate
@@ -124,6 +124,8 @@ class AgentSessions:
     async def _send(self, key: tuple[str, str], pending: _Pending) -> None:
         loop = asyncio.get_running_loop()
         try:
+            if not self._closing.is_set():  # Slack requests waiting go first (a burst)
+                await answering.settled()
             while pending.status is not None and self.available:
                 delay = pending.next_at - loop.time()
                 if delay > 0:

@@ -10,6 +10,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.socket_mode.request import SocketModeRequest
 
 from orchestrator import metrics
+from orchestrator.answering import answering
 from orchestrator.slack import request_guard
 from persistence.write_turns import urgent
 
@@ -24,5 +25,6 @@ class GuardedSocketModeHandler(AsyncSocketModeHandler):
             metrics.INBOUND.labels("request", "refused").inc()
             log.info("envelope refused", extra={"type": req.type, "reason": problem})
             return
-        with urgent():  # acknowledged once handled: its writes go first
+        # Acknowledged once handled: its writes go first, and the runs it starts wait for it.
+        with urgent(), answering():
             await super().handle(client, req)
