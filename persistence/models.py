@@ -45,7 +45,8 @@ class Thread(Base):
     message_ts: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # Messages the current run showed live and has not closed yet ("Thinking…", the cursor):
     # recovery rewrites them when the run's process died before closing them.
-    live_ts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The server default is migration 0003's, which added the column to existing rows.
+    live_ts: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     # The run whose input went to the agent (None from the transition into `streaming` until
     # the request leaves): a lost run that never reached the agent is started again.
     run_sent: Mapped[str | None] = mapped_column(String(64), default=None)

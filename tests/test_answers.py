@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from orchestrator.core.answers import (
     errors_of,
@@ -144,3 +146,22 @@ def test_a_confirmation_tool_names_the_call_it_asks_about() -> None:
     shape = shape_of(tool.response_schema)
     assert payload_for(shape, approved=True, values={}) == {"confirmed": True}
     assert confirmation_of("restart_pod") is None
+
+
+def test_the_service_loads_jsonschema_only_when_an_answer_is_checked() -> None:
+    script = (
+        "import sys\n"
+        "import orchestrator.service.cli, orchestrator.service.runtime\n"
+        "from orchestrator.core.answers import errors_of\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'jsonschema', 'referencing'}))\n"
+        "print(errors_of({'approved': 'yes'}, {'properties': {'approved': {'type': 'boolean'}}}))\n"
+        "print('jsonschema' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.splitlines() == [
+        "[]",
+        "[\"approved: 'yes' is not of type 'boolean'\"]",
+        "True",
+    ]

@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -103,17 +104,74 @@ async def test_a_database_of_release_0_1_0_is_upgraded_and_its_form_and_queue_st
     assert answers_shown, harness.thread_text(thread_ts)
 
 
-async def test_an_empty_database_gets_the_schema_of_the_models(url: str) -> None:
-    before, after = await schema_upgrade.upgrade(url)
-    assert before.empty and after.current
+def migrate_from_scratch(conn: Connection) -> None:
+    config = schema_upgrade.alembic_config()
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
 
+
+def schema_of(conn: Connection) -> dict[str, object]:
+    """Every table as the database describes it: columns (type, null, default), keys, indexes."""
+    seen = inspect(conn)
+    return {
+        table: (
+            sorted(  # in any order: a migration adds its columns at the end
+                (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                for c in seen.get_columns(table)
+            ),
+            seen.get_pk_constraint(table)["constrained_columns"],
+            sorted((i["name"], i["column_names"], i["unique"]) for i in seen.get_indexes(table)),
+            sorted((u["name"], u["column_names"]) for u in seen.get_unique_constraints(table)),
+            sorted(
+                (f["name"], f["constrained_columns"], f["referred_table"], f["referred_columns"])
+                for f in seen.get_foreign_keys(table)
+            ),
+        )
+        for table in sorted(seen.get_table_names())
+    }
+
+
+async def test_the_migrations_from_scratch_give_the_schema_of_the_models(url: str) -> None:
     def differences(conn: Connection) -> list[object]:
         return compare_metadata(MigrationContext.configure(conn), Base.metadata)
 
     engine = create_async_engine(url)
     try:
+        async with engine.begin() as conn:
+            await conn.run_sync(migrate_from_scratch)
         async with engine.connect() as conn:
             assert await conn.run_sync(differences) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_an_empty_database_gets_the_schema_the_migrations_make(url: str) -> None:
+    """A new database gets the models' tables and the head revision, without Alembic: the
+    same tables, columns, keys and indexes as the migrations make, and Alembic sees it at head."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(migrate_from_scratch)
+        async with engine.connect() as conn:
+            migrated = await conn.run_sync(schema_of)
+        async with engine.begin() as conn:  # empty again
+            cascade = " CASCADE" if conn.dialect.name == "postgresql" else ""
+            for table in migrated:
+                await conn.execute(text(f"DROP TABLE {table}{cascade}"))
+    finally:
+        await engine.dispose()
+
+    before, after = await schema_upgrade.upgrade(url)
+    assert before.empty and after.current
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(schema_of) == migrated
+            context = await conn.run_sync(MigrationContext.configure)
+            assert await conn.run_sync(lambda _: context.get_current_revision()) == (
+                schema_upgrade.head_revision()
+            )
     finally:
         await engine.dispose()
     # Release 0.1.0 checks this row: it refuses a schema newer than its own, rather than
@@ -183,11 +241,13 @@ async def test_a_database_recording_two_revisions_is_refused(url: str) -> None:
         await schema_upgrade.current(url)
 
 
-async def test_a_start_on_an_up_to_date_database_does_not_import_alembic(
-    tmp_path: Path,
+@pytest.mark.parametrize("database", ["new", "up to date"])
+async def test_a_start_imports_no_alembic_unless_the_schema_must_change(
+    tmp_path: Path, database: str
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'orchestrator.db'}"
-    await schema_upgrade.upgrade(url)
+    if database == "up to date":
+        await schema_upgrade.upgrade(url)
     script = (
         "import asyncio, sys\n"
         "from persistence.store import Store\n"
