@@ -273,8 +273,8 @@ def _create(conn: Connection) -> None:
     for building an up-to-date database from scratch does (`create_all`, then `stamp head`).
     The row is written here rather than by `command.stamp`, which would import Alembic (about
     11 MB that the process keeps, and 0.1 s) on every first start: of a deployment, of the
-    demo, of each test. A test holds the tables made so to those the migrations make, and
-    later upgrades to the migrations."""
+    demo, of each test. A test holds the tables made so to those the migrations make; the
+    releases after this one upgrade them with their migrations as any other."""
     Base.metadata.create_all(conn)
     _VERSIONS.create(conn, checkfirst=True)
     conn.execute(_VERSIONS.insert().values(version_num=head_revision()))
