@@ -17,6 +17,8 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 
+from orchestrator import metrics
+
 # How long background work waits for them at most: well within Slack's 3 s, so that under a
 # longer overload the runs go on all the same.
 LIMIT = 2.0
@@ -30,10 +32,12 @@ def answering() -> Iterator[None]:
     """Around the handling of one Slack request, until its acknowledgement is sent."""
     global _open
     _open += 1
+    metrics.SLACK_REQUESTS_WAITING.inc()
     try:
         yield
     finally:
         _open -= 1
+        metrics.SLACK_REQUESTS_WAITING.dec()
         if not _open:
             _wake()
 

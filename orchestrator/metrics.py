@@ -21,3 +21,7 @@ LIVE_RUNS = Gauge("orchestrator_live_runs", "Runs streaming in this process")
 RUNS_WAITING = Gauge(
     "orchestrator_runs_waiting", "Runs waiting in line for a free slot (ORCH_MAX_CONCURRENT_RUNS)"
 )
+SLACK_REQUESTS_WAITING = Gauge(
+    "orchestrator_slack_requests_waiting",
+    "Slack requests being handled, not acknowledged yet (runs they start wait for them)",
+)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
+
 from orchestrator import answering
 from orchestrator.engine.tasks import Tasks
 from tests.harness import Harness
@@ -91,6 +93,25 @@ async def test_a_run_starts_once_the_other_requests_in_the_process_are_answered(
         assert row is not None and row.state == "streaming"
         await asyncio.sleep(0.3)
         assert harness.agent.requests == []
+        assert waiting_in_metrics(await harness_metrics(harness)) == 1.0
+    assert waiting_in_metrics(await harness_metrics(harness)) == 0.0
     assert (await harness.settle(thread_ts)).state == "done"
     assert [r.body["messages"][-1]["content"] for r in harness.agent.requests] == ["hello there"]
     assert "Hello from test-agent!" in harness.thread_text(thread_ts)
+
+
+async def harness_metrics(harness: Harness) -> str:
+    url = harness.events_url.removesuffix("/slack/events") + "/metrics"
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+    assert response.status_code == 200
+    return response.text
+
+
+def waiting_in_metrics(text: str) -> float:
+    [line] = [
+        line
+        for line in text.splitlines()
+        if line.startswith("orchestrator_slack_requests_waiting ")
+    ]
+    return float(line.split()[1])
