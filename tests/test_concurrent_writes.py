@@ -106,3 +106,28 @@ async def test_a_hundred_mentions_at_once_are_all_answered(
         assert NOT_TAKEN not in text
     assert "database is locked" not in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_a_thread_starting_mention_sent_again_later_is_answered_once(
+    kind: str, harness: Harness, tmp_path: Path
+) -> None:
+    """A message that starts a thread is stored without reading for its row first: sent again
+    once its thread exists (a Slack retry after the acknowledgement was lost), the insert
+    finds the row, the transition reads it, and the claim says it was taken."""
+    async with fresh_database(kind, tmp_path) as url:
+        await harness.start("answer", ORCH_DATABASE_URL=url)
+        event = harness.slack.post_user_message(CHANNEL, "U0ALICE", "just once", mention=True)
+        first = await harness.slack.deliver_event(harness.events_url, SECRET, event, event_id="E1")
+        assert first.status_code == 200
+        await harness.settle(event["ts"], ("done",))
+        again = await harness.slack.deliver_event(
+            harness.events_url, SECRET, event, event_id="E1", retry_num=1
+        )
+        assert again.status_code == 200
+        await asyncio.sleep(0.3)
+        row = await harness.row(event["ts"])
+        assert row is not None and row.state == "done"
+        assert [r.body["messages"][-1]["content"] for r in harness.agent.requests] == ["just once"]
+        assert len(harness.thread_messages(event["ts"])) == 1
+        await harness.stop()
