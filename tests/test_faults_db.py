@@ -251,42 +251,84 @@ async def test_a_full_disk_is_answered_and_nothing_half_written(
 async def test_no_free_connection_is_answered_and_the_redelivery_is_taken(
     harness: Harness, caplog: pytest.LogCaptureFixture, busy: str
 ) -> None:
-    """Every connection of the pool taken (`reads`), or the one writer busy past the pool
-    timeout (`writes`): the sender is told to send it again, nothing is half done, and the same
-    delivery sent again is answered."""
+    """Every connection of the pool taken (`reads`: a follow-up in a thread, which is read
+    first), or the one writer busy past the pool timeout (`writes`: a mention starting a
+    thread): the sender is told to send it again, nothing is half done, and the same delivery
+    sent again is answered."""
     rt = await harness.start(
         "answer",
         ORCH_DATABASE_POOL_SIZE=1,
         ORCH_DATABASE_MAX_OVERFLOW=0,
         ORCH_DATABASE_POOL_TIMEOUT=0.2,
     )
+    thread_ts, asked = None, []
+    if busy == "reads":
+        thread_ts = await harness.mention("hello")
+        await harness.settle(thread_ts, ("done",))
+        asked = ["hello"]
     # The scheduler's housekeeping stopped: a tick taking the write turn while the connection is
     # held would make the delivery wait for the turn rather than for the pool (the same refusal,
     # said differently), and this test is about the pool.
     await rt.scheduler.stop()
     taken = rt.store.engine if busy == "reads" else rt.store.write_engine
-    event_ = harness.slack.post_user_message(CHANNEL, ALICE, "take this", mention=True)
+    event_ = harness.slack.post_user_message(CHANNEL, ALICE, "take this", thread_ts, mention=True)
+    where = thread_ts or event_["ts"]
+    before = len(harness.thread_messages(where))
+    stored = await harness.row(where)
     with caplog.at_level(logging.ERROR, logger="orchestrator.slack"):
         async with taken.connect():  # held by someone else for longer than the pool timeout
             response = await harness.slack.deliver_event(
                 harness.events_url, SECRET, event_, event_id="EvP"
             )
-            await wait_for(lambda: bool(harness.thread_messages(event_["ts"])))
+            await wait_for(lambda: len(harness.thread_messages(where)) > before)
 
     assert response.status_code == 200
-    [notice] = replies(harness, event_["ts"])
+    notice = replies(harness, where)[before]
     assert NOT_TAKEN in notice and "send it again" in notice
-    assert harness.agent.requests == []
-    assert await harness.row(event_["ts"]) is None
+    assert [r.body["messages"][-1]["content"] for r in harness.agent.requests] == asked
+    row = await harness.row(where)
+    if stored is None:
+        assert row is None
+    else:
+        assert row is not None and (row.state, row.version) == (stored.state, stored.version)
     [record] = [r for r in caplog.records if r.getMessage().startswith("message not taken")]
     assert "QueuePool limit of size 1 overflow 0 reached" in record.__dict__["error"]
 
     await harness.slack.deliver_event(
         harness.events_url, SECRET, event_, event_id="EvP", retry_num=1
     )
-    await harness.settle(event_["ts"], ("done",))
-    assert [r.body["messages"][-1]["content"] for r in harness.agent.requests] == ["take this"]
-    assert "Hello from test-agent!" in harness.thread_text(event_["ts"])
+    await harness.settle(where, ("done",), min_version=(stored.version + 1) if stored else 0)
+    assert [r.body["messages"][-1]["content"] for r in harness.agent.requests] == [
+        *asked,
+        "take this",
+    ]
+    assert "Hello from test-agent!" in harness.thread_text(where)
+
+
+async def test_a_new_mention_with_no_free_read_connection_is_taken_and_answered_after(
+    harness: Harness,
+) -> None:
+    """A mention that starts a thread is stored without a read, so it is taken while every
+    read connection is busy. Its run, which must read, crashes and says so; once a connection
+    is free again and its lease (not renewed: the run is no longer live here) has lapsed, the
+    scheduler finds a run that never reached the agent and starts it again. The message is
+    answered, neither lost nor sent twice."""
+    rt = await harness.start(
+        "answer",
+        ORCH_DATABASE_POOL_SIZE=1,
+        ORCH_DATABASE_MAX_OVERFLOW=0,
+        ORCH_DATABASE_POOL_TIMEOUT=0.2,
+        ORCH_RUN_LEASE=0.5,
+    )
+    async with rt.store.engine.connect():  # every read connection taken
+        thread_ts = await harness.mention("take this anyway")
+        await wait_for(lambda: "Please retry" in harness.thread_text(thread_ts))
+        assert harness.agent.requests == []
+    await harness.settle(thread_ts, ("done",))
+    assert [r.body["messages"][-1]["content"] for r in harness.agent.requests] == [
+        "take this anyway"
+    ]
+    assert "Hello from test-agent!" in harness.thread_text(thread_ts)
 
 
 async def test_a_click_with_no_free_connection_is_told_to_click_again(harness: Harness) -> None:
