@@ -23,7 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, event, inspect, text
+from sqlalchemy import (
+    Column,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -41,7 +51,14 @@ REVISIONS: Final = ("0001", "0002", "0003")
 INITIAL_REVISION: Final = REVISIONS[0]  # the schema of release 0.1.0
 LEGACY_VERSION: Final = "1"  # what 0.1.0 wrote in orchestrator_meta.schema_version
 UPGRADE_COMMAND: Final = "orchestrator db upgrade"
-_ALEMBIC_TABLE: Final = "alembic_version"
+# Alembic's version table as its `stamp` creates it (the name of its key included): read to
+# learn a database's revision, written when a new database gets the whole schema.
+_VERSIONS: Final = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
 _UPGRADE_LOCK: Final = 0x6F726368  # "orch": the advisory lock held while the schema changes
 
 
@@ -119,8 +136,8 @@ def _read_state(conn: Connection, where: str) -> SchemaState:
     head = head_revision()
     tables = set(inspect(conn).get_table_names())
     ours = tables & set(Base.metadata.tables)
-    if _ALEMBIC_TABLE in tables:
-        recorded = conn.execute(text(f"SELECT version_num FROM {_ALEMBIC_TABLE}")).scalars()
+    if _VERSIONS.name in tables:
+        recorded = conn.execute(select(_VERSIONS.c.version_num)).scalars()
         revisions = list(recorded)
         if len(revisions) > 1:
             raise SchemaError(
@@ -240,15 +257,6 @@ def _hint(said: str) -> str:
     if "unable to open" in said:
         return " (check that the directory exists and can be written)"
     return ""
-
-
-# Alembic's version table as its `stamp` creates it (the name of its key included).
-_VERSIONS = Table(
-    _ALEMBIC_TABLE,
-    MetaData(),
-    Column("version_num", String(32), nullable=False),
-    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
-)
 
 
 def _apply(conn: Connection, before: SchemaState) -> None:
