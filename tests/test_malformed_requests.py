@@ -57,6 +57,11 @@ def click(value: str = "nothing", **changes: Any) -> dict[str, Any]:
     return payload
 
 
+def shortcut(**changes: Any) -> dict[str, Any]:
+    payload = {"type": "shortcut", "callback_id": "x", "user": {"id": ALICE}, "team": {"id": "T0"}}
+    return {**payload, **changes}
+
+
 # (name, body, content type, signed?)
 CASES: list[tuple[str, str, str, bool]] = [
     ("unsigned deep JSON", DEEP, "application/json", False),
@@ -83,6 +88,9 @@ CASES: list[tuple[str, str, str, bool]] = [
         True,
     ),
     ("signed form without payload", "hello=world", FORM, True),
+    # bolt's log line for a request no listener takes reads `view` and `event` as objects
+    ("signed unhandled kind with a null view", as_form(shortcut(view=None)), FORM, True),
+    ("signed unhandled kind with a null event", as_form(shortcut(event=None)), FORM, True),
     ("signed binary", "\udcff", "application/json", True),
 ]
 

@@ -115,8 +115,8 @@ def shape_error(body: Mapping[str, Any]) -> str | None:
     for key in _OPTIONAL_OBJECTS:
         if body.get(key) is not None and not isinstance(body[key], dict):
             return f"{key} is not an object"
-    for key in ("event", "view"):
-        if body.get(key) is not None and not isinstance(body[key], dict):
+    for key in ("event", "view"):  # bolt reads these as objects wherever they are present
+        if key in body and not isinstance(body[key], dict):
             return f"{key} is not an object"
     actions = body.get("actions")
     if actions is not None and not _objects(actions):
