@@ -30,6 +30,7 @@ from starlette.routing import Route
 from orchestrator import kill_points, metrics
 from orchestrator.agent.agui.client import AgentClient
 from orchestrator.agent.contract import ProtocolClient
+from orchestrator.agent.network import agent_http_client
 from orchestrator.agent.pool import connection_limits
 from orchestrator.agent.targets import AgentResolver
 from orchestrator.answering import answering
@@ -168,7 +169,7 @@ class Runtime:
                 settings.database_pool_timeout,
             ),
         )
-        self._http = httpx.AsyncClient(
+        self._http = agent_http_client(
             verify=tls_context(),
             # The client's own watchdog times the first event and the silences between events
             # (ORCH_AGENT_FIRST_EVENT_TIMEOUT, ORCH_AGENT_IDLE_TIMEOUT); httpx's read timeout

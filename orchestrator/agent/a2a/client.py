@@ -49,6 +49,7 @@ from orchestrator.agent.errors import (
     StreamIncomplete,
     TaskGone,
 )
+from orchestrator.agent.network import agent_http_client
 from orchestrator.agent.pool import connection_limits
 from orchestrator.agent.targets import AgentTarget
 
@@ -75,7 +76,7 @@ class A2AClient:
         self.idle_timeout = idle_timeout
         self.card_ttl = card_ttl
         timeout = httpx.Timeout(connect=connect_timeout, read=None, write=30.0, pool=30.0)
-        self._http = httpx.AsyncClient(timeout=timeout, limits=connection_limits(max_runs))
+        self._http = agent_http_client(timeout=timeout, limits=connection_limits(max_runs))
         self._card_timeout = httpx.Timeout(first_event_timeout, connect=connect_timeout)
         self._factory = ClientFactory(ClientConfig(httpx_client=self._http, streaming=True))
         self._cards: dict[str, tuple[float, AgentCard]] = {}

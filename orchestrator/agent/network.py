@@ -1,0 +1,294 @@
+"""The agent connections' network layer: an httpcore backend on asyncio's own transports.
+
+httpcore reads a response under asyncio through anyio: every read enters a cancel scope with
+a timer (`fail_after`), maps exceptions through a context manager, and stops and restarts the
+socket's reading (`pause_reading()`/`resume_reading()`, two `epoll_ctl` calls). A model server
+sends one SSE event per TCP write, so a stream pays all of that per event: under load it was a
+quarter of the process's CPU. httpcore has no asyncio backend of its own (one was proposed and
+declined upstream, encode/httpcore#930), so this one implements httpcore's public
+`AsyncNetworkBackend` interface with an `asyncio.Protocol`:
+
+- the protocol keeps reading into a buffer (paused above `HIGH_WATER`, resumed below
+  `LOW_WATER`), so a read returns what is buffered without waiting, and otherwise waits on one
+  future, with a timer only when a timeout is set and nothing is buffered;
+- a write hands the bytes to the transport and waits only while the transport asks it to
+  (`pause_writing`);
+- TLS (agents over https, and proxies' tunnels) uses `loop.start_tls`;
+- failures are httpcore's exception types, as with its own backends.
+
+`AgentTransport` is httpx's transport with its connection pool given this backend; requests
+through a proxy (from the environment) keep httpx's own transports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+import ssl
+from collections.abc import Iterable
+from typing import Any, Final
+
+import httpcore
+import httpx
+
+HIGH_WATER: Final = 256 * 1024  # buffered bytes past which the socket is not read
+LOW_WATER: Final = 64 * 1024  # and below which it is read again
+
+SocketOption = tuple[int, int, int] | tuple[int, int, bytes] | tuple[int, int, None, int]
+
+
+class _Reader(asyncio.Protocol):
+    """Buffers what a connection receives and wakes the one reader waiting for it."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.size = 0
+        self.ended = False  # the peer sent EOF or the connection is gone
+        self.error: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.drained: asyncio.Future[None] | None = None
+        self.reading_paused = False
+        self.writing_paused = False
+
+    # asyncio's callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.size += len(data)
+        if self.size > HIGH_WATER and not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.ended = True
+        self._wake()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        self.error = exc
+        self._wake()
+        self.writing_paused = False
+        self._drain_done()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self._drain_done()
+
+    # the stream's side
+
+    def take(self, max_bytes: int) -> bytes:
+        chunk = self.chunks.popleft()
+        if len(chunk) > max_bytes:
+            self.chunks.appendleft(chunk[max_bytes:])
+            chunk = chunk[:max_bytes]
+        self.size -= len(chunk)
+        if self.reading_paused and self.size <= LOW_WATER and self.transport is not None:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _drain_done(self) -> None:
+        drained = self.drained
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
+async def _wait(future: asyncio.Future[None], limit: float | None) -> None:
+    """Awaits `future`, raising TimeoutError after `limit` seconds (None: no limit)."""
+    if limit is None:
+        await future
+        return
+    timer = asyncio.get_running_loop().call_later(limit, _expire, future)
+    try:
+        await future
+    finally:
+        timer.cancel()
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    """One connection (TCP, or TLS over it)."""
+
+    def __init__(self, transport: asyncio.Transport, reader: _Reader) -> None:
+        self._transport = transport
+        self._reader = reader
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        reader = self._reader
+        while not reader.chunks:
+            if reader.ended:
+                if reader.error is not None:
+                    raise httpcore.ReadError(str(reader.error) or type(reader.error).__name__)
+                return b""
+            reader.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await _wait(reader.waiter, timeout)
+            except TimeoutError:
+                raise httpcore.ReadTimeout("timed out reading from the connection") from None
+            finally:
+                reader.waiter = None
+        return reader.take(max_bytes)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        reader = self._reader
+        if reader.ended or self._transport.is_closing():
+            raise httpcore.WriteError("the connection is closed")
+        self._transport.write(buffer)
+        while reader.writing_paused and not reader.ended:
+            reader.drained = asyncio.get_running_loop().create_future()
+            try:
+                await _wait(reader.drained, timeout)
+            except TimeoutError:
+                raise httpcore.WriteTimeout("timed out writing to the connection") from None
+            finally:
+                reader.drained = None
+        if reader.error is not None:
+            raise httpcore.WriteError(str(reader.error) or type(reader.error).__name__)
+
+    async def aclose(self) -> None:
+        self._transport.close()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        reader = _Reader()  # the TLS transport's own buffer; the TCP one is left behind
+        try:
+            async with asyncio.timeout(timeout):
+                transport = await loop.start_tls(
+                    self._transport, reader, ssl_context, server_hostname=server_hostname
+                )
+        except TimeoutError:
+            self._transport.close()
+            raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
+        except (OSError, ssl.SSLError, ConnectionError) as exc:
+            self._transport.close()
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        if transport is None:  # the connection closed during the handshake
+            raise httpcore.ConnectError("the connection closed during the TLS handshake")
+        reader.transport = transport
+        return AsyncioStream(transport, reader)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":  # an idle connection that is readable was closed or is broken
+            return bool(self._reader.chunks) or self._reader.ended
+        if info == "client_addr":
+            return self._transport.get_extra_info("sockname")
+        if info == "server_addr":
+            return self._transport.get_extra_info("peername")
+        if info in ("ssl_object", "socket"):
+            return self._transport.get_extra_info(info)
+        return None
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """Opens `AsyncioStream`s."""
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        local = None if local_address is None else (local_address, 0)
+        try:
+            async with asyncio.timeout(timeout):
+                transport, reader = await loop.create_connection(
+                    _Reader, host, port, local_addr=local
+                )
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        _apply(transport, socket_options)
+        assert isinstance(transport, asyncio.Transport)
+        return AsyncioStream(transport, reader)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                transport, reader = await loop.create_unix_connection(_Reader, path)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"timed out connecting to {path}") from None
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        _apply(transport, socket_options)
+        assert isinstance(transport, asyncio.Transport)
+        return AsyncioStream(transport, reader)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def _apply(transport: asyncio.BaseTransport, options: Iterable[SocketOption] | None) -> None:
+    sock: socket.socket | None = transport.get_extra_info("socket")
+    if sock is not None:
+        for option in options or ():
+            sock.setsockopt(*option)
+
+
+class AgentTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport, its connection pool on `AsyncioBackend` (no proxy; see the module)."""
+
+    def __init__(self, *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits) -> None:
+        super().__init__(verify=verify, limits=limits)
+        # httpx's transport offers no way to pass a network backend to the pool it builds, so
+        # the pool is built again here, with the same settings (httpx 0.27 and 0.28 keep it in
+        # `_pool` and use it only there).
+        context = verify
+        if not isinstance(context, ssl.SSLContext):
+            context = httpx.create_ssl_context(verify=verify)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=AsyncioBackend(),
+        )
+
+
+def agent_http_client(
+    *, timeout: httpx.Timeout, limits: httpx.Limits, verify: ssl.SSLContext | bool = True
+) -> httpx.AsyncClient:
+    """The shared client for agents: direct connections through `AgentTransport`; a proxy set
+    in the environment (HTTPS_PROXY and the like) still applies, through httpx's own."""
+    return httpx.AsyncClient(
+        verify=verify,
+        timeout=timeout,
+        limits=limits,
+        mounts={"all://": AgentTransport(verify=verify, limits=limits)},
+    )
