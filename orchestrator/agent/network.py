@@ -38,6 +38,38 @@ LOW_WATER: Final = 64 * 1024  # and below which it is read again
 SocketOption = tuple[int, int, int] | tuple[int, int, bytes] | tuple[int, int, None, int]
 
 
+class _Signal:
+    """What one task waits for (data, or room to write), with an optional time limit."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        if self.future is not None and not self.future.done():
+            self.future.set_result(None)
+
+    async def wait(self, limit: float | None, timeout: type[Exception], message: str) -> None:
+        """Raises `timeout(message)` after `limit` seconds (None: no limit)."""
+        loop = asyncio.get_running_loop()
+        self.future = future = loop.create_future()
+        timer = None if limit is None else loop.call_later(limit, _expire, future)
+        try:
+            await future
+        except TimeoutError:
+            raise timeout(message) from None
+        finally:
+            self.future = None
+            if timer is not None:
+                timer.cancel()
+
+
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
 class _Reader(asyncio.Protocol):
     """Buffers what a connection receives and wakes the one reader waiting for it."""
 
@@ -47,8 +79,8 @@ class _Reader(asyncio.Protocol):
         self.size = 0
         self.ended = False  # the peer sent EOF or the connection is gone
         self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        self.drained: asyncio.Future[None] | None = None
+        self.data = _Signal()
+        self.drained = _Signal()
         self.reading_paused = False
         self.writing_paused = False
 
@@ -64,26 +96,26 @@ class _Reader(asyncio.Protocol):
         if self.size > HIGH_WATER and not self.reading_paused and self.transport is not None:
             self.reading_paused = True
             self.transport.pause_reading()
-        self._wake()
+        self.data.set()
 
     def eof_received(self) -> bool:
         self.ended = True
-        self._wake()
+        self.data.set()
         return False  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.ended = True
         self.error = exc
-        self._wake()
         self.writing_paused = False
-        self._drain_done()
+        self.data.set()
+        self.drained.set()
 
     def pause_writing(self) -> None:
         self.writing_paused = True
 
     def resume_writing(self) -> None:
         self.writing_paused = False
-        self._drain_done()
+        self.drained.set()
 
     # the stream's side
 
@@ -97,33 +129,6 @@ class _Reader(asyncio.Protocol):
             self.reading_paused = False
             self.transport.resume_reading()
         return chunk
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _drain_done(self) -> None:
-        drained = self.drained
-        if drained is not None and not drained.done():
-            drained.set_result(None)
-
-
-def _expire(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
-
-
-async def _wait(future: asyncio.Future[None], limit: float | None) -> None:
-    """Awaits `future`, raising TimeoutError after `limit` seconds (None: no limit)."""
-    if limit is None:
-        await future
-        return
-    timer = asyncio.get_running_loop().call_later(limit, _expire, future)
-    try:
-        await future
-    finally:
-        timer.cancel()
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
@@ -140,13 +145,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 if reader.error is not None:
                     raise httpcore.ReadError(str(reader.error) or type(reader.error).__name__)
                 return b""
-            reader.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await _wait(reader.waiter, timeout)
-            except TimeoutError:
-                raise httpcore.ReadTimeout("timed out reading from the connection") from None
-            finally:
-                reader.waiter = None
+            await reader.data.wait(timeout, httpcore.ReadTimeout, "timed out reading")
         return reader.take(max_bytes)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -157,13 +156,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.WriteError("the connection is closed")
         self._transport.write(buffer)
         while reader.writing_paused and not reader.ended:
-            reader.drained = asyncio.get_running_loop().create_future()
-            try:
-                await _wait(reader.drained, timeout)
-            except TimeoutError:
-                raise httpcore.WriteTimeout("timed out writing to the connection") from None
-            finally:
-                reader.drained = None
+            await reader.drained.wait(timeout, httpcore.WriteTimeout, "timed out writing")
         if reader.error is not None:
             raise httpcore.WriteError(str(reader.error) or type(reader.error).__name__)
 
