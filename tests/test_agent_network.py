@@ -10,6 +10,7 @@ import hashlib
 import socket
 import ssl
 import struct
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
@@ -174,21 +175,29 @@ async def test_a_kept_alive_connection_is_reused_and_replaced_once_the_server_cl
         assert connections == 2
 
 
-async def test_a_silent_server_raises_a_read_timeout() -> None:
+async def test_a_server_silent_for_longer_than_the_read_timeout_raises_it() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await request_head(reader)
-        writer.write(CHUNKED_HEAD + chunk(b"data: {}\n\n"))
-        await writer.drain()
+        writer.write(CHUNKED_HEAD)
+        for n in range(8):  # 0.8 s in all, never more than 0.1 s apart
+            writer.write(chunk(b"data: %d\n\n" % n))
+            await writer.drain()
+            await asyncio.sleep(0.1)
         await asyncio.sleep(30)
 
+    received = []
     async with (
         server(handler) as port,
         client(read=0.3) as http,
         http.stream("POST", f"http://127.0.0.1:{port}/", json={}) as response,
     ):
+        started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
-            async for _ in response.aiter_bytes():
-                pass
+            async for part in response.aiter_bytes():
+                received.append(part)
+        waited = time.monotonic() - started
+    assert b"".join(received) == b"".join(b"data: %d\n\n" % n for n in range(8))
+    assert 0.7 + 0.3 - 0.05 <= waited < 5  # the last chunk came 0.7 s after the first
 
 
 async def test_a_stream_cut_short_is_a_protocol_error_and_a_reset_a_read_error() -> None:

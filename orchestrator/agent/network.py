@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import socket
 import ssl
 from collections.abc import Iterable
@@ -39,35 +40,57 @@ SocketOption = tuple[int, int, int] | tuple[int, int, bytes] | tuple[int, int, N
 
 
 class _Signal:
-    """What one task waits for (data, or room to write), with an optional time limit."""
+    """What one task waits for (data, or room to write), with an optional time limit.
 
-    __slots__ = ("future",)
+    A wait moves the deadline; one timer per connection follows it lazily (it fires at the
+    deadline it was set for and, if the wait it was for is over or the deadline has moved,
+    sets itself again). A timer made and cancelled per read would cost more than the read.
+    """
+
+    __slots__ = ("deadline", "future", "timer")
 
     def __init__(self) -> None:
         self.future: asyncio.Future[None] | None = None
+        self.deadline = math.inf
+        self.timer: asyncio.TimerHandle | None = None
 
     def set(self) -> None:
         if self.future is not None and not self.future.done():
             self.future.set_result(None)
 
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
     async def wait(self, limit: float | None, timeout: type[Exception], message: str) -> None:
         """Raises `timeout(message)` after `limit` seconds (None: no limit)."""
         loop = asyncio.get_running_loop()
         self.future = future = loop.create_future()
-        timer = None if limit is None else loop.call_later(limit, _expire, future)
+        if limit is None:
+            self.deadline = math.inf
+        else:
+            self.deadline = loop.time() + limit
+            if self.timer is None or self.timer.when() > self.deadline:
+                self.close()
+                self.timer = loop.call_at(self.deadline, self._check)
         try:
             await future
         except TimeoutError:
             raise timeout(message) from None
         finally:
             self.future = None
-            if timer is not None:
-                timer.cancel()
 
-
-def _expire(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
+    def _check(self) -> None:
+        self.timer = None
+        future = self.future
+        if future is None or future.done() or self.deadline == math.inf:
+            return  # the next wait with a limit sets a timer again
+        loop = future.get_loop()
+        if loop.time() >= self.deadline:
+            future.set_exception(TimeoutError())
+        else:
+            self.timer = loop.call_at(self.deadline, self._check)
 
 
 class _Reader(asyncio.Protocol):
@@ -109,6 +132,8 @@ class _Reader(asyncio.Protocol):
         self.writing_paused = False
         self.data.set()
         self.drained.set()
+        self.data.close()
+        self.drained.close()
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -200,7 +225,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """Opens `AsyncioStream`s."""
+    """Opens `AsyncioStream`s over TCP (agents are not reached over Unix sockets)."""
 
     async def connect_tcp(
         self,
@@ -219,24 +244,6 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                 )
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-        _apply(transport, socket_options)
-        assert isinstance(transport, asyncio.Transport)
-        return AsyncioStream(transport, reader)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, reader = await loop.create_unix_connection(_Reader, path)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"timed out connecting to {path}") from None
         except OSError as exc:
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
         _apply(transport, socket_options)
