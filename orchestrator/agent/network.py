@@ -187,6 +187,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
     async def aclose(self) -> None:
         self._transport.close()
+        await asyncio.sleep(0)  # the transport closes its socket on the loop's next turn
 
     async def start_tls(
         self,
