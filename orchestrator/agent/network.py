@@ -10,7 +10,7 @@ declined upstream, encode/httpcore#930), so this one implements httpcore's publi
 
 - the protocol keeps reading into a buffer (paused above `HIGH_WATER`, resumed below
   `LOW_WATER`), so a read returns what is buffered without waiting, and otherwise waits on one
-  future, with a timer only when a timeout is set and nothing is buffered;
+  future; a read timeout is kept by one timer per connection that follows the deadline;
 - a write hands the bytes to the transport and waits only while the transport asks it to
   (`pause_writing`);
 - TLS (agents over https, and proxies' tunnels) uses `loop.start_tls`;
