@@ -265,16 +265,13 @@ def _apply(transport: asyncio.BaseTransport, options: Iterable[SocketOption] | N
 class AgentTransport(httpx.AsyncHTTPTransport):
     """httpx's transport, its connection pool on `AsyncioBackend` (no proxy; see the module)."""
 
-    def __init__(self, *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits) -> None:
+    def __init__(self, *, verify: ssl.SSLContext, limits: httpx.Limits) -> None:
         super().__init__(verify=verify, limits=limits)
         # httpx's transport offers no way to pass a network backend to the pool it builds, so
         # the pool is built again here, with the same settings (httpx 0.27 and 0.28 keep it in
         # `_pool` and use it only there).
-        context = verify
-        if not isinstance(context, ssl.SSLContext):
-            context = httpx.create_ssl_context(verify=verify)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context,
+            ssl_context=verify,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -287,6 +284,8 @@ def agent_http_client(
 ) -> httpx.AsyncClient:
     """The shared client for agents: direct connections through `AgentTransport`; a proxy set
     in the environment (HTTPS_PROXY and the like) still applies, through httpx's own."""
+    if not isinstance(verify, ssl.SSLContext):  # one context for both (each costs ~20 ms)
+        verify = httpx.create_ssl_context(verify=verify)
     return httpx.AsyncClient(
         verify=verify,
         timeout=timeout,
