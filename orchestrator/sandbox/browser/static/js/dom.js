@@ -12,7 +12,7 @@ export function el(tag, attrs = {}, ...children) {
   }
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : String(child)); // a string becomes a text node
+    node.append(child instanceof Node ? child : String(child));
   }
   return node;
 }
