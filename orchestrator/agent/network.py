@@ -168,7 +168,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         while not reader.chunks:
             if reader.ended:
                 if reader.error is not None:
-                    raise httpcore.ReadError(str(reader.error) or type(reader.error).__name__)
+                    raise httpcore.ReadError(_said(reader.error))
                 return b""
             await reader.data.wait(timeout, httpcore.ReadTimeout, "timed out reading")
         return reader.take(max_bytes)
@@ -183,7 +183,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         while reader.writing_paused and not reader.ended:
             await reader.drained.wait(timeout, httpcore.WriteTimeout, "timed out writing")
         if reader.error is not None:
-            raise httpcore.WriteError(str(reader.error) or type(reader.error).__name__)
+            raise httpcore.WriteError(_said(reader.error))
 
     async def aclose(self) -> None:
         self._transport.close()
@@ -205,9 +205,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         except TimeoutError:
             self._transport.close()
             raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
-        except (OSError, ssl.SSLError, ConnectionError) as exc:
+        except OSError as exc:  # ssl.SSLError and ConnectionError among them
             self._transport.close()
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+            raise httpcore.ConnectError(_said(exc)) from exc
         if transport is None:  # the connection closed during the handshake
             raise httpcore.ConnectError("the connection closed during the TLS handshake")
         reader.transport = transport
@@ -246,13 +246,17 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
         except OSError as exc:
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+            raise httpcore.ConnectError(_said(exc)) from exc
         _apply(transport, socket_options)
         assert isinstance(transport, asyncio.Transport)
         return AsyncioStream(transport, reader)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+def _said(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def _apply(transport: asyncio.BaseTransport, options: Iterable[SocketOption] | None) -> None:
